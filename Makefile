@@ -1,0 +1,43 @@
+# heysh — `make run` serves the whole platform embedded; `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+REQS := $(wildcard requirements/*.txt)
+STAMP := $(VENV)/.installed-$(shell cat $(REQS) | sha1sum | cut -c1-12)
+
+# The suite runs against real PostgreSQL and Redis (pytest-django creates test_heysh).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/heysh
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
+
+.PHONY: install run test lint migrate superuser bench-ingest bench-search evaluate clean
+
+$(STAMP): $(REQS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/dev.txt
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	@bash compose/local/run.sh
+
+test: install
+	$(VENV)/bin/ruff check .
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) HEYSH_EMBEDDER=hashing \
+	HEYSH_VAR_DIR=$(CURDIR)/var/test HF_HUB_OFFLINE=1 \
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+evaluate: install
+	HF_HUB_OFFLINE=1 $(PY) manage.py evaluate ../shared/eval/cranfield
+
+clean:
+	rm -rf var/test .pytest_cache

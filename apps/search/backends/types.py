@@ -1,0 +1,112 @@
+"""The project's own data shapes at the ports. Third-party types never cross them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+
+# --- extraction -----------------------------------------------------------------
+@dataclass(frozen=True)
+class ExtractedEntity:
+    name: str  # surface form as found
+    type: str  # an EntityType value
+    start: int  # offsets within the chunk text
+    end: int
+
+
+@dataclass(frozen=True)
+class ExtractedRelation:
+    source: str  # surface names of entities in the same chunk
+    target: str
+    type: str  # a RelationType value
+    evidence: str = ""
+
+
+@dataclass(frozen=True)
+class Extraction:
+    entities: tuple[ExtractedEntity, ...] = ()
+    relations: tuple[ExtractedRelation, ...] = ()
+
+
+# --- graph ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class GraphEntity:
+    key: str
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class GraphRelation:
+    source_key: str
+    target_key: str
+    type: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class GraphMention:
+    entity_key: str
+    chunk_id: int
+
+
+@dataclass(frozen=True)
+class GraphContribution:
+    """Everything one document version adds to a domain's graph."""
+
+    domain_id: int
+    document_id: int
+    version_id: int
+    document_title: str
+    chunk_ids: tuple[int, ...]
+    entities: tuple[GraphEntity, ...]
+    relations: tuple[GraphRelation, ...]
+    mentions: tuple[GraphMention, ...]
+
+
+@dataclass(frozen=True)
+class Subgraph:
+    nodes: tuple[GraphEntity, ...] = ()
+    edges: tuple[GraphRelation, ...] = ()
+
+
+@dataclass(frozen=True)
+class EntityDocuments:
+    document_id: int
+    mentions: int
+
+
+# --- vectors --------------------------------------------------------------------
+@dataclass(frozen=True)
+class VectorItem:
+    chunk_id: int
+    document_id: int
+    version_id: int
+    domain_id: int
+    vector: np.ndarray  # float32, L2-normalized
+    text: str = ""
+    language: str = ""
+
+
+@dataclass(frozen=True)
+class VectorFilter:
+    document_ids: tuple[int, ...] = ()
+    languages: tuple[str, ...] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    chunk_id: int
+    score: float  # cosine similarity
+
+
+@dataclass(frozen=True)
+class HealthStatus:
+    ok: bool
+    detail: str = ""
+    extra: dict = field(default_factory=dict)

@@ -1,0 +1,130 @@
+"""The embedded vector backend: exact cosine search over the chunk embeddings in the DB.
+
+Each process keeps one float32 matrix per domain, built from ``Chunk.embedding`` and
+tagged with the domain's ``index_version``. Any change to a domain's chunks bumps
+that counter, so a stale matrix is rebuilt on the next query and never served. Exact
+search (a matrix–vector product) is a few milliseconds at 100k × 384 on one core.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from apps.search.backends.types import HealthStatus, VectorFilter, VectorHit, VectorItem
+from apps.search.backends.vectors.base import VectorStore
+
+
+@dataclass
+class DomainMatrix:
+    index_version: int
+    matrix: np.ndarray  # (n, d) float32
+    chunk_ids: np.ndarray  # (n,) int64
+    document_ids: np.ndarray  # (n,) int64
+    languages: np.ndarray  # (n,) object
+    created: np.ndarray  # (n,) float64 epoch seconds of the document
+
+
+_matrices: dict[int, DomainMatrix] = {}
+_lock = threading.Lock()
+
+
+def _load_domain(domain_id: int, index_version: int) -> DomainMatrix:
+    from apps.documents.models import Chunk
+
+    rows = list(
+        Chunk.objects.filter(domain_id=domain_id, embedding__isnull=False)
+        .order_by("pk")
+        .values_list("pk", "document_id", "version__language", "document__created_at", "embedding")
+    )
+    dims = {len(r[4]) // 4 for r in rows}
+    dim = max(dims) if dims else 0
+    rows = [r for r in rows if len(r[4]) // 4 == dim]  # a model change mid-reindex: skip odd rows
+    matrix = np.frombuffer(b"".join(bytes(r[4]) for r in rows), dtype="<f4").reshape(len(rows), dim) if rows else np.zeros((0, 0), np.float32)
+    return DomainMatrix(
+        index_version=index_version,
+        matrix=np.ascontiguousarray(matrix, dtype=np.float32),
+        chunk_ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+        document_ids=np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
+        languages=np.array([r[2] or "" for r in rows], dtype=object),
+        created=np.fromiter((r[3].timestamp() for r in rows), dtype=np.float64, count=len(rows)),
+    )
+
+
+def domain_matrix(domain_id: int, index_version: int) -> DomainMatrix:
+    cached = _matrices.get(domain_id)
+    if cached is not None and cached.index_version == index_version:
+        return cached
+    with _lock:
+        cached = _matrices.get(domain_id)
+        if cached is None or cached.index_version != index_version:
+            cached = _matrices[domain_id] = _load_domain(domain_id, index_version)
+        return cached
+
+
+def _mask(entry: DomainMatrix, filters: VectorFilter | None) -> np.ndarray | None:
+    if filters is None:
+        return None
+    mask = np.ones(len(entry.chunk_ids), dtype=bool)
+    if filters.document_ids:
+        mask &= np.isin(entry.document_ids, np.array(filters.document_ids, dtype=np.int64))
+    if filters.languages:
+        mask &= np.isin(entry.languages, np.array(filters.languages, dtype=object))
+    if filters.created_after is not None:
+        mask &= entry.created >= filters.created_after.timestamp()
+    if filters.created_before is not None:
+        mask &= entry.created <= filters.created_before.timestamp()
+    return mask
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    if k >= len(scores):
+        return np.argsort(-scores, kind="stable")
+    part = np.argpartition(-scores, k)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+class EmbeddedVectorStore(VectorStore):
+    def upsert(self, items: Sequence[VectorItem]) -> None:
+        """Nothing to write: the index step stores embeddings on the chunk rows and bumps the domain's index_version."""
+
+    def delete_version(self, *, domain_id: int, version_id: int) -> None:
+        """Nothing to delete: removing the chunks (and bumping index_version) removes their vectors."""
+
+    def delete_domain(self, *, domain_id: int) -> None:
+        _matrices.pop(domain_id, None)
+
+    def search(self, *, domain_ids: Sequence[int], vector: np.ndarray, k: int, filters: VectorFilter | None = None) -> list[VectorHit]:
+        from apps.domains.models import Domain
+
+        query = np.asarray(vector, dtype=np.float32)
+        hits: list[VectorHit] = []
+        for domain_id, index_version in Domain.objects.filter(pk__in=list(domain_ids)).values_list("pk", "index_version"):
+            entry = domain_matrix(domain_id, index_version)
+            if not len(entry.chunk_ids) or entry.matrix.shape[1] != query.shape[0]:
+                continue
+            scores = entry.matrix @ query
+            mask = _mask(entry, filters)
+            if mask is not None:
+                scores = np.where(mask, scores, -np.inf)
+            for i in top_k(scores, k):
+                if np.isfinite(scores[i]):
+                    hits.append(VectorHit(chunk_id=int(entry.chunk_ids[i]), score=float(scores[i])))
+        hits.sort(key=lambda h: -h.score)
+        return hits[:k]
+
+    def counts(self, *, domain_id: int) -> dict[int, int]:
+        from django.db.models import Count
+
+        from apps.documents.models import Chunk
+
+        return {
+            row["version_id"]: row["n"]
+            for row in Chunk.objects.filter(domain_id=domain_id, embedding__isnull=False).values("version_id").annotate(n=Count("pk"))
+        }
+
+    def health(self) -> HealthStatus:
+        return HealthStatus(ok=True, detail=f"embedded ({len(_matrices)} domain matrices cached)")

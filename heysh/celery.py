@@ -1,0 +1,56 @@
+"""The Celery application: three queues, durable settings (DESIGN §6).
+
+Tasks live in the top-level ``tasks`` package and take ids, never objects. The
+database is the workflow history; these settings only make the broker's part as
+safe as it can be: acknowledge after the work, redeliver when a worker dies, take
+one message at a time.
+"""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heysh.settings")
+
+app = Celery("heysh")
+
+QUEUES = ("ai", "storage", "general")
+
+# Hard limits per queue; soft limits raise inside the task first so it can record why.
+TIME_LIMITS = {"ai": (540, 600), "storage": (240, 300), "general": (240, 300)}
+LONGEST_HARD_LIMIT = max(hard for _, hard in TIME_LIMITS.values())
+
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_queues=[Queue(name) for name in QUEUES],
+    task_default_queue="general",
+    task_routes={
+        "tasks.pipeline.extract": {"queue": "ai"},
+        "tasks.pipeline.index": {"queue": "ai"},
+        "tasks.pipeline.graph": {"queue": "storage"},
+        "tasks.pipeline.*": {"queue": "general"},
+        "tasks.bootstrap.*": {"queue": "general"},
+        "tasks.maintenance.*": {"queue": "general"},
+    },
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    task_time_limit=LONGEST_HARD_LIMIT,
+    task_soft_time_limit=LONGEST_HARD_LIMIT - 60,
+    # A message not acked within this window is redelivered: keep it above every hard limit.
+    broker_transport_options={"visibility_timeout": LONGEST_HARD_LIMIT * 2},
+    broker_connection_retry_on_startup=True,
+    # Parsers can leak memory on hostile input: recycle worker processes regularly.
+    worker_max_tasks_per_child=200,
+    worker_send_task_events=True,
+    task_send_sent_event=True,
+    beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
+    timezone="UTC",
+    # tasks/__init__.py imports every task module.
+    imports=("tasks",),
+)

@@ -1,0 +1,363 @@
+"""heysh settings: every value comes from the environment, read once through `Env`.
+
+With no environment at all the platform runs embedded on one machine: SQLite and
+files under ``var/``, a Celery broker in a SQLite file, and the embedded graph and
+vector backends (everything in the relational database). ``DATABASE_URL`` and
+``REDIS_URL`` switch to PostgreSQL and Redis; the backend variables below switch the
+projections to Neo4j, Weaviate and S3. README.md lists every variable.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from heysh.env import Env
+from heysh.vault import environ_with_vault_secrets
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = Env(environ_with_vault_secrets())
+
+ENVIRONMENT = env.choice(
+    "HEYSH_ENVIRONMENT", ["development", "production"], "development",
+    help="`production` requires a secret key, allowed hosts and HTTPS settings.",
+)
+PRODUCTION = ENVIRONMENT == "production"
+DEBUG = env.bool("HEYSH_DEBUG", False, help="Django debug mode; never in production.")
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("HEYSH_DEBUG cannot be on when HEYSH_ENVIRONMENT=production.")
+
+VAR_DIR = Path(env.str("HEYSH_VAR_DIR", str(BASE_DIR / "var"), help="Where the embedded default keeps its database, files and broker."))
+
+
+def _embedded_secret_key() -> str:
+    """A per-installation key kept in var/, so `make run` needs no configuration."""
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = env.secret("HEYSH_SECRET_KEY", help="Django secret key (required in production).")
+if not SECRET_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured("HEYSH_SECRET_KEY must be set when HEYSH_ENVIRONMENT=production.")
+    SECRET_KEY = _embedded_secret_key()
+
+ALLOWED_HOSTS = env.list(
+    "HEYSH_ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"],
+    help="Host names the site answers to (comma separated).",
+)
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("HEYSH_ALLOWED_HOSTS must be set when HEYSH_ENVIRONMENT=production.")
+CSRF_TRUSTED_ORIGINS = env.list("HEYSH_CSRF_TRUSTED_ORIGINS", help="Origins trusted for admin form posts, e.g. https://heysh.example.com.")
+CORS_ALLOWED_ORIGINS = env.list("HEYSH_CORS_ALLOWED_ORIGINS", help="Frontend origins allowed to call the API from a browser.")
+
+INSTALLED_APPS = [
+    "unfold",
+    "unfold.contrib.filters",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "drf_spectacular",
+    "corsheaders",
+    "django_celery_beat",
+    "django_prometheus",
+    "simple_history",
+    "apps.core",
+    "apps.domains",
+    "apps.documents",
+    "apps.search",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "apps.core.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "heysh.urls"
+WSGI_APPLICATION = "heysh.wsgi.application"
+ASGI_APPLICATION = "heysh.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "heysh" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------
+DATABASE_URL = env.url(
+    "DATABASE_URL", ("postgres", "postgresql", "sqlite"),
+    help="PostgreSQL URL, e.g. postgres://heysh:pw@db:5432/heysh. Unset: SQLite in var/.",
+)
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "heysh.sqlite3",
+            # Web, worker and beat share the file: wait for locks instead of failing.
+            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+        }
+    }
+DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
+    "django.db.backends.", "django_prometheus.db.backends."
+)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USING_POSTGRES = "postgresql" in DATABASES["default"]["ENGINE"]
+
+# --- Redis: broker, cache, locks -----------------------------------------------
+REDIS_URL = env.url("REDIS_URL", ("redis", "rediss"), help="Redis/Dragonfly URL for broker, cache and locks. Unset: embedded broker and local cache.")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("HEYSH_CACHE_PREFIX", "heysh", help="Prefix of every cache key (share one Redis between installs)."),
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            # File based, not locmem: throttling must be shared by web and worker processes.
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+# --- Celery ---------------------------------------------------------------------
+CELERY_BROKER_URL = env.str(
+    "HEYSH_BROKER_URL", REDIS_URL or f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}",
+    help="Celery broker URL; defaults to REDIS_URL, else a SQLite file in var/.",
+)
+CELERY_TASK_ALWAYS_EAGER = env.bool("HEYSH_TASKS_EAGER", False, help="Run tasks in-process (tests, debugging).")
+CELERY_TASK_EAGER_PROPAGATES = True
+STEP_MAX_ATTEMPTS = env.int("HEYSH_STEP_MAX_ATTEMPTS", 4, min_value=1, max_value=50, help="Attempts per pipeline step before the document fails.")
+STEP_LEASE_SECONDS = env.int("HEYSH_STEP_LEASE_SECONDS", 120, min_value=5, help="A claimed step's lease; a heartbeat extends it, expiry lets the sweep re-enqueue it.")
+SWEEP_INTERVAL_SECONDS = env.int("HEYSH_SWEEP_INTERVAL_SECONDS", 30, min_value=1, help="How often beat runs the recovery sweep.")
+WORKER_CONCURRENCY = env.int("HEYSH_WORKER_CONCURRENCY", 2, min_value=1, help="Processes per Celery worker.")
+
+# --- Auth and API ---------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+THROTTLE_ANON = env.str("HEYSH_THROTTLE_ANON", "60/min", help="Request rate for anonymous callers (DRF rate syntax).")
+THROTTLE_USER = env.str("HEYSH_THROTTLE_USER", "1200/min", help="Request rate per user or API key.")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "apps.domains.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.core.throttling.AnonRateThrottle",
+        "apps.core.throttling.PrincipalRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"anon": THROTTLE_ANON, "principal": THROTTLE_USER},
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("HEYSH_JWT_ACCESS_MINUTES", 15, min_value=1, help="JWT access token lifetime.")),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("HEYSH_JWT_REFRESH_DAYS", 7, min_value=1, help="JWT refresh token lifetime.")),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "heysh API",
+    "DESCRIPTION": "Knowledge domains, documents, processing runs, hybrid search and the knowledge graph.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Files ----------------------------------------------------------------------
+MAX_UPLOAD_MB = env.int("HEYSH_MAX_UPLOAD_MB", 50, min_value=1, max_value=2048, help="Largest accepted document, in MB.")
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = "media/"
+S3_BUCKET = env.str("HEYSH_S3_BUCKET", help="Bucket for document originals; set to store files in S3/MinIO.")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+    "documents": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT / "documents")},
+    },
+}
+if S3_BUCKET:
+    STORAGES["documents"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env.str("HEYSH_S3_ENDPOINT_URL", help="S3 endpoint, e.g. http://minio:9000 (unset: AWS)."),
+            "access_key": env.secret("HEYSH_S3_ACCESS_KEY", help="S3 access key id."),
+            "secret_key": env.secret("HEYSH_S3_SECRET_KEY", help="S3 secret access key."),
+            "region_name": env.str("HEYSH_S3_REGION", "us-east-1", help="S3 region."),
+            "addressing_style": "path",
+            "signature_version": "s3v4",
+            "querystring_expire": env.int("HEYSH_S3_URL_EXPIRE_SECONDS", 300, min_value=10, help="Lifetime of presigned download URLs."),
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+
+# --- Pluggable backends (DESIGN §5). Built lazily by apps.core.backends. ----------
+EMBEDDER = env.choice("HEYSH_EMBEDDER", ["local", "openai", "hashing"], "local", help="`local` all-MiniLM-L6-v2 on CPU; `openai` an OpenAI-compatible endpoint; `hashing` a deterministic test embedder.")
+LLM_BASE_URL = env.url("HEYSH_LLM_BASE_URL", ("http", "https"), help="OpenAI-compatible API base URL, e.g. http://ollama:11434/v1.")
+LLM_API_KEY = env.secret("HEYSH_LLM_API_KEY", help="API key for the OpenAI-compatible endpoint.")
+LLM_MODEL = env.str("HEYSH_LLM_MODEL", "gpt-4o-mini", help="Chat model used by the LLM extractor and content generation.")
+LLM_EMBEDDING_MODEL = env.str("HEYSH_LLM_EMBEDDING_MODEL", "text-embedding-3-small", help="Embedding model name for HEYSH_EMBEDDER=openai.")
+EMBEDDERS = {
+    "local": {
+        "BACKEND": "apps.search.backends.embeddings.local.SentenceTransformerEmbedder",
+        "OPTIONS": {"batch_size": env.int("HEYSH_EMBED_BATCH_SIZE", 64, min_value=1, help="Chunks per embedding batch.")},
+    },
+    "openai": {
+        "BACKEND": "apps.search.backends.embeddings.openai.OpenAICompatibleEmbedder",
+        "OPTIONS": {"base_url": LLM_BASE_URL, "api_key": LLM_API_KEY, "model": LLM_EMBEDDING_MODEL},
+    },
+    "hashing": {"BACKEND": "apps.search.backends.embeddings.hashing.HashingEmbedder", "OPTIONS": {"dimension": 384}},
+}
+EMBEDDERS["default"] = EMBEDDERS[EMBEDDER]
+
+EXTRACTOR = env.choice("HEYSH_EXTRACTOR", ["rules", "llm"], "rules", help="`rules` offline pattern extraction; `llm` the OpenAI-compatible endpoint.")
+EXTRACTORS = {
+    "rules": {"BACKEND": "apps.search.backends.extractors.rules.RuleExtractor", "OPTIONS": {}},
+    "llm": {
+        "BACKEND": "apps.search.backends.extractors.llm.OpenAICompatibleExtractor",
+        "OPTIONS": {"base_url": LLM_BASE_URL, "api_key": LLM_API_KEY, "model": LLM_MODEL},
+    },
+}
+EXTRACTORS["default"] = EXTRACTORS[EXTRACTOR]
+
+NEO4J_URI = env.url("NEO4J_URI", ("bolt", "neo4j", "bolt+s", "neo4j+s"), help="Neo4j URI; set to project the graph into Neo4j.")
+GRAPH_STORES = {"default": {"BACKEND": "apps.search.backends.graph.embedded.EmbeddedGraphStore", "OPTIONS": {}}}
+if NEO4J_URI:
+    GRAPH_STORES["default"] = {
+        "BACKEND": "apps.search.backends.graph.neo4j.Neo4jGraphStore",
+        "OPTIONS": {
+            "uri": NEO4J_URI,
+            "user": env.str("NEO4J_USER", "neo4j", help="Neo4j user."),
+            "password": env.secret("NEO4J_PASSWORD", help="Neo4j password."),
+            "database": env.str("NEO4J_DATABASE", "neo4j", help="Neo4j database name."),
+        },
+    }
+
+WEAVIATE_URL = env.url("WEAVIATE_URL", ("http", "https"), help="Weaviate HTTP URL; set to index vectors in Weaviate.")
+VECTOR_STORES = {"default": {"BACKEND": "apps.search.backends.vectors.embedded.EmbeddedVectorStore", "OPTIONS": {}}}
+if WEAVIATE_URL:
+    VECTOR_STORES["default"] = {
+        "BACKEND": "apps.search.backends.vectors.weaviate.WeaviateVectorStore",
+        "OPTIONS": {
+            "url": WEAVIATE_URL,
+            "grpc_port": env.int("WEAVIATE_GRPC_PORT", 50051, min_value=1, max_value=65535, help="Weaviate gRPC port."),
+            "api_key": env.secret("WEAVIATE_API_KEY", help="Weaviate API key."),
+            "collection": env.str("WEAVIATE_COLLECTION", "HeyshChunk", help="Weaviate collection for chunks."),
+            "hybrid_alpha": env.float("WEAVIATE_HYBRID_ALPHA", 0.5, min_value=0.0, help="Weaviate hybrid alpha (0 keyword .. 1 vector)."),
+        },
+    }
+
+SEARCH_RRF_K = env.int("HEYSH_SEARCH_RRF_K", 60, min_value=1, help="Reciprocal-rank fusion constant.")
+SEARCH_VECTOR_WEIGHT = env.float("HEYSH_SEARCH_VECTOR_WEIGHT", 1.0, min_value=0.0, help="Fusion weight of the vector channel.")
+SEARCH_KEYWORD_WEIGHT = env.float("HEYSH_SEARCH_KEYWORD_WEIGHT", 1.0, min_value=0.0, help="Fusion weight of the keyword channel.")
+
+# --- Notifications ---------------------------------------------------------------
+EMAIL_BACKEND = env.str("HEYSH_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend", help="Django email backend for notification mail.")
+EMAIL_HOST = env.str("HEYSH_EMAIL_HOST", "localhost", help="SMTP host.")
+EMAIL_PORT = env.int("HEYSH_EMAIL_PORT", 25, min_value=1, max_value=65535, help="SMTP port.")
+DEFAULT_FROM_EMAIL = env.str("HEYSH_DEFAULT_FROM_EMAIL", "heysh@localhost", help="Sender of notification mail.")
+NOTIFY_BY_EMAIL = env.bool("HEYSH_NOTIFY_BY_EMAIL", False, help="Also send notifications by email.")
+WEBHOOK_TIMEOUT_SECONDS = env.int("HEYSH_WEBHOOK_TIMEOUT_SECONDS", 10, min_value=1, help="Timeout of one webhook delivery.")
+
+# --- Security -------------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "SAMEORIGIN"  # the admin previews files in a frame of its own origin
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env.bool("HEYSH_SECURE_SSL_REDIRECT", True, help="Redirect plain HTTP to HTTPS (production).")
+    SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("HEYSH_HSTS_SECONDS", 31536000, min_value=0, help="HSTS max-age (production).")
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("HEYSH_HSTS_INCLUDE_SUBDOMAINS", True, help="HSTS includeSubDomains (production).")
+    SECURE_HSTS_PRELOAD = env.bool("HEYSH_HSTS_PRELOAD", True, help="HSTS preload (production).")
+
+# --- Internationalization -------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Logging --------------------------------------------------------------------
+LOG_LEVEL = env.choice("HEYSH_LOG_LEVEL", ["DEBUG", "INFO", "WARNING", "ERROR"], "INFO", help="Log level.")
+LOG_JSON = env.bool("HEYSH_LOG_JSON", PRODUCTION, help="JSON log lines (default on in production).")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "apps.core.logging.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_JSON else "plain", "filters": ["context"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+UNFOLD = {
+    "SITE_TITLE": "heysh",
+    "SITE_HEADER": "heysh",
+    "SITE_SYMBOL": "hub",
+}
+
+ENV_REGISTRY = env.registry

@@ -1,0 +1,28 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from apps.core import views as core_views
+from apps.core.errors import json_error_view
+
+api_v1 = [
+    path("auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
+    path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("", include("apps.domains.urls")),
+    path("", include("apps.documents.urls")),
+    path("", include("apps.search.urls")),
+]
+
+urlpatterns = [
+    path("health", core_views.health, name="health"),
+    path("ready", core_views.ready, name="ready"),
+    path("", include("django_prometheus.urls")),
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = json_error_view("not_found", "Not found.", 404)
+handler500 = json_error_view("server_error", "Internal server error.", 500)

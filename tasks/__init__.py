@@ -1,0 +1,1 @@
+"""Celery task modules. Each task is a thin interface over a service: it takes ids."""
