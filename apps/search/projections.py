@@ -1,0 +1,62 @@
+"""What a document version contributes to each projection, built from the source of truth.
+
+The pipeline's graph and index steps and the reconciliation task use these same
+builders, so a projection rebuilt from scratch equals one kept up to date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from apps.documents.models import Chunk, DocumentVersion
+from apps.search.backends.types import GraphContribution, GraphEntity, GraphMention, GraphRelation, VectorItem
+
+
+def graph_contribution(version: DocumentVersion) -> GraphContribution:
+    from apps.search.models import Mention, RelationEvidence
+
+    chunk_ids = tuple(Chunk.objects.filter(version=version).order_by("ordinal").values_list("pk", flat=True))
+    mentions = list(
+        Mention.objects.filter(version=version).select_related("entity").order_by("chunk_id", "start")
+    )
+    entities = {m.entity.key: GraphEntity(key=m.entity.key, name=m.entity.name, type=m.entity.type) for m in mentions}
+    relations = {}
+    for ev in RelationEvidence.objects.filter(version=version).select_related("relation__source", "relation__target"):
+        rel = ev.relation
+        relations[(rel.source.key, rel.target.key, rel.type)] = GraphRelation(
+            source_key=rel.source.key, target_key=rel.target.key, type=rel.type, weight=rel.weight
+        )
+    return GraphContribution(
+        domain_id=version.domain_id,
+        document_id=version.document_id,
+        version_id=version.pk,
+        document_title=version.document.title,
+        chunk_ids=chunk_ids,
+        entities=tuple(entities.values()),
+        relations=tuple(relations.values()),
+        mentions=tuple(GraphMention(entity_key=m.entity.key, chunk_id=m.chunk_id) for m in mentions),
+    )
+
+
+def vector_items(version: DocumentVersion, *, batch_size: int = 500) -> Iterator[list[VectorItem]]:
+    """The version's embedded chunks as VectorItems, in batches (a long document is many MB of vectors)."""
+    batch: list[VectorItem] = []
+    rows = (
+        Chunk.objects.filter(version=version, embedding__isnull=False)
+        .order_by("ordinal")
+        .values_list("pk", "document_id", "version_id", "domain_id", "embedding", "text")
+    )
+    for pk, document_id, version_id, domain_id, embedding, text in rows.iterator(chunk_size=batch_size):
+        batch.append(
+            VectorItem(
+                chunk_id=pk, document_id=document_id, version_id=version_id, domain_id=domain_id,
+                vector=np.frombuffer(bytes(embedding), dtype="<f4"), text=text, language=version.language,
+            )
+        )
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
