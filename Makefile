@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat $(REQS) | sha1sum | cut -c1-12)
 # The suite runs against real PostgreSQL and Redis (pytest-django creates test_heysh).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/heysh
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
+TEST_VAR_DIR ?= $(CURDIR)/var/test
 
 .PHONY: install run test lint migrate superuser bench-ingest bench-search evaluate clean
 
@@ -26,7 +27,7 @@ run: install
 test: install
 	$(VENV)/bin/ruff check .
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) HEYSH_EMBEDDER=hashing \
-	HEYSH_VAR_DIR=$(CURDIR)/var/test HF_HUB_OFFLINE=1 \
+	HEYSH_VAR_DIR=$(TEST_VAR_DIR) HF_HUB_OFFLINE=1 \
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
