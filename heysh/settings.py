@@ -169,6 +169,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 STEP_MAX_ATTEMPTS = env.int("HEYSH_STEP_MAX_ATTEMPTS", 4, min_value=1, max_value=50, help="Attempts per pipeline step before the document fails.")
 STEP_LEASE_SECONDS = env.int("HEYSH_STEP_LEASE_SECONDS", 120, min_value=5, help="A claimed step's lease; a heartbeat extends it, expiry lets the sweep re-enqueue it.")
 SWEEP_INTERVAL_SECONDS = env.int("HEYSH_SWEEP_INTERVAL_SECONDS", 30, min_value=1, help="How often beat runs the recovery sweep.")
+STEP_BACKOFF_SECONDS = env.int("HEYSH_STEP_BACKOFF_SECONDS", 5, min_value=0, help="First retry delay of a failed step; doubles per attempt (capped at 10 minutes).")
+STEP_REQUEUE_AFTER_SECONDS = env.int("HEYSH_STEP_REQUEUE_AFTER_SECONDS", 300, min_value=1, help="A queued step not picked up for this long is re-sent by the sweep (the broker lost it).")
 WORKER_CONCURRENCY = env.int("HEYSH_WORKER_CONCURRENCY", 2, min_value=1, help="Processes per Celery worker.")
 
 # --- Auth and API ---------------------------------------------------------------
