@@ -216,6 +216,16 @@ SPECTACULAR_SETTINGS = {
 
 # --- Files ----------------------------------------------------------------------
 MAX_UPLOAD_MB = env.int("HEYSH_MAX_UPLOAD_MB", 50, min_value=1, max_value=2048, help="Largest accepted document, in MB.")
+# Document intake and analysis (docs/documents.md).
+FETCH_TIMEOUT_SECONDS = env.int("HEYSH_FETCH_TIMEOUT_SECONDS", 20, min_value=1, max_value=300, help="Timeout of one URL fetch for URL documents.")
+FETCH_ALLOW_PRIVATE = env.bool(
+    "HEYSH_FETCH_ALLOW_PRIVATE", False,
+    help="Let URL documents be fetched from private, loopback and link-local addresses (tests only; never in production).",
+)
+PARSER_TIMEOUT_SECONDS = env.int("HEYSH_PARSER_TIMEOUT_SECONDS", 90, min_value=1, help="Wall-clock limit of one PDF/DOCX/HTML parse (sandboxed subprocess).")
+PARSER_MEMORY_MB = env.int("HEYSH_PARSER_MEMORY_MB", 1024, min_value=128, help="Address-space limit of the parser subprocess, in MB.")
+CHUNK_CHARS = env.int("HEYSH_CHUNK_CHARS", 1000, min_value=100, max_value=20000, help="Target chunk length in characters.")
+CHUNK_OVERLAP_CHARS = env.int("HEYSH_CHUNK_OVERLAP_CHARS", 150, min_value=0, max_value=5000, help="Characters shared by consecutive chunks.")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 STATIC_URL = "static/"
