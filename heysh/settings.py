@@ -212,6 +212,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "MembershipRoleEnum": "apps.domains.models.Membership.Role",
+        "ApiKeyRoleEnum": "apps.domains.models.ApiKey.Role",
+    },
 }
 
 # --- Files ----------------------------------------------------------------------
