@@ -1,0 +1,73 @@
+"""Request/response shapes of the domains API. Validation only; writes go through services."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.domains.models import ApiKey, Domain, Membership
+
+
+class DomainSerializer(serializers.ModelSerializer):
+    role = serializers.CharField(source="caller_role", read_only=True, allow_null=True,
+                                 help_text="The caller's role in this domain: owner, editor or viewer.")
+    webhook_secret = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=200)
+
+    class Meta:
+        model = Domain
+        fields = ["slug", "name", "description", "status", "role", "webhook_url", "webhook_secret", "created_at", "updated_at"]
+        read_only_fields = ["status", "created_at", "updated_at"]
+
+
+class DomainUpdateSerializer(DomainSerializer):
+    class Meta(DomainSerializer.Meta):
+        read_only_fields = ["slug", "status", "created_at", "updated_at"]
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+    email = serializers.EmailField(source="user.email", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "email", "role", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class MembershipCreateSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Membership.Role.choices, default=Membership.Role.VIEWER)
+
+
+class MembershipRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "prefix", "role", "created_by", "created_at", "last_used_at", "revoked_at"]
+        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    key = serializers.CharField(read_only=True, help_text="The full key. Shown once: only its hash is stored.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+
+
+class DomainRoleSerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    role = serializers.CharField()
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.IntegerField(allow_null=True, help_text="The user's id; null for an API key.")
+    username = serializers.CharField(allow_null=True)
+    email = serializers.CharField(allow_null=True)
+    is_staff = serializers.BooleanField()
+    api_key = ApiKeySerializer(allow_null=True, help_text="Set when the request is authenticated with an API key.")
+    domains = DomainRoleSerializer(many=True)

@@ -1,0 +1,116 @@
+"""Writes on domains, memberships and API keys. Views and the admin call these.
+
+Authorization that depends on the caller's role is decided here, next to the write,
+so the API and the admin cannot drift apart. Callers resolve the domain through
+``apps.domains.selectors`` first (another domain's object is a 404 before it gets here).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework import status
+
+from apps.core.errors import ServiceError
+from apps.domains.access import owned_domains, writable_domains
+from apps.domains.authentication import ApiKeyPrincipal, generate_key
+from apps.domains.models import ApiKey, Domain, Membership
+
+DOMAIN_EDITABLE_FIELDS = ("name", "description", "webhook_url", "webhook_secret")
+
+
+def _forbidden(message: str) -> ServiceError:
+    return ServiceError(message, code="permission_denied", status_code=status.HTTP_403_FORBIDDEN)
+
+
+def _require_owner(*, user, domain: Domain) -> None:
+    if not owned_domains(user).filter(pk=domain.pk).exists():
+        raise _forbidden("Only an owner of this domain may do that.")
+
+
+def domain_create(*, user, slug: str, name: str, description: str = "", **extra) -> Domain:
+    """Create a domain; the creating person becomes its first owner."""
+    if isinstance(user, ApiKeyPrincipal) or user is None or not user.is_authenticated:
+        raise _forbidden("Only people can create domains; API keys belong to one domain.")
+    try:
+        with transaction.atomic():
+            domain = Domain.objects.create(slug=slug, name=name, description=description, created_by=user, **extra)
+            Membership.objects.create(domain=domain, user=user, role=Membership.Role.OWNER)
+    except IntegrityError:
+        raise ServiceError(f"A domain with slug {slug!r} already exists.", code="conflict", status_code=409,
+                           detail={"slug": ["A domain with this slug already exists."]})
+    return domain
+
+
+def domain_update(*, user, domain: Domain, **fields) -> Domain:
+    if not writable_domains(user).filter(pk=domain.pk).exists():
+        raise _forbidden("Viewers cannot change this domain.")
+    unknown = set(fields) - set(DOMAIN_EDITABLE_FIELDS)
+    if unknown:
+        raise ServiceError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    for name, value in fields.items():
+        setattr(domain, name, value)
+    if fields:
+        domain.save(update_fields=[*fields, "updated_at"])
+    return domain
+
+
+def domain_delete(*, user, domain: Domain) -> None:
+    _require_owner(user=user, domain=domain)
+    domain.delete()
+
+
+def _owner_count(domain: Domain) -> int:
+    return Membership.objects.filter(domain=domain, role=Membership.Role.OWNER).count()
+
+
+def membership_add(*, actor, domain: Domain, username: str, role: str) -> Membership:
+    _require_owner(user=actor, domain=domain)
+    member = get_user_model().objects.filter(username=username, is_active=True).first()
+    if member is None:
+        raise ServiceError(f"No active user named {username!r}.", detail={"username": ["Unknown user."]})
+    membership, created = Membership.objects.get_or_create(domain=domain, user=member, defaults={"role": role})
+    if not created:
+        raise ServiceError(f"{username} is already a member of this domain.", code="conflict", status_code=409)
+    return membership
+
+
+@transaction.atomic
+def membership_change_role(*, actor, membership: Membership, role: str) -> Membership:
+    _require_owner(user=actor, domain=membership.domain)
+    # Lock the domain's owner rows so two concurrent demotions cannot both pass the check.
+    list(Membership.objects.select_for_update().filter(domain=membership.domain, role=Membership.Role.OWNER))
+    membership.refresh_from_db()
+    if membership.role == Membership.Role.OWNER and role != Membership.Role.OWNER and _owner_count(membership.domain) == 1:
+        raise ServiceError("A domain needs at least one owner; make someone else owner first.", code="last_owner", status_code=409)
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, actor, membership: Membership) -> None:
+    _require_owner(user=actor, domain=membership.domain)
+    list(Membership.objects.select_for_update().filter(domain=membership.domain, role=Membership.Role.OWNER))
+    membership.refresh_from_db()
+    if membership.role == Membership.Role.OWNER and _owner_count(membership.domain) == 1:
+        raise ServiceError("The last owner cannot be removed; make someone else owner first.", code="last_owner", status_code=409)
+    membership.delete()
+
+
+def api_key_create(*, actor, domain: Domain, name: str, role: str = ApiKey.Role.VIEWER) -> tuple[ApiKey, str]:
+    """Create a key and return (row, raw key). The raw key is not stored and cannot be shown again."""
+    _require_owner(user=actor, domain=domain)
+    raw, prefix, key_hash = generate_key()
+    created_by = None if isinstance(actor, ApiKeyPrincipal) else actor
+    api_key = ApiKey.objects.create(domain=domain, name=name, role=role, prefix=prefix, key_hash=key_hash, created_by=created_by)
+    return api_key, raw
+
+
+def api_key_revoke(*, actor, api_key: ApiKey) -> ApiKey:
+    _require_owner(user=actor, domain=api_key.domain)
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
