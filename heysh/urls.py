@@ -24,5 +24,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = json_error_view("bad_request", "Bad request.", 400)
+handler403 = json_error_view("permission_denied", "You do not have permission to perform this action.", 403)
 handler404 = json_error_view("not_found", "Not found.", 404)
 handler500 = json_error_view("server_error", "Internal server error.", 500)

@@ -33,8 +33,18 @@ def _message(detail) -> str:
     if isinstance(detail, list):
         return _message(detail[0]) if detail else "Invalid input."
     if isinstance(detail, dict):
-        return "Invalid input."
+        # simplejwt's errors are {"detail": ..., "code": ..., "messages": [...]}
+        return _message(detail["detail"]) if "detail" in detail else "Invalid input."
     return str(detail)
+
+
+def _code(exc) -> str:
+    codes = exc.get_codes()
+    if isinstance(codes, dict):
+        codes = codes.get("code", codes.get("detail", "error"))
+    if isinstance(codes, list):
+        codes = codes[0] if codes else "error"
+    return codes if isinstance(codes, str) else "error"
 
 
 def error_body(code: str, message: str, detail=None) -> dict:
@@ -58,8 +68,7 @@ def exception_handler(exc, ctx):
             f"{field}: {_message(errors)}" for field, errors in exc.detail.items()
         )
     else:
-        codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
-        code = codes if isinstance(codes, str) else "error"
+        code = _code(exc) if isinstance(exc, exceptions.APIException) else "error"
         detail = getattr(exc, "extra", None)
         message = _message(exc.detail) if isinstance(exc, exceptions.APIException) else str(exc)
     response.data = error_body(code, message, detail)
@@ -67,6 +76,8 @@ def exception_handler(exc, ctx):
 
 
 def json_error_view(code: str, message: str, http_status: int):
+    """A Django-level error handler (handler400/403/404/500) answering the same JSON shape."""
+
     def view(request, exception=None):
         from django.http import JsonResponse
 

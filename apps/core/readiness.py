@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
@@ -39,9 +40,11 @@ def check_cache() -> str:
 def check_broker() -> str:
     from heysh.celery import app
 
-    with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=2)
-        return conn.transport_cls if isinstance(conn.transport_cls, str) else conn.transport.driver_name
+    # The URL comes from settings at call time (not the Celery app's cached config),
+    # so the probe follows what this process is configured with right now.
+    with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.5, timeout=2)
+        return conn.transport.driver_name
 
 
 def _backend_check(handler, alias):

@@ -4,15 +4,32 @@ Counters live in the default cache: Redis in the full stack, so every web proces
 shares them. A throttled request answers 429 with a Retry-After header (DRF).
 """
 
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle as DRFAnonRateThrottle
 from rest_framework.throttling import SimpleRateThrottle
 
 
-class AnonRateThrottle(DRFAnonRateThrottle):
+class RatesFromSettings:
+    """Read the rate when the request arrives, not when the class is imported.
+
+    DRF copies ``DEFAULT_THROTTLE_RATES`` onto ``SimpleRateThrottle.THROTTLE_RATES`` at
+    import, so a changed setting (``override_settings``, a reloaded config) would be
+    ignored. ``api_settings`` itself is reloaded on ``setting_changed``.
+    """
+
+    def get_rate(self):
+        try:
+            return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+        except KeyError:
+            raise ImproperlyConfigured(f"No throttle rate set for scope {self.scope!r} in DEFAULT_THROTTLE_RATES.")
+
+
+class AnonRateThrottle(RatesFromSettings, DRFAnonRateThrottle):
     scope = "anon"
 
 
-class PrincipalRateThrottle(SimpleRateThrottle):
+class PrincipalRateThrottle(RatesFromSettings, SimpleRateThrottle):
     """One bucket per person, and one per API key (a key is its own principal)."""
 
     scope = "principal"
