@@ -43,6 +43,12 @@ def domain_create(*, user, slug: str, name: str, description: str = "", **extra)
     return domain
 
 
+def membership_ensure_owner(*, domain: Domain, user) -> Membership:
+    """Make sure the person is a member; a new member becomes owner (the creator of a domain)."""
+    membership, _ = Membership.objects.get_or_create(domain=domain, user=user, defaults={"role": Membership.Role.OWNER})
+    return membership
+
+
 def domain_update(*, user, domain: Domain, **fields) -> Domain:
     if not writable_domains(user).filter(pk=domain.pk).exists():
         raise _forbidden("Viewers cannot change this domain.")
@@ -101,11 +107,17 @@ def membership_remove(*, actor, membership: Membership) -> None:
 
 def api_key_create(*, actor, domain: Domain, name: str, role: str = ApiKey.Role.VIEWER) -> tuple[ApiKey, str]:
     """Create a key and return (row, raw key). The raw key is not stored and cannot be shown again."""
-    _require_owner(user=actor, domain=domain)
-    raw, prefix, key_hash = generate_key()
-    created_by = None if isinstance(actor, ApiKeyPrincipal) else actor
-    api_key = ApiKey.objects.create(domain=domain, name=name, role=role, prefix=prefix, key_hash=key_hash, created_by=created_by)
-    return api_key, raw
+    api_key = ApiKey(domain=domain, name=name, role=role)
+    return api_key, api_key_issue(actor=actor, api_key=api_key)
+
+
+def api_key_issue(*, actor, api_key: ApiKey) -> str:
+    """Give an unsaved key (domain, name, role set) its secret, save it, return the raw key."""
+    _require_owner(user=actor, domain=api_key.domain)
+    raw, api_key.prefix, api_key.key_hash = generate_key()
+    api_key.created_by = None if isinstance(actor, ApiKeyPrincipal) else actor
+    api_key.save()
+    return raw
 
 
 def api_key_revoke(*, actor, api_key: ApiKey) -> ApiKey:
