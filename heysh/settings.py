@@ -337,6 +337,8 @@ WEBHOOK_TIMEOUT_SECONDS = env.int("HEYSH_WEBHOOK_TIMEOUT_SECONDS", 10, min_value
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "SAMEORIGIN"  # the admin previews files in a frame of its own origin
+# security.W019 asks for DENY; SAMEORIGIN above is deliberate and still refuses other origins.
+SILENCED_SYSTEM_CHECKS = ["security.W019"]
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("HEYSH_SECURE_SSL_REDIRECT", True, help="Redirect plain HTTP to HTTPS (production).")
     SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$", r"^metrics$"]
@@ -360,8 +362,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"context": {"()": "apps.core.logging.ContextFilter"}},
     "formatters": {
-        "json": {"()": "pythonjsonlogger.json.JsonFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "apps.core.logging.JsonFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"()": "apps.core.logging.PlainFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_JSON else "plain", "filters": ["context"]},
