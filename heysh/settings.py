@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from botocore.config import Config as BotocoreConfig
 from django.core.exceptions import ImproperlyConfigured
 
 from heysh.env import Env
@@ -262,8 +263,17 @@ if S3_BUCKET:
             "querystring_expire": env.int("HEYSH_S3_URL_EXPIRE_SECONDS", 300, min_value=10, help="Lifetime of presigned download URLs."),
             "file_overwrite": False,
             "default_acl": None,
+            # boto3 >= 1.36 sends CRC checksums by default, which MinIO and other S3-compatible servers
+            # may reject: only checksum when the operation requires it. This Config wins over the two keys above.
+            # https://docs.aws.amazon.com/sdkref/latest/guide/feature-dataintegrity.html
+            "client_config": BotocoreConfig(
+                s3={"addressing_style": "path"}, signature_version="s3v4",
+                request_checksum_calculation="when_required", response_checksum_validation="when_required",
+                connect_timeout=5, read_timeout=60, retries={"max_attempts": 4, "mode": "standard"},
+            ),
         },
     }
+S3_CREATE_BUCKET = env.bool("HEYSH_S3_CREATE_BUCKET", False, help="Create the documents bucket after migrate when it is missing (MinIO/dev).")
 
 # --- Pluggable backends (DESIGN §5). Built lazily by apps.core.backends. ----------
 EMBEDDER = env.choice("HEYSH_EMBEDDER", ["local", "openai", "hashing"], "local", help="`local` all-MiniLM-L6-v2 on CPU; `openai` an OpenAI-compatible endpoint; `hashing` a deterministic test embedder.")
@@ -321,6 +331,8 @@ if WEAVIATE_URL:
         },
     }
 
+PROJECTION_RECONCILE_INTERVAL_SECONDS = env.int("HEYSH_RECONCILE_INTERVAL_SECONDS", 900, min_value=30, help="How often beat reconciles Neo4j/Weaviate with the database (initial schedule row).")
+PROJECTION_RECONCILE_BATCH = env.int("HEYSH_RECONCILE_BATCH", 200, min_value=1, help="Most document versions one reconcile run repairs per domain and projection.")
 SEARCH_RRF_K = env.int("HEYSH_SEARCH_RRF_K", 60, min_value=1, help="Reciprocal-rank fusion constant.")
 SEARCH_VECTOR_WEIGHT = env.float("HEYSH_SEARCH_VECTOR_WEIGHT", 1.0, min_value=0.0, help="Fusion weight of the vector channel.")
 SEARCH_KEYWORD_WEIGHT = env.float("HEYSH_SEARCH_KEYWORD_WEIGHT", 1.0, min_value=0.0, help="Fusion weight of the keyword channel.")
