@@ -54,3 +54,6 @@ app.conf.update(
     # tasks/__init__.py imports every task module.
     imports=("tasks",),
 )
+
+# Task metrics, request-id propagation, worker/beat metrics servers, JSON logging.
+import apps.core.celery_metrics  # noqa: E402,F401

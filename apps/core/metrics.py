@@ -54,3 +54,21 @@ heysh_search_latency_seconds = Histogram(
 )
 heysh_search_results = Histogram("heysh_search_results", "Chunks returned per search.", ["mode"], buckets=(0, 1, 5, 10, 20, 50, 100))
 heysh_webhook_deliveries_total = Counter("heysh_webhook_deliveries_total", "Webhook deliveries.", ["outcome"])
+
+# --- Readiness and workflow state, collected at scrape time (apps.core.exporter) -------
+# The gauges below (and heysh_documents, celery_queue_length,
+# celery_queue_oldest_message_age_seconds) are the catalogue for what the platform
+# collector computes from the database and the broker on every scrape of the API's
+# /metrics; nothing sets them in-process.
+heysh_component_up = Gauge("heysh_component_up", "1 when the /ready check of a component passes.", ["component"], multiprocess_mode="max")
+heysh_component_check_seconds = Gauge(
+    "heysh_component_check_seconds", "Duration of the component's /ready check.", ["component"], multiprocess_mode="max"
+)
+heysh_steps = Gauge("heysh_steps", "Pipeline steps by step and status.", ["step", "status"], multiprocess_mode="max")
+heysh_steps_lease_expired = Gauge(
+    "heysh_steps_lease_expired", "Running steps whose lease has expired (the sweep should recover them).", ["step"],
+    multiprocess_mode="max",
+)
+heysh_runs_oldest_active_age_seconds = Gauge(
+    "heysh_runs_oldest_active_age_seconds", "Age of the oldest queued or running processing run.", multiprocess_mode="max"
+)

@@ -1,13 +1,24 @@
+import logging
 import re
+import time
 import uuid
 
 from apps.core import context
+from apps.core.logging import current_request
 
 VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
+access_logger = logging.getLogger("heysh.request")
+# Probes and scrapes would drown the access log: logged at DEBUG.
+QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
+
 
 class RequestIdMiddleware:
-    """Accept a sane incoming X-Request-ID or make one; echo it and bind it for logs and tasks."""
+    """Accept a sane incoming X-Request-ID or make one; echo it and bind it for logs and tasks.
+
+    One access line per request (method, path, status, duration, user) is logged on
+    ``heysh.request`` after the view ran, so it carries the authenticated user's id.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -16,7 +27,22 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = rid
-        with context.bound(request_id=rid):
-            response = self.get_response(request)
+        started = time.perf_counter()
+        token = current_request.set(request)
+        try:
+            with context.bound(request_id=rid):
+                response = self.get_response(request)
+                level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
+                access_logger.log(
+                    level, "%s %s %s", request.method, request.path, response.status_code,
+                    extra={
+                        "method": request.method,
+                        "path": request.path,
+                        "status": response.status_code,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    },
+                )
+        finally:
+            current_request.reset(token)
         response["X-Request-ID"] = rid
         return response
