@@ -1,0 +1,134 @@
+"""Download a document's original file.
+
+With S3/MinIO as the documents storage the API never streams the bytes itself: it
+answers ``302`` to a presigned, short-lived URL (``HEYSH_S3_URL_EXPIRE_SECONDS``) and
+the client fetches from the object store. With local storage it streams the file.
+Scoped like every other read: a document outside the caller's domains is a 404.
+"""
+
+from __future__ import annotations
+
+from django.http import FileResponse, HttpResponseRedirect
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.views import APIView
+
+from apps.core.errors import ServiceError
+from apps.documents.models import Document, DocumentVersion, documents_storage
+from apps.domains.access import readable_domains
+
+
+def is_object_storage(storage) -> bool:
+    from storages.backends.s3 import S3Storage
+
+    return isinstance(storage, S3Storage)
+
+
+def document_version_for_download(*, user, document_id: int, number: int | None = None) -> DocumentVersion:
+    """The readable document's version (current by default) that has an original file; 404 otherwise."""
+    document = Document.objects.filter(pk=document_id, domain__in=readable_domains(user)).first()
+    if document is None:
+        raise ServiceError("Document not found.", code="not_found", status_code=404)
+    versions = DocumentVersion.objects.filter(document=document)
+    if number is not None:
+        version = versions.filter(number=number).first()
+    elif document.current_version_id:
+        version = versions.filter(pk=document.current_version_id).first()
+    else:
+        version = versions.order_by("-number").first()
+    if version is None:
+        raise ServiceError("Document version not found.", code="not_found", status_code=404)
+    if not version.original:
+        raise ServiceError("This document version has no original file (it was pasted text or is not fetched yet).",
+                           code="no_original", status_code=404)
+    return version
+
+
+def _filename(version: DocumentVersion) -> str:
+    return version.filename or version.original.name.rsplit("/", 1)[-1]
+
+
+def presigned_download_url(*, version: DocumentVersion) -> str:
+    storage = documents_storage()
+    filename = _filename(version).replace('"', "")
+    return storage.url(
+        version.original.name,
+        parameters={
+            "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            **({"ResponseContentType": version.mime} if version.mime else {}),
+        },
+    )
+
+
+class DocumentDownloadView(APIView):
+    @extend_schema(
+        summary="Download a document's original file",
+        parameters=[OpenApiParameter("version", int, description="Version number; default the current version.")],
+        responses={
+            302: OpenApiResponse(description="Redirect to a presigned, short-lived object-storage URL (S3/MinIO)."),
+            200: OpenApiResponse(description="The file (local storage)."),
+            404: OpenApiResponse(description="Unknown document, another domain's document, or no original file."),
+        },
+    )
+    def get(self, request, pk: int):
+        raw = request.query_params.get("version")
+        if raw is not None and not raw.isdigit():
+            raise ServiceError("version must be a positive integer.", code="invalid", status_code=400)
+        version = document_version_for_download(user=request.user, document_id=pk, number=int(raw) if raw else None)
+        storage = documents_storage()
+        if is_object_storage(storage):
+            response = HttpResponseRedirect(presigned_download_url(version=version))
+        else:
+            try:
+                handle = storage.open(version.original.name, "rb")
+            except FileNotFoundError:
+                raise ServiceError("The original file is missing from storage.", code="file_missing", status_code=404)
+            response = FileResponse(
+                handle, as_attachment=True, filename=_filename(version),
+                content_type=version.mime or "application/octet-stream",
+            )
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+def documents_bucket_ensure(*, create: bool | None = None) -> str:
+    """Check the S3 documents bucket exists; create it when allowed. Returns what happened.
+
+    Run after migrate (so at every deploy's start). A bucket that is missing and may not
+    be created, or an unreachable endpoint, is a clear ImproperlyConfigured (no secrets).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    storage = documents_storage()
+    if not is_object_storage(storage):
+        return "local"
+    create = settings.S3_CREATE_BUCKET if create is None else create
+    client = storage.connection.meta.client
+    bucket = storage.bucket_name
+    try:
+        client.head_bucket(Bucket=bucket)
+        return "exists"
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code not in ("404", "NoSuchBucket", "NotFound"):
+            raise ImproperlyConfigured(f"S3 bucket {bucket!r} is not accessible ({code or type(exc).__name__}).")
+    except BotoCoreError as exc:
+        raise ImproperlyConfigured(f"S3 endpoint for bucket {bucket!r} is unreachable ({type(exc).__name__}).")
+    if not create:
+        raise ImproperlyConfigured(
+            f"S3 bucket {bucket!r} does not exist; create it or set HEYSH_S3_CREATE_BUCKET=true to let heysh create it."
+        )
+    region = storage.region_name
+    kwargs = {} if not region or region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    try:
+        client.create_bucket(Bucket=bucket, **kwargs)
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code", "")) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise ImproperlyConfigured(f"Could not create S3 bucket {bucket!r} ({type(exc).__name__}).")
+    return "created"
+
+
+def documents_bucket_install(**kwargs) -> None:
+    """post_migrate receiver."""
+    documents_bucket_ensure()

@@ -1,0 +1,276 @@
+"""Reconciliation: keep the graph and vector projections equal to PostgreSQL.
+
+PostgreSQL is the source of truth; Neo4j and Weaviate are projections of it
+(DESIGN §4). ``reconcile_domain`` compares, per document version, what the database
+holds with what the projection holds — counts, and a checksum of the members (mention
+pairs and supported relation edges for the graph, chunk ids for vectors) when the
+projection can list them — and repairs the difference in bounded batches:
+
+- a version missing or incomplete in the projection is re-projected from the database
+  (``apps.search.projections``, the same builders the pipeline uses);
+- a version in the projection that the database no longer has is deleted from it.
+
+``rebuild_projections`` starts over from nothing. Every repair is counted in
+``heysh_projection_drift_total{backend, action}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Count
+
+from apps.core.metrics import heysh_projection_drift_total
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("graph", "vectors")
+RECONCILE_TASK_NAME = "projections: reconcile"
+RECONCILE_TASK = "tasks.projections.reconcile"
+
+
+def checksum(members: Iterable[str]) -> str:
+    """Order-independent digest of a version's members."""
+    digest = hashlib.sha256()
+    for member in sorted(set(members)):
+        digest.update(member.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class ReconcileReport:
+    backend: str
+    domain_id: int
+    versions_checked: int = 0
+    reprojected: list[int] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+    remaining: int = 0  # drifted versions left for the next run (batch limit reached)
+
+    @property
+    def drift(self) -> int:
+        return len(self.reprojected) + len(self.removed) + self.remaining
+
+
+# --- what the database says -----------------------------------------------------
+def graph_expected(*, domain_id: int) -> tuple[dict[int, dict[str, int]], dict[int, set[str]]]:
+    from apps.search.models import Mention, RelationEvidence
+
+    counts = {
+        row["version_id"]: {"entities": row["entities"], "mentions": row["mentions"]}
+        for row in Mention.objects.filter(domain_id=domain_id)
+        .values("version_id")
+        .annotate(mentions=Count("pk"), entities=Count("entity_id", distinct=True))
+    }
+    members: dict[int, set[str]] = defaultdict(set)
+    for version_id, key, chunk_id in (
+        Mention.objects.filter(domain_id=domain_id).values_list("version_id", "entity__key", "chunk_id").distinct()
+    ):
+        members[version_id].add(f"m:{key}@{chunk_id}")
+    for version_id, source, rel_type, target in (
+        RelationEvidence.objects.filter(relation__domain_id=domain_id)
+        .values_list("version_id", "relation__source__key", "relation__type", "relation__target__key")
+        .distinct()
+    ):
+        members[version_id].add(f"r:{source}|{rel_type}|{target}")
+    return counts, dict(members)
+
+
+def vectors_expected(*, domain_id: int) -> tuple[dict[int, int], dict[int, set[str]]]:
+    from apps.documents.models import Chunk
+
+    members: dict[int, set[str]] = defaultdict(set)
+    for version_id, chunk_id in Chunk.objects.filter(domain_id=domain_id, embedding__isnull=False).values_list(
+        "version_id", "pk"
+    ):
+        members[version_id].add(str(chunk_id))
+    return {v: len(m) for v, m in members.items()}, dict(members)
+
+
+# --- comparison -----------------------------------------------------------------
+def _signature(count, members: set[str] | None, with_members: bool):
+    empty = count in (None, 0, {}) or (isinstance(count, dict) and not any(count.values()))
+    normal = None if empty else count
+    if not with_members:
+        return (normal,)
+    return (normal, checksum(members or ()))
+
+
+def drifted_versions(*, expected_counts, expected_members, actual_counts, actual_members) -> list[int]:
+    """Versions whose projection differs from the database (sorted)."""
+    with_members = actual_members is not None
+    versions = set(expected_counts) | set(expected_members) | set(actual_counts) | set(actual_members or ())
+    drift = []
+    for version_id in sorted(versions):
+        want = _signature(expected_counts.get(version_id), expected_members.get(version_id), with_members)
+        have = _signature(actual_counts.get(version_id), (actual_members or {}).get(version_id), with_members)
+        if want != have:
+            drift.append(version_id)
+    return drift
+
+
+def _store_for(backend: str, store):
+    from apps.core.backends import graph_stores, vector_stores
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown projection backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if store is not None:
+        return store
+    return (graph_stores if backend == "graph" else vector_stores)["default"]
+
+
+def _actual(store, domain_id: int):
+    members = store.version_members(domain_id=domain_id) if hasattr(store, "version_members") else None
+    return store.counts(domain_id=domain_id), members
+
+
+def _versions_by_id(domain_id: int, version_ids: list[int]) -> dict:
+    from apps.documents.models import DocumentVersion
+
+    return {
+        v.pk: v
+        for v in DocumentVersion.objects.filter(domain_id=domain_id, pk__in=version_ids).select_related("document")
+    }
+
+
+def project_version(*, backend: str, store, version) -> None:
+    """(Re)write one version's share of a projection from the database — exact, not additive."""
+    from apps.search.projections import graph_contribution, vector_items
+
+    if backend == "graph":
+        store.replace_version(graph_contribution(version))
+    else:
+        store.delete_version(domain_id=version.domain_id, version_id=version.pk)
+        for batch in vector_items(version):
+            store.upsert(batch)
+
+
+def reconcile_domain(*, domain, backend: str, store=None, max_versions: int | None = None) -> ReconcileReport:
+    """Compare one domain's projection with the database and repair up to ``max_versions`` versions."""
+    store = _store_for(backend, store)
+    max_versions = max_versions or getattr(settings, "PROJECTION_RECONCILE_BATCH", 200)
+    domain_id = domain.pk
+    if backend == "graph":
+        expected_counts, expected_members = graph_expected(domain_id=domain_id)
+    else:
+        expected_counts, expected_members = vectors_expected(domain_id=domain_id)
+    actual_counts, actual_members = _actual(store, domain_id)
+    drift = drifted_versions(
+        expected_counts=expected_counts, expected_members=expected_members,
+        actual_counts=actual_counts, actual_members=actual_members,
+    )
+    report = ReconcileReport(
+        backend=backend, domain_id=domain_id,
+        versions_checked=len(set(expected_counts) | set(expected_members) | set(actual_counts)),
+    )
+    batch, report.remaining = drift[:max_versions], max(0, len(drift) - max_versions)
+    versions = _versions_by_id(domain_id, batch)
+    for version_id in batch:
+        version = versions.get(version_id)
+        if version is None:
+            store.delete_version(domain_id=domain_id, version_id=version_id)
+            report.removed.append(version_id)
+            heysh_projection_drift_total.labels(backend=backend, action="removed").inc()
+        else:
+            project_version(backend=backend, store=store, version=version)
+            report.reprojected.append(version_id)
+            heysh_projection_drift_total.labels(backend=backend, action="reprojected").inc()
+    if report.drift:
+        logger.info(
+            "reconciled %s of domain %s: %d re-projected, %d removed, %d left for the next run",
+            backend, domain_id, len(report.reprojected), len(report.removed), report.remaining,
+        )
+    return report
+
+
+def rebuild_domain(*, domain, backend: str, store=None, progress: Callable[[int], None] | None = None) -> int:
+    """Drop the domain's projection and project every version the database holds; returns versions written."""
+    store = _store_for(backend, store)
+    if hasattr(store, "ensure_schema"):
+        store.ensure_schema()
+    store.delete_domain(domain_id=domain.pk)
+    expected_counts, expected_members = (graph_expected if backend == "graph" else vectors_expected)(domain_id=domain.pk)
+    version_ids = sorted(set(expected_counts) | set(expected_members))
+    written = 0
+    for start in range(0, len(version_ids), 100):
+        chunk = version_ids[start : start + 100]
+        versions = _versions_by_id(domain.pk, chunk)
+        for version_id in chunk:
+            if version_id in versions:
+                project_version(backend=backend, store=store, version=versions[version_id])
+                written += 1
+            if progress:
+                progress(1)
+    heysh_projection_drift_total.labels(backend=backend, action="rebuilt").inc(written)
+    return written
+
+
+def rebuild_version_count(*, domain, backend: str) -> int:
+    expected_counts, expected_members = (graph_expected if backend == "graph" else vectors_expected)(domain_id=domain.pk)
+    return len(set(expected_counts) | set(expected_members))
+
+
+def is_projection(store) -> bool:
+    """Embedded stores read the database itself: there is nothing to reconcile."""
+    from apps.search.backends.graph.embedded import EmbeddedGraphStore
+    from apps.search.backends.vectors.embedded import EmbeddedVectorStore
+
+    return not isinstance(store, EmbeddedGraphStore | EmbeddedVectorStore)
+
+
+def reconcile_all(*, include_embedded: bool = False) -> list[ReconcileReport]:
+    """Every domain × every configured projection; a projection that is down is skipped (and retried next run)."""
+    from apps.core.backends import graph_stores, vector_stores
+    from apps.domains.models import Domain
+
+    reports: list[ReconcileReport] = []
+    for backend, handler in (("graph", graph_stores), ("vectors", vector_stores)):
+        store = handler["default"]
+        if not include_embedded and not is_projection(store):
+            continue
+        health = store.health()
+        if not health.ok:
+            logger.warning("skipping %s reconciliation: projection unhealthy (%s)", backend, health.detail)
+            heysh_projection_drift_total.labels(backend=backend, action="skipped_unhealthy").inc()
+            continue
+        for domain in Domain.objects.order_by("pk").iterator():
+            try:
+                reports.append(reconcile_domain(domain=domain, backend=backend, store=store))
+            except Exception:  # one domain's failure must not stop the others
+                logger.exception("reconciling %s of domain %s failed", backend, domain.pk)
+                heysh_projection_drift_total.labels(backend=backend, action="failed").inc()
+    return reports
+
+
+# --- schedule and schema, installed after migrate ---------------------------------
+def reconcile_schedule_install(**kwargs) -> None:
+    """post_migrate receiver: create the reconcile PeriodicTask once; later admin edits are kept."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    using = kwargs.get("using", "default")
+    interval, _ = IntervalSchedule.objects.using(using).get_or_create(
+        every=getattr(settings, "PROJECTION_RECONCILE_INTERVAL_SECONDS", 900), period=IntervalSchedule.SECONDS
+    )
+    PeriodicTask.objects.using(using).get_or_create(
+        name=RECONCILE_TASK_NAME,
+        defaults={"task": RECONCILE_TASK, "interval": interval, "queue": "storage",
+                  "description": "Compares Neo4j/Weaviate with PostgreSQL per document version and repairs drift."},
+    )
+
+
+def graph_schema_install(**kwargs) -> None:
+    """post_migrate receiver: create the Neo4j constraints when Neo4j is configured (else first use does)."""
+    from apps.core.backends import graph_stores
+
+    store = graph_stores["default"]
+    if not hasattr(store, "ensure_schema"):
+        return
+    try:
+        store.ensure_schema()
+    except Exception as exc:  # migrate must not fail because a projection is down
+        logger.warning("could not create the graph schema now (%s); it is created on first use", type(exc).__name__)
