@@ -5,6 +5,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from apps.core import views as core_views
 from apps.core.errors import json_error_view
+from apps.core.exporter import metrics_view
 
 api_v1 = [
     path("auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
@@ -17,7 +18,8 @@ api_v1 = [
 urlpatterns = [
     path("health", core_views.health, name="health"),
     path("ready", core_views.ready, name="ready"),
-    path("", include("django_prometheus.urls")),
+    # django-prometheus + apps.core.metrics (multiprocess-aware) + the platform collector.
+    path("metrics", metrics_view, name="prometheus-django-metrics"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
