@@ -58,7 +58,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not header.startswith(HEADER_KEYWORD + " "):
             return None
         raw = header[len(HEADER_KEYWORD) + 1 :].strip()
-        parts = raw.split("_")
+        parts = raw.split("_", 2)  # the secret part may itself contain "_"
         if len(parts) != 3 or parts[0] != KEY_PREFIX:
             raise exceptions.AuthenticationFailed("Malformed API key.")
         api_key = ApiKey.objects.select_related("domain").filter(prefix=parts[1], revoked_at__isnull=True).first()
