@@ -64,6 +64,7 @@ CORS_ALLOWED_ORIGINS = env.list("HEYSH_CORS_ALLOWED_ORIGINS", help="Frontend ori
 INSTALLED_APPS = [
     "unfold",
     "unfold.contrib.filters",
+    "unfold.contrib.simple_history",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -81,6 +82,7 @@ INSTALLED_APPS = [
     "apps.domains",
     "apps.documents",
     "apps.search",
+    "apps.domains.bootstrap",
 ]
 
 MIDDLEWARE = [
