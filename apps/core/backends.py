@@ -11,6 +11,7 @@ keeps one instance per alias per thread, and forgets them when the setting chang
 
 from __future__ import annotations
 
+from asgiref.local import Local
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -39,7 +40,8 @@ class BackendHandler(BaseConnectionHandler):
                 backend.close()
         self.__dict__.pop("settings", None)
         self._settings = None
-        self._connections = type(self._connections)(self.thread_critical)
+        # asgiref's Local refuses type(local)(...): build a fresh one like BaseConnectionHandler does.
+        self._connections = Local(self.thread_critical)
 
     def configured(self):
         """(alias, backend) for every configured alias, built on demand."""
