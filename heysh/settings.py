@@ -97,7 +97,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "simple_history.middleware.HistoryRequestMiddleware",
+    "apps.core.middleware.HistoryRequestMiddleware",  # simple_history's, safe for API-key principals
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 

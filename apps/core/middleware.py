@@ -46,3 +46,44 @@ class RequestIdMiddleware:
             current_request.reset(token)
         response["X-Request-ID"] = rid
         return response
+
+
+class _HistoryRequest:
+    """The request as django-simple-history sees it: its user is a real User or nobody.
+
+    API-key requests carry an ``ApiKeyPrincipal`` as ``request.user``; a history row can
+    only point at a User, so those changes are recorded without a user instead of failing.
+    """
+
+    def __init__(self, request):
+        self._request = request
+
+    @property
+    def user(self):
+        from django.contrib.auth.base_user import AbstractBaseUser
+        from django.contrib.auth.models import AnonymousUser
+
+        user = getattr(self._request, "user", None)
+        return user if isinstance(user, AbstractBaseUser) else AnonymousUser()
+
+    def __getattr__(self, name):
+        return getattr(self._request, name)
+
+
+class HistoryRequestMiddleware:
+    """simple_history's HistoryRequestMiddleware, safe for API-key principals."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from simple_history.models import HistoricalRecords
+
+        HistoricalRecords.context.request = _HistoryRequest(request)
+        try:
+            return self.get_response(request)
+        finally:
+            try:
+                del HistoricalRecords.context.request
+            except AttributeError:
+                pass
