@@ -1,0 +1,358 @@
+"""The document-processing workflow engine (DESIGN §6).
+
+PostgreSQL is the workflow history: one ProcessingRun per document version and one
+StepRun per step. Celery only carries "run step <id>" messages; everything a
+message could lose or duplicate is recovered from these rows:
+
+- A step is claimed with one conditional UPDATE (queued, or running with an expired
+  lease → running, attempt + 1, lease owner and expiry). Zero rows updated means a
+  duplicate or stale delivery: log it and return.
+- While it runs the step holds a lease; long steps call ``heartbeat()`` to extend it.
+  Every later write of the step's state is fenced by (owner, attempt), so a worker
+  that lost its lease cannot overwrite the work of the one that took over.
+- Success marks the step succeeded and the next step queued in one transaction, and
+  the message for the next step is sent from ``on_commit``: no chords, no chain().
+- ``PermanentError`` fails the step, the run and the document at once. Any other
+  exception (including a soft time limit) re-queues the step with exponential
+  backoff until ``STEP_MAX_ATTEMPTS``, then fails it with the reason (dead letter).
+- ``workflow_sweep`` (beat) re-sends steps whose lease expired or whose message the
+  broker lost, and fails those whose attempts are exhausted.
+- A failed run still runs the notify step, which tells people about the failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from apps.core import context, metrics
+from apps.documents.errors import PermanentError
+from apps.documents.models import Document, DocumentStatus, DocumentVersion, ProcessingRun, StepRun
+
+logger = logging.getLogger(__name__)
+
+Step = StepRun.Step
+Status = StepRun.Status
+STEPS: tuple[str, ...] = (Step.ANALYZE, Step.EXTRACT, Step.GRAPH, Step.INDEX, Step.NOTIFY)
+TASK_NAMES = {step: f"tasks.pipeline.{step}" for step in STEPS}
+# The work of each step; each is idempotent (at-least-once delivery) and returns metrics.
+BODIES = {
+    Step.ANALYZE: "apps.documents.workflow.analyze_body",
+    Step.EXTRACT: "apps.search.extraction.extract_body",
+    Step.GRAPH: "apps.search.graph_update.graph_body",
+    Step.INDEX: "apps.search.indexing.index_body",
+    Step.NOTIFY: "apps.documents.notifications.notify_body",
+}
+MAX_BACKOFF_SECONDS = 600
+ERROR_MAX_CHARS = 2000
+
+
+class LeaseLost(Exception):
+    """Another worker owns the step now (our lease expired and it was re-claimed)."""
+
+
+@dataclass
+class StepContext:
+    """What a step body gets: its rows and a heartbeat to call during long work."""
+
+    step_run: StepRun
+    run: ProcessingRun
+    version: DocumentVersion
+    heartbeat: Callable[[], None]
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def backoff_seconds(attempt: int) -> int:
+    """Delay before attempt ``attempt + 1``: base · 2^(attempt-1), capped."""
+    return min(settings.STEP_BACKOFF_SECONDS * 2 ** max(attempt - 1, 0), MAX_BACKOFF_SECONDS)
+
+
+# --- sending -----------------------------------------------------------------------
+def _send(step_run_id: int, step: str, countdown: int = 0) -> None:
+    import tasks.pipeline  # noqa: F401  (registers the tasks in web processes too)
+    from heysh.celery import app
+
+    app.tasks[TASK_NAMES[step]].apply_async(args=[step_run_id], countdown=countdown or None)
+
+
+def _queue(step_run_id: int, step: str, *, countdown: int = 0) -> None:
+    """Mark a step queued and send its message once the surrounding transaction commits."""
+    now = timezone.now()
+    StepRun.objects.filter(pk=step_run_id).update(
+        status=Status.QUEUED, queued_at=now + timedelta(seconds=countdown), lease_owner="", lease_expires_at=None
+    )
+    transaction.on_commit(lambda: _send(step_run_id, step, countdown))
+
+
+def _queue_step_of_run(run: ProcessingRun, step: str) -> None:
+    step_run_id = StepRun.objects.filter(run=run, step=step).values_list("pk", flat=True).get()
+    _queue(step_run_id, step)
+
+
+# --- services called by intake, admin and API ----------------------------------------
+def run_start(*, version: DocumentVersion, request_id: str = "") -> ProcessingRun:
+    """Create the run and its five steps for ``version`` and queue analysis. Idempotent per version."""
+    with transaction.atomic():
+        run, created = ProcessingRun.objects.get_or_create(
+            version=version,
+            defaults={"document_id": version.document_id, "domain_id": version.domain_id, "request_id": request_id},
+        )
+        if not created:
+            return run
+        StepRun.objects.bulk_create([StepRun(run=run, step=step, ordinal=i) for i, step in enumerate(STEPS)])
+        _mark_processing(run)
+        _queue_step_of_run(run, Step.ANALYZE)
+    logger.info("run %s started for version %s", run.pk, version.pk)
+    return run
+
+
+def run_restart(*, run: ProcessingRun) -> ProcessingRun:
+    """Reprocess from the start: every step back to pending, analysis queued."""
+    with transaction.atomic():
+        StepRun.objects.filter(run=run).update(
+            status=Status.PENDING, attempt=0, lease_owner="", lease_expires_at=None, queued_at=None,
+            started_at=None, finished_at=None, error="", metrics={},
+        )
+        ProcessingRun.objects.filter(pk=run.pk).update(
+            status=ProcessingRun.Status.QUEUED, error="", started_at=None, finished_at=None
+        )
+        _mark_processing(run)
+        _queue_step_of_run(run, Step.ANALYZE)
+    run.refresh_from_db()
+    return run
+
+
+def run_retry_failed(*, run: ProcessingRun) -> ProcessingRun:
+    """Re-queue the failed steps with fresh attempts; the run continues from there."""
+    with transaction.atomic():
+        failed = list(StepRun.objects.select_for_update().filter(run=run, status=Status.FAILED).order_by("ordinal"))
+        if not failed:
+            return run
+        pipeline_failed = [s for s in failed if s.step != Step.NOTIFY]
+        to_queue = pipeline_failed[:1] or failed
+        if pipeline_failed:
+            # The notify step told people about the failure; it must run again at the end.
+            StepRun.objects.filter(run=run, step=Step.NOTIFY).update(
+                status=Status.PENDING, attempt=0, error="", lease_owner="", lease_expires_at=None
+            )
+            _mark_processing(run)
+        StepRun.objects.filter(pk__in=[s.pk for s in to_queue]).update(attempt=0, error="", finished_at=None)
+        ProcessingRun.objects.filter(pk=run.pk).update(status=ProcessingRun.Status.RUNNING, error="", finished_at=None)
+        for step_run in to_queue:
+            _queue(step_run.pk, step_run.step)
+    run.refresh_from_db()
+    return run
+
+
+def _mark_processing(run: ProcessingRun) -> None:
+    Document.objects.filter(pk=run.document_id).update(status=DocumentStatus.PROCESSING, error="")
+    DocumentVersion.objects.filter(pk=run.version_id).update(status=DocumentStatus.PROCESSING, error="")
+
+
+# --- executing a step ------------------------------------------------------------------
+class Heartbeat:
+    """Extends the lease; cheap to call often (writes at most every third of the lease)."""
+
+    def __init__(self, step_run_id: int, owner: str, attempt: int):
+        self.step_run_id, self.owner, self.attempt = step_run_id, owner, attempt
+        self.lease = settings.STEP_LEASE_SECONDS
+        self._last = time.monotonic()
+
+    def __call__(self, *, force: bool = False) -> None:
+        if not force and time.monotonic() - self._last < self.lease / 3:
+            return
+        extended = _fenced(self.step_run_id, self.owner, self.attempt).update(
+            lease_expires_at=timezone.now() + timedelta(seconds=self.lease)
+        )
+        if not extended:
+            raise LeaseLost(f"step {self.step_run_id} attempt {self.attempt} lost its lease")
+        self._last = time.monotonic()
+
+
+def _fenced(step_run_id: int, owner: str, attempt: int):
+    return StepRun.objects.filter(pk=step_run_id, status=Status.RUNNING, lease_owner=owner, attempt=attempt)
+
+
+def step_claim(*, step_run_id: int, step: str, owner: str) -> bool:
+    """The conditional UPDATE that makes one delivery the owner of the step."""
+    now = timezone.now()
+    claimable = Q(status=Status.QUEUED) | Q(
+        status=Status.RUNNING, lease_expires_at__lt=now, attempt__lt=settings.STEP_MAX_ATTEMPTS
+    )
+    return bool(
+        StepRun.objects.filter(claimable, pk=step_run_id, step=step).update(
+            status=Status.RUNNING, attempt=F("attempt") + 1, lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=settings.STEP_LEASE_SECONDS),
+            started_at=now, finished_at=None,
+        )
+    )
+
+
+def step_execute(*, step_run_id: int, step: str) -> str | None:
+    """Run one delivery of a step message. Returns the outcome, or None for a duplicate delivery."""
+    owner = worker_identity()
+    if not step_claim(step_run_id=step_run_id, step=step, owner=owner):
+        logger.info("step %s (%s): not claimable (duplicate or stale delivery), acknowledged", step_run_id, step)
+        return None
+    step_run = StepRun.objects.select_related("run__version__document").get(pk=step_run_id)
+    run = step_run.run
+    attempt = step_run.attempt
+    ProcessingRun.objects.filter(pk=run.pk, status=ProcessingRun.Status.QUEUED).update(
+        status=ProcessingRun.Status.RUNNING, started_at=timezone.now()
+    )
+    body = import_string(BODIES[step])
+    ctx = StepContext(step_run=step_run, run=run, version=run.version, heartbeat=Heartbeat(step_run_id, owner, attempt))
+    started = time.monotonic()
+    with context.bound(run_id=run.pk, step=step, domain=run.domain_id, request_id=run.request_id or None):
+        logger.info("step %s attempt %s started", step, attempt)
+        try:
+            result = body(ctx) or {}
+        except LeaseLost as exc:
+            logger.warning("step %s abandoned: %s", step, exc)
+            return "lease_lost"
+        except PermanentError as exc:
+            outcome = "failed"
+            logger.warning("step %s failed permanently: %s", step, exc.message)
+            _step_fail(step_run, _fenced(step_run_id, owner, attempt), message=exc.message)
+        except Exception as exc:  # transient by contract, SoftTimeLimitExceeded included
+            reason = f"{type(exc).__name__}: {exc}"[:ERROR_MAX_CHARS]
+            logger.warning("step %s attempt %s failed: %s", step, attempt, reason, exc_info=True)
+            outcome = _step_retry_or_fail(step_run, owner=owner, attempt=attempt, reason=reason)
+        else:
+            outcome = "succeeded"
+            duration = time.monotonic() - started
+            _step_succeed(step_run, owner=owner, attempt=attempt, result={**result, "duration_s": round(duration, 3)})
+            logger.info("step %s succeeded in %.2fs", step, duration)
+    metrics.heysh_step_duration_seconds.labels(step=step, outcome=outcome).observe(time.monotonic() - started)
+    return outcome
+
+
+def _step_succeed(step_run: StepRun, *, owner: str, attempt: int, result: dict) -> None:
+    run = step_run.run
+    with transaction.atomic():
+        done = _fenced(step_run.pk, owner, attempt).update(
+            status=Status.SUCCEEDED, finished_at=timezone.now(), lease_expires_at=None, error="", metrics=result
+        )
+        if not done:
+            logger.warning("step %s finished after losing its lease; the result of the new owner stands", step_run.step)
+            return
+        if step_run.step == Step.INDEX:
+            _document_ready(run)
+        if step_run.step == Step.NOTIFY:
+            # A run that failed earlier stays failed; otherwise this was its last step.
+            ProcessingRun.objects.filter(pk=run.pk).exclude(status=ProcessingRun.Status.FAILED).update(
+                status=ProcessingRun.Status.SUCCEEDED, finished_at=timezone.now()
+            )
+        else:
+            _queue_step_of_run(run, STEPS[STEPS.index(step_run.step) + 1])
+
+
+def _document_ready(run: ProcessingRun) -> None:
+    """After indexing the version is searchable: it becomes the document's current version."""
+    DocumentVersion.objects.filter(pk=run.version_id).update(status=DocumentStatus.READY, error="")
+    Document.objects.filter(pk=run.document_id).update(
+        status=DocumentStatus.READY, error="", current_version_id=run.version_id, updated_at=timezone.now()
+    )
+    transaction.on_commit(lambda: metrics.heysh_documents_finished_total.labels(outcome="ready").inc())
+
+
+def _step_retry_or_fail(step_run: StepRun, *, owner: str, attempt: int, reason: str) -> str:
+    fence = _fenced(step_run.pk, owner, attempt)
+    if attempt >= settings.STEP_MAX_ATTEMPTS:
+        _step_fail(step_run, fence, message=f"Gave up after {attempt} attempts: {reason}")
+        return "failed"
+    countdown = backoff_seconds(attempt)
+    with transaction.atomic():
+        if fence.update(error=reason, finished_at=timezone.now()):
+            _queue(step_run.pk, step_run.step, countdown=countdown)
+    logger.info("step %s will retry in %ss (attempt %s of %s)", step_run.step, countdown, attempt + 1, settings.STEP_MAX_ATTEMPTS)
+    return "retry"
+
+
+def _step_fail(step_run: StepRun, fence, *, message: str) -> bool:
+    """Dead letter: the step, its run and (unless only notification failed) the document fail with ``message``."""
+    message = message[:ERROR_MAX_CHARS]
+    run = step_run.run
+    now = timezone.now()
+    with transaction.atomic():
+        if not fence.update(status=Status.FAILED, error=message, finished_at=now, lease_expires_at=None):
+            return False
+        label = Step(step_run.step).label
+        ProcessingRun.objects.filter(pk=run.pk).update(
+            status=ProcessingRun.Status.FAILED, error=f"{label}: {message}", finished_at=now
+        )
+        if step_run.step == Step.NOTIFY:
+            return True  # the document itself is fine; only telling people about it failed
+        DocumentVersion.objects.filter(pk=run.version_id).update(status=DocumentStatus.FAILED, error=message)
+        Document.objects.filter(pk=run.document_id).update(status=DocumentStatus.FAILED, error=message, updated_at=now)
+        # The failure path still notifies, although the steps in between never ran.
+        notify = StepRun.objects.filter(run=run, step=Step.NOTIFY, status=Status.PENDING).values_list("pk", flat=True).first()
+        if notify is not None:
+            _queue(notify, Step.NOTIFY)
+        transaction.on_commit(lambda: metrics.heysh_documents_finished_total.labels(outcome="failed").inc())
+    return True
+
+
+# --- the sweep ---------------------------------------------------------------------------
+def workflow_sweep(*, now=None) -> dict[str, int]:
+    """Recover what the broker or a dead worker lost. Safe to run concurrently and often."""
+    now = now or timezone.now()
+    counts = {"lease_expired": 0, "not_picked_up": 0, "dead_lettered": 0}
+    expired = StepRun.objects.filter(status=Status.RUNNING, lease_expires_at__lt=now).select_related("run")
+    for step_run in expired.iterator():
+        fence = StepRun.objects.filter(
+            pk=step_run.pk, status=Status.RUNNING, attempt=step_run.attempt, lease_expires_at__lt=now
+        )
+        with context.bound(run_id=step_run.run_id, step=step_run.step, domain=step_run.run.domain_id):
+            reason = "Lease expired: the worker died or hit its hard time limit"
+            if step_run.attempt >= settings.STEP_MAX_ATTEMPTS:
+                if _step_fail(step_run, fence, message=f"Gave up after {step_run.attempt} attempts: {reason}"):
+                    counts["dead_lettered"] += 1
+                    logger.warning("sweep: step %s dead-lettered", step_run.step)
+                continue
+            countdown = backoff_seconds(step_run.attempt)
+            with transaction.atomic():
+                if fence.update(error=reason):
+                    _queue(step_run.pk, step_run.step, countdown=countdown)
+                    counts["lease_expired"] += 1
+                    logger.warning("sweep: step %s re-queued after expired lease (retry in %ss)", step_run.step, countdown)
+    stale_before = now - timedelta(seconds=settings.STEP_REQUEUE_AFTER_SECONDS)
+    for step_run_id, step, queued_at in StepRun.objects.filter(status=Status.QUEUED, queued_at__lt=stale_before).values_list(
+        "pk", "step", "queued_at"
+    ):
+        with transaction.atomic():
+            # queued_at moves on, so the same message is re-sent at most once per requeue window.
+            if StepRun.objects.filter(pk=step_run_id, status=Status.QUEUED, queued_at=queued_at).update(queued_at=now):
+                transaction.on_commit(lambda i=step_run_id, s=step: _send(i, s))
+                counts["not_picked_up"] += 1
+    for reason in ("lease_expired", "not_picked_up", "dead_lettered"):
+        if counts[reason]:
+            metrics.heysh_sweep_recovered_total.labels(reason=reason).inc(counts[reason])
+    metrics.heysh_beat_last_run_timestamp_seconds.set(time.time())
+    if any(counts.values()):
+        logger.info("sweep: %s", counts)
+    return counts
+
+
+# --- the analysis step body ---------------------------------------------------------------
+def analyze_body(ctx: StepContext) -> dict:
+    from apps.documents.analysis import analyze_version
+
+    result = analyze_version(version_id=ctx.version.pk) or {}
+    if isinstance(result.get("chunks"), int):
+        metrics.heysh_pipeline_items_written_total.labels(kind="chunks").inc(result["chunks"])
+    return result
