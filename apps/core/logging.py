@@ -21,7 +21,7 @@ from apps.core import context
 SECRET_PATTERN = re.compile(
     r"(?i)(password|passwd|secret|token|api[_-]?key|authorization)(\"?\s*[:=]\s*\"?)((?:bearer|api-key|basic)\s+)?([^\s\"',;&]+)"
 )
-URL_CREDENTIALS = re.compile(r"(\w+://[^:/\s@]+:)([^@\s/]+)(@)")
+URL_CREDENTIALS = re.compile(r"(\w+://[^:/\s@]*:)([^@\s/]+)(@)")
 SECRET_KEY_NAMES = re.compile(r"(?i)password|passwd|secret|token|api[_-]?key|authorization|credential")
 
 # The request being served, so the user id can be read once authentication has run
@@ -83,12 +83,12 @@ class ContextFilter(logging.Filter):
         record.task_id = task.request.id if task else "-"
         record.task_name = task.name if task else "-"
         if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if record.args:
-            if isinstance(record.args, tuple):
-                record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-            elif isinstance(record.args, dict):
-                record.args = {k: redact_value(str(k), v) for k, v in record.args.items()}
+            # Merge the arguments first: "password=%s" % secret is only recognisable merged.
+            try:
+                message = record.getMessage()
+            except Exception:  # a broken format string: keep the template, drop the arguments
+                message = f"{record.msg} (unformattable arguments)"
+            record.msg, record.args = redact(message), ()
         for key, value in list(record.__dict__.items()):
             if key not in STANDARD_ATTRS and key not in context.FIELDS:
                 record.__dict__[key] = redact_value(key, value)
