@@ -1,0 +1,179 @@
+"""The analysis step's body: bytes → type → parsed text → clean text → language → chunks.
+
+``analyze_version`` is called by the pipeline's analysis task (at least once, maybe
+more): it REPLACES the version's chunks in one transaction, so running it twice leaves
+exactly one set. Bad input raises ``PermanentError`` with a message for the user; any
+other exception is transient and the step is retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from apps.documents.chunking import chunk_text
+from apps.documents.errors import DuplicateContent, PermanentError
+from apps.documents.models import Chunk, Document, DocumentVersion
+from apps.documents.parsers import ParsedDocument, parse, sniff
+from apps.documents.parsers.sniff import EXTENSIONS, GENERIC_DECLARED
+from apps.documents.parsers.text import clean_text
+from apps.domains.models import Domain
+
+logger = logging.getLogger(__name__)
+
+# A "word" this long is encoded data (base64, minified code), not text anyone reads.
+MAX_WORD_CHARS = 10_000
+_LONG_WORD = re.compile(rf"\S{{{MAX_WORD_CHARS},}}")
+LANGUAGE_SAMPLE_CHARS = 4000
+
+
+def max_document_bytes() -> int:
+    return settings.MAX_UPLOAD_MB * 1024 * 1024
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def detect_language(text: str) -> str:
+    """ISO 639-1 code, or "" when the text is too short or ambiguous. Seeded: same text, same answer."""
+    sample = text[:LANGUAGE_SAMPLE_CHARS]
+    if sum(ch.isalpha() for ch in sample) < 20:
+        return ""
+    from langdetect import DetectorFactory, LangDetectException, detect
+
+    DetectorFactory.seed = 0
+    try:
+        return detect(sample)
+    except LangDetectException:
+        return ""
+
+
+def assemble_text(parsed: ParsedDocument) -> tuple[str, list[tuple[int, int, int | None]] | None, int | None]:
+    """(clean text, page sections or None, page count or None). Pages are joined by a blank line."""
+    if parsed.pages is None:
+        return clean_text(parsed.text), None, None
+    parts: list[str] = []
+    sections: list[tuple[int, int, int | None]] = []
+    position = 0
+    for number, page in enumerate(parsed.pages, start=1):
+        cleaned = clean_text(page, dehyphenate=True)
+        if not cleaned:
+            continue
+        if parts:
+            position += 2
+        sections.append((position, position + len(cleaned), number))
+        parts.append(cleaned)
+        position += len(cleaned)
+    return "\n\n".join(parts), sections, len(parsed.pages)
+
+
+def _check_readable(text: str) -> None:
+    if not text.strip():
+        raise PermanentError("The document contains no text.", code="no_text")
+    match = _LONG_WORD.search(text)
+    if match:
+        raise PermanentError(
+            f"The text has a run of {len(match.group())} characters without a space or line break; "
+            "that is encoded data, not readable text.",
+            code="not_text",
+        )
+
+
+def _fetch_into(version: DocumentVersion) -> tuple[bytes, str]:
+    """Fetch a URL source, store it as the version's original, and refuse content already in the domain."""
+    from apps.documents.fetch import fetch_url
+
+    document = version.document
+    fetched = fetch_url(
+        document.source_url, max_bytes=max_document_bytes(), timeout=settings.FETCH_TIMEOUT_SECONDS,
+        allow_private=settings.FETCH_ALLOW_PRIVATE,
+    )
+    if not fetched.content.strip():
+        raise PermanentError("The URL returned an empty document.", code="empty")
+    content_hash = sha256(fetched.content)
+    _refuse_duplicate(version, content_hash)
+    declared = fetched.content_type.split(";")[0].strip().lower()
+    # A URL's path says little (/page.php, /article/123): trust the Content-Type, then a known extension.
+    filename = fetched.filename if PurePosixPath(fetched.filename).suffix.lower() in EXTENSIONS else ""
+    mime = sniff(fetched.content, filename=filename if declared in GENERIC_DECLARED else "", declared=declared)
+    version.content_hash = content_hash
+    version.size = len(fetched.content)
+    version.mime = mime
+    version.filename = fetched.filename or "document"
+    stored_name = version.filename if PurePosixPath(version.filename).suffix else f"{version.filename}.{_suffix(mime)}"
+    version.original.save(stored_name, ContentFile(fetched.content), save=False)
+    try:
+        with transaction.atomic():
+            version.save(update_fields=["content_hash", "size", "mime", "filename", "original"])
+    except IntegrityError:
+        version.original.delete(save=False)
+        _refuse_duplicate(version, content_hash)
+        raise
+    return fetched.content, mime
+
+
+def _suffix(mime: str) -> str:
+    return {v: k for k, v in EXTENSIONS.items() if k in (".txt", ".md", ".html", ".pdf", ".docx")}[mime].lstrip(".")
+
+
+def _refuse_duplicate(version: DocumentVersion, content_hash: str) -> None:
+    existing = (
+        DocumentVersion.objects.filter(domain_id=version.domain_id, content_hash=content_hash)
+        .exclude(pk=version.pk).select_related("document").first()
+    )
+    if existing is not None:
+        raise DuplicateContent(
+            f"The same content is already in this domain as “{existing.document.title}”.",
+            existing_document_id=existing.document_id,
+        )
+
+
+def _stored_bytes(version: DocumentVersion) -> bytes:
+    with version.original.open("rb") as handle:
+        return handle.read()
+
+
+def analyze_version(*, version_id: int) -> dict:
+    """Parse, clean, detect the language and chunk one version; replace its chunks. Returns metrics."""
+    version = DocumentVersion.objects.select_related("document").get(pk=version_id)
+    if version.document.source == Document.Source.URL and not version.original:
+        data, mime = _fetch_into(version)
+    else:
+        data = _stored_bytes(version)
+        mime = sniff(data, filename=version.filename, declared=version.mime)
+    parsed = parse(data, mime)
+    text, sections, page_count = assemble_text(parsed)
+    _check_readable(text)
+    spans = chunk_text(text, size=settings.CHUNK_CHARS, overlap=settings.CHUNK_OVERLAP_CHARS, sections=sections)
+    language = detect_language(text)
+    chunks = [
+        Chunk(
+            version=version, document_id=version.document_id, domain_id=version.domain_id, ordinal=ordinal,
+            text=text[span.start : span.end], start=span.start, end=span.end, page=span.page,
+            content_hash=sha256(text[span.start : span.end].encode()),
+        )
+        for ordinal, span in enumerate(spans)
+    ]
+    with transaction.atomic():
+        replaced, _ = Chunk.objects.filter(version=version).delete()
+        Chunk.objects.bulk_create(chunks, batch_size=1000)
+        version.text = text
+        version.mime = mime
+        version.language = language
+        version.page_count = page_count
+        version.save(update_fields=["text", "mime", "language", "page_count"])
+        if replaced:
+            # Search caches keyed on the domain's index version must forget the old chunks.
+            Domain.objects.filter(pk=version.domain_id).update(index_version=F("index_version") + 1)
+        if parsed.title and version.document.title in ("", version.document.source_url):
+            Document.objects.filter(pk=version.document_id).update(title=parsed.title[:300])
+    logger.info("analysed version %s: %s, %d chars, %d chunks", version.pk, mime, len(text), len(chunks))
+    return {"chunks": len(chunks), "chars": len(text), "pages": page_count or 0, "language": language, "mime": mime}

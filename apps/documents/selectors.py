@@ -1,0 +1,95 @@
+"""Reads of documents, runs and chunks, always scoped to the caller's domains (another domain's → 404)."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+from django.http import Http404
+
+from apps.documents.models import Chunk, Document, ProcessingRun, StepRun
+from apps.domains.access import readable_domains, writable_domains
+from apps.domains.models import Domain
+
+FINISHED_RUN_STATUSES = (ProcessingRun.Status.SUCCEEDED, ProcessingRun.Status.FAILED)
+
+
+def document_list(*, user, domain_slug: str | None = None, status: str | None = None, source: str | None = None) -> QuerySet[Document]:
+    documents = Document.objects.filter(domain__in=readable_domains(user)).select_related("domain", "current_version")
+    if domain_slug:
+        documents = documents.filter(domain__slug=domain_slug)
+    if status:
+        documents = documents.filter(status=status)
+    if source:
+        documents = documents.filter(source=source)
+    return documents.order_by("-created_at", "-pk")
+
+
+def document_get(*, user, pk: int) -> Document:
+    document = document_list(user=user).filter(pk=pk).first()
+    if document is None:
+        raise Http404("Document not found.")
+    return document
+
+
+def domain_for_write(*, user, slug: str) -> Domain:
+    """The domain a document goes into: 404 when unreadable, 403 when the caller may only read it."""
+    from rest_framework.exceptions import PermissionDenied
+
+    domain = readable_domains(user).filter(slug=slug).first()
+    if domain is None:
+        raise Http404("Domain not found.")
+    if not writable_domains(user).filter(pk=domain.pk).exists():
+        raise PermissionDenied("You need the editor or owner role in this domain to change its documents.")
+    return domain
+
+
+def document_can_write(*, user, document: Document) -> bool:
+    return writable_domains(user).filter(pk=document.domain_id).exists()
+
+
+def document_latest_run(*, document: Document) -> ProcessingRun | None:
+    return ProcessingRun.objects.filter(document=document).order_by("-version__number", "-pk").first()
+
+
+def document_chunk_counts(*, version_ids: list[int]) -> dict[int, int]:
+    rows = Chunk.objects.filter(version_id__in=version_ids).values("version_id").annotate(n=Count("pk"))
+    return {row["version_id"]: row["n"] for row in rows}
+
+
+def chunk_list(*, document: Document, version=None) -> QuerySet[Chunk]:
+    version_id = version.pk if version is not None else document.current_version_id
+    return Chunk.objects.filter(document=document, version_id=version_id).order_by("ordinal")
+
+
+def run_get(*, user, pk: int) -> ProcessingRun:
+    run = (
+        ProcessingRun.objects.filter(pk=pk, domain__in=readable_domains(user))
+        .select_related("document", "version").first()
+    )
+    if run is None:
+        raise Http404("Run not found.")
+    return run
+
+
+def run_steps(*, run: ProcessingRun) -> list[StepRun]:
+    return list(StepRun.objects.filter(run=run).order_by("ordinal"))
+
+
+def run_progress(*, run: ProcessingRun, steps: list[StepRun]) -> int:
+    """Percent done: finished steps count whole, a running step half. A finished run is 100."""
+    if run.status in FINISHED_RUN_STATUSES:
+        return 100
+    if not steps:
+        return 0
+    done = sum(1.0 for s in steps if s.status == StepRun.Status.SUCCEEDED)
+    done += sum(0.5 for s in steps if s.status == StepRun.Status.RUNNING)
+    return min(99, int(100 * done / len(steps)))
+
+
+def run_state_token(*, run: ProcessingRun, steps: list[StepRun]) -> str:
+    """Changes whenever anything a progress display shows changes (long-poll and SSE compare it)."""
+    return "|".join([run.status] + [f"{s.step}:{s.status}:{s.attempt}" for s in steps])
+
+
+def run_is_finished(run: ProcessingRun) -> bool:
+    return run.status in FINISHED_RUN_STATUSES
+

@@ -1,0 +1,126 @@
+"""API shapes of documents, versions, chunks and runs (output), and of document intake (input)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.documents.models import Chunk, Document, DocumentVersion, ProcessingRun, StepRun
+from apps.documents.selectors import run_progress
+
+
+class StepRunSerializer(serializers.ModelSerializer):
+    label = serializers.CharField(source="get_step_display", read_only=True)
+    duration_s = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StepRun
+        fields = ["step", "label", "status", "attempt", "queued_at", "started_at", "finished_at", "duration_s", "error", "metrics"]
+
+    def get_duration_s(self, obj: StepRun) -> float | None:
+        if obj.started_at and obj.finished_at and obj.finished_at >= obj.started_at:
+            return round((obj.finished_at - obj.started_at).total_seconds(), 3)
+        return None
+
+
+class RunSerializer(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="version.number", read_only=True)
+    progress = serializers.SerializerMethodField(help_text="Percent done (0–100).")
+    steps = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ProcessingRun
+        fields = ["id", "document", "version", "status", "error", "progress", "created_at", "started_at", "finished_at", "steps"]
+
+    def _steps(self, obj) -> list[StepRun]:
+        cache = self.context.setdefault("_steps", {})
+        if obj.pk not in cache:
+            cache[obj.pk] = list(obj.steps.order_by("ordinal"))
+        return cache[obj.pk]
+
+    def get_progress(self, obj) -> int:
+        return run_progress(run=obj, steps=self._steps(obj))
+
+    def get_steps(self, obj) -> list[dict]:
+        return StepRunSerializer(self._steps(obj), many=True).data
+
+
+class RunBriefSerializer(RunSerializer):
+    class Meta(RunSerializer.Meta):
+        fields = ["id", "status", "progress", "error"]
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    chunk_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DocumentVersion
+        fields = [
+            "id", "number", "filename", "mime", "size", "content_hash", "language", "page_count", "chunk_count",
+            "status", "error", "created_at",
+        ]
+
+    def get_chunk_count(self, obj) -> int:
+        counts = self.context.get("chunk_counts")
+        if counts is not None and obj.pk in counts:
+            return counts[obj.pk]
+        return obj.chunks.count()
+
+
+class DocumentSerializer(serializers.ModelSerializer):
+    domain = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    current_version = serializers.SerializerMethodField()
+    latest_run = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Document
+        fields = [
+            "id", "domain", "title", "source", "source_url", "status", "error", "created_at", "updated_at",
+            "current_version", "latest_run",
+        ]
+
+    def get_current_version(self, obj) -> dict | None:
+        version = obj.current_version
+        return VersionSerializer(version, context=self.context).data if version else None
+
+    def get_latest_run(self, obj) -> dict | None:
+        runs = self.context.get("latest_runs")
+        run = runs.get(obj.pk) if runs is not None else obj.runs.order_by("-version__number", "-pk").first()
+        return RunBriefSerializer(run, context=self.context).data if run else None
+
+
+class ChunkSerializer(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="version.number", read_only=True)
+
+    class Meta:
+        model = Chunk
+        fields = ["id", "version", "ordinal", "text", "start", "end", "page", "content_hash"]
+
+
+class DocumentCreateSerializer(serializers.Serializer):
+    """JSON intake: exactly one of ``text`` or ``url``."""
+
+    domain = serializers.SlugField(help_text="Slug of the domain the document goes into.")
+    title = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    url = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class DocumentUploadSerializer(serializers.Serializer):
+    """Multipart intake: a file (``text`` and ``url`` are accepted too, for form posts)."""
+
+    domain = serializers.SlugField()
+    file = serializers.FileField(required=False, allow_empty_file=True)
+    title = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    url = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class NewVersionSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, allow_empty_file=True)
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+
+
+class DocumentAcceptedSerializer(serializers.Serializer):
+    created = serializers.BooleanField()
+    document = DocumentSerializer()
+    run = RunBriefSerializer(allow_null=True)

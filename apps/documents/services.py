@@ -1,0 +1,291 @@
+"""Document services: intake (validate, deduplicate, store, start the run) and lifecycle.
+
+Everything a caller can get wrong is refused here, BEFORE anything is stored or
+queued, with a ``ServiceError`` the API turns into a clear 4xx:
+
+- empty → 400, larger than ``MAX_UPLOAD_MB`` → 413, a type not supported or not
+  matching its name → 415 (the type is sniffed from the bytes, see parsers/sniff.py);
+- identical bytes already in the domain → the existing document, no second run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+from django.utils.text import get_valid_filename
+
+from apps.core.errors import ServiceError
+from apps.documents.analysis import max_document_bytes, sha256
+from apps.documents.errors import PermanentError
+from apps.documents.models import Document, DocumentStatus, DocumentVersion, ProcessingRun, StepRun, documents_storage
+from apps.documents.parsers import sniff
+from apps.documents.parsers.docx import check_archive
+from apps.documents.parsers.text import first_line_title
+from apps.documents.parsers.types import DOCX, PLAIN
+from apps.domains.models import Domain
+
+logger = logging.getLogger(__name__)
+
+STATUS_FOR_CODE = {"empty": 400, "too_large": 413, "invalid_url": 400, "forbidden_address": 400}
+
+
+@dataclass(frozen=True)
+class Intake:
+    """A validated submission, ready to be stored: the bytes (none for a URL), their type and hash."""
+
+    source: str
+    title: str
+    data: bytes = b""
+    filename: str = ""
+    mime: str = ""
+    content_hash: str = ""
+    url: str = ""
+
+
+def _refused(exc: PermanentError) -> ServiceError:
+    return ServiceError(exc.message, code=exc.code, status_code=STATUS_FOR_CODE.get(exc.code, 415))
+
+
+def _too_large() -> ServiceError:
+    return ServiceError(
+        f"The document is larger than the {settings.MAX_UPLOAD_MB} MB limit.", code="too_large", status_code=413
+    )
+
+
+def _read_upload(upload) -> bytes:
+    limit = max_document_bytes()
+    size = getattr(upload, "size", None)
+    if size is not None and size > limit:
+        raise _too_large()
+    if hasattr(upload, "seek"):
+        upload.seek(0)
+    data = bytearray()
+    chunks = upload.chunks() if hasattr(upload, "chunks") else iter(lambda: upload.read(1024 * 1024), b"")
+    for piece in chunks:
+        data.extend(piece)
+        if len(data) > limit:
+            raise _too_large()
+    return bytes(data)
+
+
+def _safe_filename(name: str) -> str:
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    try:
+        cleaned = get_valid_filename(base)
+    except Exception:  # SuspiciousFileOperation for names like ".."
+        cleaned = ""
+    stem, suffix = PurePosixPath(cleaned).stem[:150], PurePosixPath(cleaned).suffix[:10]
+    return f"{stem}{suffix}" if stem else f"document{suffix}"
+
+
+def _checked_bytes(data: bytes, *, filename: str, declared: str = "") -> str:
+    if not data.strip():
+        raise ServiceError("The document is empty.", code="empty", status_code=400)
+    try:
+        mime = sniff(data, filename=filename, declared=declared)
+        if mime == DOCX:
+            check_archive(data)  # zip bombs are refused before anything is stored
+    except PermanentError as exc:
+        raise _refused(exc)
+    return mime
+
+
+def intake_prepare(*, upload=None, text: str | None = None, title: str | None = None, url: str | None = None) -> Intake:
+    """Validate one submission (exactly one of upload, text, url) without storing anything."""
+    given = [name for name, value in (("file", upload), ("text", text), ("url", url)) if value not in (None, "")]
+    if len(given) != 1:
+        raise ServiceError("Send exactly one of: a file, text, or a URL.", code="invalid", status_code=400)
+    title = (title or "").strip()[:300]
+    if upload is not None:
+        filename = _safe_filename(getattr(upload, "name", "") or "document")
+        data = _read_upload(upload)
+        mime = _checked_bytes(data, filename=filename, declared=getattr(upload, "content_type", "") or "")
+        return Intake(
+            source=Document.Source.UPLOAD, title=title or PurePosixPath(filename).stem or filename, data=data,
+            filename=filename, mime=mime, content_hash=sha256(data),
+        )
+    if text is not None:
+        data = text.encode("utf-8")
+        if len(data) > max_document_bytes():
+            raise _too_large()
+        mime = _checked_bytes(data, filename="", declared=PLAIN)
+        return Intake(
+            source=Document.Source.TEXT, title=title or first_line_title(text) or "Untitled text", data=data,
+            filename="text.txt", mime=mime, content_hash=sha256(data),
+        )
+    from apps.documents.fetch import check_literal_host
+
+    url = url.strip()
+    if len(url) > 2000:
+        raise ServiceError("The URL is longer than 2000 characters.", code="invalid_url", status_code=400)
+    try:
+        check_literal_host(url, allow_private=settings.FETCH_ALLOW_PRIVATE)
+    except PermanentError as exc:
+        raise _refused(exc)
+    return Intake(source=Document.Source.URL, title=title or url[:300], url=url)
+
+
+def _existing(domain: Domain, intake: Intake) -> Document | None:
+    if intake.content_hash:
+        version = DocumentVersion.objects.filter(domain=domain, content_hash=intake.content_hash).select_related("document").first()
+        return version.document if version else None
+    return Document.objects.filter(domain=domain, source=Document.Source.URL, source_url=intake.url).first()
+
+
+def _creator(user):
+    # An API key principal is no Django user.
+    return user if getattr(user, "pk", None) else None
+
+
+def _store(version: DocumentVersion, intake: Intake) -> None:
+    if intake.data:
+        version.original.save(intake.filename, ContentFile(intake.data), save=False)
+
+
+def _discard(name: str) -> None:
+    if name:
+        try:
+            documents_storage().delete(name)
+        except OSError:
+            logger.warning("could not delete stored original %s", name)
+
+
+def document_create_from_intake(*, domain: Domain, user, intake: Intake, request_id: str = "") -> tuple[Document, bool]:
+    from apps.documents.workflow import run_start
+
+    existing = _existing(domain, intake)
+    if existing is not None:
+        return existing, False
+    version = None
+    try:
+        with transaction.atomic():
+            document = Document.objects.create(
+                domain=domain, title=intake.title, source=intake.source, source_url=intake.url,
+                status=DocumentStatus.PENDING, created_by=_creator(user),
+            )
+            version = DocumentVersion(
+                document=document, domain=domain, number=1, filename=intake.filename, content_hash=intake.content_hash,
+                mime=intake.mime, size=len(intake.data),
+            )
+            _store(version, intake)
+            version.save()
+            document.current_version = version
+            document.save(update_fields=["current_version"])
+            run_start(version=version, request_id=request_id)
+    except IntegrityError:
+        # The same content arrived concurrently: the other request's document wins.
+        _discard(version.original.name if version is not None and version.original else "")
+        existing = _existing(domain, intake)
+        if existing is None:
+            raise
+        return existing, False
+    except BaseException:
+        _discard(version.original.name if version is not None and version.original else "")
+        raise
+    document.refresh_from_db()
+    logger.info("document %s created in domain %s (%s, %s)", document.pk, domain.slug, intake.source, intake.mime or "url")
+    return document, True
+
+
+def document_create(
+    *, domain: Domain, user, upload=None, text: str | None = None, title: str | None = None, url: str | None = None,
+    request_id: str = "",
+) -> tuple[Document, bool]:
+    """Validate, deduplicate, store and start processing one document. ``created`` is False for identical content."""
+    intake = intake_prepare(upload=upload, text=text, title=title, url=url)
+    return document_create_from_intake(domain=domain, user=user, intake=intake, request_id=request_id)
+
+
+def document_new_version(
+    *, document: Document, user, upload=None, text: str | None = None, request_id: str = ""
+) -> tuple[DocumentVersion, bool]:
+    """Upload a new version (number + 1) and process it; the current version stays until the new one is ready.
+
+    A URL document without upload or text is fetched again. Content identical to one of this
+    document's versions returns that version (``created`` False); identical to another document is a 409.
+    """
+    from apps.documents.workflow import run_start
+
+    if document.source == Document.Source.URL and upload is None and text is None:
+        intake = Intake(source=Document.Source.URL, title=document.title, url=document.source_url)
+    else:
+        intake = intake_prepare(upload=upload, text=text)
+    if intake.content_hash:
+        same = DocumentVersion.objects.filter(domain_id=document.domain_id, content_hash=intake.content_hash).first()
+        if same is not None:
+            if same.document_id == document.pk:
+                return same, False
+            raise ServiceError(
+                "The same content is already in this domain as another document.", code="duplicate", status_code=409,
+                detail={"document_id": same.document_id},
+            )
+    version = None
+    try:
+        with transaction.atomic():
+            Document.objects.select_for_update().filter(pk=document.pk).first()
+            number = (DocumentVersion.objects.filter(document=document).aggregate(n=Max("number"))["n"] or 0) + 1
+            version = DocumentVersion(
+                document=document, domain_id=document.domain_id, number=number, filename=intake.filename,
+                content_hash=intake.content_hash, mime=intake.mime, size=len(intake.data),
+            )
+            _store(version, intake)
+            version.save()
+            run_start(version=version, request_id=request_id)
+    except BaseException:
+        _discard(version.original.name if version is not None and version.original else "")
+        raise
+    return version, True
+
+
+def document_delete(*, document: Document) -> None:
+    """Remove the document's share of every projection, then its rows and stored files."""
+    from apps.core.backends import graph_stores, vector_stores
+
+    versions = list(DocumentVersion.objects.filter(document=document))
+    for version in versions:
+        for _, store in graph_stores.configured():
+            store.delete_version(domain_id=document.domain_id, version_id=version.pk)
+        for _, store in vector_stores.configured():
+            store.delete_version(domain_id=document.domain_id, version_id=version.pk)
+    names = [version.original.name for version in versions if version.original]
+    domain_id = document.domain_id
+    with transaction.atomic():
+        document.delete()
+        Domain.objects.filter(pk=domain_id).update(index_version=F("index_version") + 1)
+        transaction.on_commit(lambda: [_discard(name) for name in names])
+    logger.info("document deleted (%d versions) from domain %s", len(versions), domain_id)
+
+
+def _latest_version(document: Document) -> DocumentVersion:
+    version = DocumentVersion.objects.filter(document=document).order_by("-number").first()
+    if version is None:
+        raise ServiceError("The document has no version to process.", code="conflict", status_code=409)
+    return version
+
+
+def document_reprocess(*, document: Document, request_id: str = "") -> ProcessingRun:
+    """Process the latest version again from the start (its chunks and projections are replaced)."""
+    from apps.documents.workflow import run_restart, run_start
+
+    version = _latest_version(document)
+    run = ProcessingRun.objects.filter(version=version).first()
+    if run is None:
+        return run_start(version=version, request_id=request_id)
+    return run_restart(run=run)
+
+
+def document_retry_failed(*, document: Document) -> ProcessingRun:
+    """Re-queue the failed steps of the latest run; 409 when nothing failed."""
+    from apps.documents.workflow import run_retry_failed
+
+    version = _latest_version(document)
+    run = ProcessingRun.objects.filter(version=version).first()
+    if run is None or not StepRun.objects.filter(run=run, status=StepRun.Status.FAILED).exists():
+        raise ServiceError("Nothing to retry: no step of the latest run has failed.", code="conflict", status_code=409)
+    return run_retry_failed(run=run)

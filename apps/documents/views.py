@@ -1,0 +1,305 @@
+"""Documents API: thin views over services.py and selectors.py."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core import context
+from apps.documents import selectors, services
+from apps.documents.models import Document, DocumentStatus, ProcessingRun
+from apps.documents.serializers import (
+    ChunkSerializer,
+    DocumentAcceptedSerializer,
+    DocumentCreateSerializer,
+    DocumentSerializer,
+    DocumentUploadSerializer,
+    NewVersionSerializer,
+    RunBriefSerializer,
+    RunSerializer,
+)
+
+LONG_POLL_MAX_SECONDS = 60
+EVENTS_MAX_SECONDS = 300
+POLL_INTERVAL_SECONDS = 0.5
+KEEPALIVE_SECONDS = 15
+
+ERROR_RESPONSES = {
+    400: OpenApiResponse(description="Invalid input (empty document, bad URL...)"),
+    403: OpenApiResponse(description="Read-only role in this domain"),
+    404: OpenApiResponse(description="Not found (or in a domain you cannot read)"),
+    413: OpenApiResponse(description="Larger than HEYSH_MAX_UPLOAD_MB"),
+    415: OpenApiResponse(description="Unsupported type, or content that does not match its name"),
+}
+
+
+def _request_id() -> str:
+    value = context.request_id.get()
+    return "" if value == "-" else value
+
+
+def _document_payload(document: Document, *, created: bool) -> dict:
+    run = selectors.document_latest_run(document=document)
+    return {
+        "created": created,
+        "document": DocumentSerializer(document).data,
+        "run": RunBriefSerializer(run).data if run else None,
+    }
+
+
+def _writable_document(request, pk: int) -> Document:
+    document = selectors.document_get(user=request.user, pk=pk)
+    if not selectors.document_can_write(user=request.user, document=document):
+        raise PermissionDenied("You need the editor or owner role in this domain to change its documents.")
+    return document
+
+
+class DocumentListCreateView(APIView):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(
+        operation_id="documents_list",
+        parameters=[
+            OpenApiParameter("domain", str, description="Domain slug"),
+            OpenApiParameter("status", str, enum=[c for c, _ in DocumentStatus.choices]),
+            OpenApiParameter("source", str, enum=[c for c, _ in Document.Source.choices]),
+        ],
+        responses=DocumentSerializer(many=True),
+    )
+    def get(self, request):
+        status_filter = request.query_params.get("status") or None
+        if status_filter and status_filter not in DocumentStatus.values:
+            raise ValidationError({"status": [f"Must be one of: {', '.join(DocumentStatus.values)}."]})
+        documents = selectors.document_list(
+            user=request.user, domain_slug=request.query_params.get("domain") or None, status=status_filter,
+            source=request.query_params.get("source") or None,
+        )
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(documents, request, view=self)
+        runs = {}
+        for run in ProcessingRun.objects.filter(document__in=page).order_by("document_id", "-version__number", "-pk"):
+            runs.setdefault(run.document_id, run)
+        ctx = {
+            "chunk_counts": selectors.document_chunk_counts(version_ids=[d.current_version_id for d in page if d.current_version_id]),
+            "latest_runs": runs,
+        }
+        return paginator.get_paginated_response(DocumentSerializer(page, many=True, context=ctx).data)
+
+    @extend_schema(
+        operation_id="documents_create",
+        request={"multipart/form-data": DocumentUploadSerializer, "application/json": DocumentCreateSerializer},
+        responses={202: DocumentAcceptedSerializer, 200: DocumentAcceptedSerializer, **ERROR_RESPONSES},
+        description=(
+            "Add a document by multipart upload (`file`), pasted text (`text`, `title`) or URL (`url`). "
+            "Answers 202 with the document and its processing run; 200 with the existing document when the "
+            "identical content is already in the domain."
+        ),
+    )
+    def post(self, request):
+        serializer_class = DocumentCreateSerializer if request.content_type.startswith("application/json") else DocumentUploadSerializer
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        domain = selectors.domain_for_write(user=request.user, slug=data["domain"])
+        document, created = services.document_create(
+            domain=domain, user=request.user, upload=data.get("file"), text=data.get("text") or None,
+            title=data.get("title") or None, url=data.get("url") or None, request_id=_request_id(),
+        )
+        return Response(
+            _document_payload(document, created=created), status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        )
+
+
+class DocumentDetailView(APIView):
+    @extend_schema(operation_id="documents_retrieve", responses={200: DocumentSerializer, 404: ERROR_RESPONSES[404]})
+    def get(self, request, pk: int):
+        return Response(DocumentSerializer(selectors.document_get(user=request.user, pk=pk)).data)
+
+    @extend_schema(operation_id="documents_destroy", responses={204: None, 403: ERROR_RESPONSES[403], 404: ERROR_RESPONSES[404]})
+    def delete(self, request, pk: int):
+        services.document_delete(document=_writable_document(request, pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DocumentReprocessView(APIView):
+    @extend_schema(operation_id="documents_reprocess", request=None, responses={202: RunSerializer, **ERROR_RESPONSES})
+    def post(self, request, pk: int):
+        run = services.document_reprocess(document=_writable_document(request, pk), request_id=_request_id())
+        return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DocumentRetryView(APIView):
+    @extend_schema(
+        operation_id="documents_retry_failed", request=None,
+        responses={202: RunSerializer, 409: OpenApiResponse(description="No failed step to retry"), **ERROR_RESPONSES},
+    )
+    def post(self, request, pk: int):
+        run = services.document_retry_failed(document=_writable_document(request, pk))
+        return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DocumentVersionCreateView(APIView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        operation_id="documents_versions_create",
+        request={"multipart/form-data": NewVersionSerializer, "application/json": NewVersionSerializer},
+        responses={202: RunSerializer, 200: RunSerializer, **ERROR_RESPONSES},
+        description="Upload a new version; it replaces the current one once its processing succeeds. "
+        "A URL document with an empty body is fetched again.",
+    )
+    def post(self, request, pk: int):
+        document = _writable_document(request, pk)
+        serializer = NewVersionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        version, created = services.document_new_version(
+            document=document, user=request.user, upload=serializer.validated_data.get("file"),
+            text=serializer.validated_data.get("text") or None, request_id=_request_id(),
+        )
+        run = ProcessingRun.objects.get(version=version)
+        return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+
+class DocumentChunksView(APIView):
+    @extend_schema(
+        operation_id="documents_chunks",
+        parameters=[OpenApiParameter("version", int, description="Version number (default: the current version)")],
+        responses=ChunkSerializer(many=True),
+    )
+    def get(self, request, pk: int):
+        document = selectors.document_get(user=request.user, pk=pk)
+        version = None
+        if request.query_params.get("version"):
+            try:
+                number = int(request.query_params["version"])
+            except ValueError:
+                raise ValidationError({"version": ["Must be a version number."]})
+            version = document.versions.filter(number=number).first()
+            if version is None:
+                from django.http import Http404
+
+                raise Http404("Version not found.")
+        chunks = selectors.chunk_list(document=document, version=version).select_related("version")
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(chunks, request, view=self)
+        return paginator.get_paginated_response(ChunkSerializer(page, many=True).data)
+
+
+def _seconds(request, name: str, default: float, maximum: float) -> float:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValidationError({name: ["Must be a number of seconds."]})
+    if value < 0:
+        raise ValidationError({name: ["Must not be negative."]})
+    return min(value, maximum)
+
+
+def _run_snapshot(run_id: int) -> tuple[ProcessingRun, dict, str]:
+    run = ProcessingRun.objects.select_related("version").get(pk=run_id)
+    steps = selectors.run_steps(run=run)
+    data = RunSerializer(run, context={"_steps": {run.pk: steps}}).data
+    token = selectors.run_state_token(run=run, steps=steps)
+    data["state"] = token
+    return run, data, token
+
+
+def _long_poll(run_id: int, *, wait: float, since: str | None) -> dict:
+    """The run as soon as its state differs from ``since`` (or from now), it finishes, or ``wait`` runs out."""
+    deadline = time.monotonic() + wait
+    run, data, token = _run_snapshot(run_id)
+    since = since if since is not None else token
+    while token == since and not selectors.run_is_finished(run) and time.monotonic() < deadline:
+        time.sleep(POLL_INTERVAL_SECONDS)
+        run, data, token = _run_snapshot(run_id)
+    return data
+
+
+WAIT_PARAMETERS = [
+    OpenApiParameter("wait", float, description=f"Long-poll: wait up to this many seconds (max {LONG_POLL_MAX_SECONDS}) for a change"),
+    OpenApiParameter("since", str, description="Long-poll: the `state` you already have; answer when it differs"),
+]
+
+
+class RunDetailView(APIView):
+    @extend_schema(operation_id="runs_retrieve", parameters=WAIT_PARAMETERS, responses={200: RunSerializer, 404: ERROR_RESPONSES[404]})
+    def get(self, request, pk: int):
+        run = selectors.run_get(user=request.user, pk=pk)
+        wait = _seconds(request, "wait", 0, LONG_POLL_MAX_SECONDS)
+        return Response(_long_poll(run.pk, wait=wait, since=request.query_params.get("since")))
+
+
+class EventStreamRenderer(BaseRenderer):
+    media_type = "text/event-stream"
+    format = "sse"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode()  # errors (404...) still arrive as the JSON error body
+
+
+def _event(name: str, data: dict) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+def run_event_stream(run_id: int, *, max_seconds: float):
+    deadline = time.monotonic() + max_seconds
+    last_token = None
+    last_sent = time.monotonic()
+    yield "retry: 2000\n\n"
+    while True:
+        run, data, token = _run_snapshot(run_id)
+        if token != last_token:
+            yield _event("progress", data)
+            last_token, last_sent = token, time.monotonic()
+        if selectors.run_is_finished(run):
+            yield _event("done", data)
+            return
+        if time.monotonic() >= deadline:
+            yield _event("timeout", {"id": run_id, "message": "Stream time limit reached; reconnect to continue."})
+            return
+        if time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
+            yield ": keep-alive\n\n"
+            last_sent = time.monotonic()
+        time.sleep(POLL_INTERVAL_SECONDS)
+
+
+class RunEventsView(APIView):
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
+
+    @extend_schema(
+        operation_id="runs_events",
+        parameters=[
+            OpenApiParameter("timeout", float, description=f"Close the stream after this many seconds (max {EVENTS_MAX_SECONDS})"),
+            *WAIT_PARAMETERS,
+        ],
+        responses={(200, "text/event-stream"): OpenApiTypes.STR, (200, "application/json"): RunSerializer},
+        description=(
+            "Server-sent events: `progress` (the run, whenever it changes), then `done` when it finishes, or "
+            "`timeout` when the stream's time limit is reached. With `?wait=` it answers one long-poll JSON instead."
+        ),
+    )
+    def get(self, request, pk: int):
+        run = selectors.run_get(user=request.user, pk=pk)
+        if "wait" in request.query_params:
+            wait = _seconds(request, "wait", 0, LONG_POLL_MAX_SECONDS)
+            return Response(_long_poll(run.pk, wait=wait, since=request.query_params.get("since")))
+        max_seconds = _seconds(request, "timeout", EVENTS_MAX_SECONDS, EVENTS_MAX_SECONDS)
+        response = StreamingHttpResponse(run_event_stream(run.pk, max_seconds=max_seconds), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # proxies must not buffer the stream
+        return response
