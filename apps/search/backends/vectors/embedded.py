@@ -33,20 +33,27 @@ _lock = threading.Lock()
 
 
 def _load_domain(domain_id: int, index_version: int) -> DomainMatrix:
-    from apps.documents.models import Chunk
+    from apps.search.selectors import chunk_searchable_queryset
 
+    # Only each document's current version: a replaced version's vectors are never served.
     rows = list(
-        Chunk.objects.filter(domain_id=domain_id, embedding__isnull=False)
+        chunk_searchable_queryset(domain_ids=[domain_id])
+        .filter(embedding__isnull=False)
         .order_by("pk")
         .values_list("pk", "document_id", "version__language", "document__created_at", "embedding")
+        .iterator(chunk_size=5000)
     )
-    dims = {len(r[4]) // 4 for r in rows}
-    dim = max(dims) if dims else 0
+    dims: dict[int, int] = {}
+    for r in rows:
+        dims[len(r[4]) // 4] = dims.get(len(r[4]) // 4, 0) + 1
+    dim = max(dims, key=dims.get) if dims else 0
     rows = [r for r in rows if len(r[4]) // 4 == dim]  # a model change mid-reindex: skip odd rows
-    matrix = np.frombuffer(b"".join(bytes(r[4]) for r in rows), dtype="<f4").reshape(len(rows), dim) if rows else np.zeros((0, 0), np.float32)
+    matrix = np.empty((len(rows), dim), dtype=np.float32)
+    for i, r in enumerate(rows):
+        matrix[i] = np.frombuffer(r[4], dtype="<f4")
     return DomainMatrix(
         index_version=index_version,
-        matrix=np.ascontiguousarray(matrix, dtype=np.float32),
+        matrix=matrix,
         chunk_ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
         document_ids=np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
         languages=np.array([r[2] or "" for r in rows], dtype=object),
@@ -65,7 +72,8 @@ def domain_matrix(domain_id: int, index_version: int) -> DomainMatrix:
         return cached
 
 
-def _mask(entry: DomainMatrix, filters: VectorFilter | None) -> np.ndarray | None:
+def filter_mask(entry, filters: VectorFilter | None) -> np.ndarray | None:
+    """Boolean mask over an entry's rows (any object with document_ids/languages/created arrays)."""
     if filters is None:
         return None
     mask = np.ones(len(entry.chunk_ids), dtype=bool)
@@ -107,7 +115,7 @@ class EmbeddedVectorStore(VectorStore):
             if not len(entry.chunk_ids) or entry.matrix.shape[1] != query.shape[0]:
                 continue
             scores = entry.matrix @ query
-            mask = _mask(entry, filters)
+            mask = filter_mask(entry, filters)
             if mask is not None:
                 scores = np.where(mask, scores, -np.inf)
             for i in top_k(scores, k):

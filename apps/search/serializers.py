@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.search.models import Entity, EntityType, Mention
+from apps.search.services.search import MODES
+
+
+class CommaListField(serializers.ListField):
+    """A list given as JSON, as repeated query parameters, or as one comma-separated value."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = [part for part in (p.strip() for p in data.split(",")) if part]
+        elif isinstance(data, list | tuple) and all(isinstance(x, str) for x in data):
+            data = [part for x in data for part in (p.strip() for p in x.split(",")) if part]
+        return super().to_internal_value(data)
+
+
+class SearchFiltersSerializer(serializers.Serializer):
+    document_ids = CommaListField(child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=1000)
+    entity_type = serializers.ChoiceField(choices=EntityType.choices, required=False, allow_blank=True, default="")
+    language = CommaListField(child=serializers.CharField(max_length=12), required=False, default=list, max_length=50)
+    created_after = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    created_before = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class SearchRequestSerializer(serializers.Serializer):
+    """Types only; the service checks ranges and says what is wrong (one place for the rules)."""
+
+    query = serializers.CharField(allow_blank=True, trim_whitespace=False, help_text="1..2000 characters after trimming.")
+    domains = CommaListField(child=serializers.SlugField(max_length=80), required=False, default=list, max_length=100)
+    mode = serializers.ChoiceField(choices=MODES, required=False, default="hybrid")
+    k = serializers.IntegerField(required=False, default=10, help_text="1..100 chunks.")
+    filters = SearchFiltersSerializer(required=False)
+    expand = serializers.BooleanField(required=False, default=False)
+    hops = serializers.IntegerField(required=False, default=1, help_text="1..3, with expand.")
+
+
+class EntitySerializer(serializers.ModelSerializer):
+    domain = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Entity
+        fields = ["id", "key", "name", "type", "domain", "description", "aliases", "mention_count"]
+
+
+class MentionCitationSerializer(serializers.ModelSerializer):
+    document = serializers.SerializerMethodField()
+    chunk = serializers.SerializerMethodField()
+    document_offset = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Mention
+        fields = ["id", "surface", "start", "end", "document_offset", "chunk", "document"]
+
+    def get_document(self, obj):
+        return {"id": obj.chunk.document_id, "title": obj.chunk.document.title, "version": obj.version.number}
+
+    def get_chunk(self, obj):
+        text = obj.chunk.text
+        lo, hi = max(0, obj.start - 120), min(len(text), obj.end + 120)
+        return {
+            "id": obj.chunk_id, "ordinal": obj.chunk.ordinal, "page": obj.chunk.page,
+            "start": obj.chunk.start, "end": obj.chunk.end, "snippet": text[lo:hi], "snippet_offset": lo,
+        }
+
+    def get_document_offset(self, obj):
+        """Where the mention starts in the version's text."""
+        return obj.chunk.start + obj.start

@@ -1,0 +1,248 @@
+"""The keyword channel: BM25 over the searchable chunks of each domain (bm25s).
+
+One index per domain per process (a module-level cache shared by every thread),
+tagged with the domain's ``index_version``. The pipeline bumps that counter whenever a
+domain's chunks change, so a stale index is never served: the next query rebuilds it.
+A rebuild re-tokenizes only chunks it has not seen before (token ids are kept per
+chunk), then recomputes the BM25 matrix, which is vectorized and cheap.
+
+Analysis: lowercase, ``\\b\\w\\w+\\b`` tokens, English stopwords (bm25s' list), Snowball
+English stemmer (PyStemmer). The document title is indexed with each of its chunks.
+
+``keyword_search_postgres`` (PostgreSQL ``ts_rank_cd``) is kept for the comparison in
+docs/search.md; the BM25 index ranked better on Cranfield and is the default.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import bm25s
+import numpy as np
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
+
+from apps.search.backends.types import VectorFilter
+from apps.search.backends.vectors.embedded import filter_mask, top_k
+
+TOKEN = re.compile(r"(?u)\b\w\w+\b")
+STOPWORDS = frozenset(STOPWORDS_EN)
+# BM25 parameters (Lucene variant). Chosen on Cranfield, see docs/search.md.
+BM25_K1 = 1.2
+BM25_B = 0.75
+TITLE_WITH_EVERY_CHUNK = True
+
+_stems: dict[str, str] = {}
+_local = threading.local()
+
+
+def _stemmer() -> Stemmer.Stemmer:
+    # PyStemmer objects are not safe to share between threads.
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = Stemmer.Stemmer("english")
+    return stemmer
+
+
+def _stem(word: str) -> str:
+    stem = _stems.get(word)
+    if stem is None:
+        stem = _stemmer().stemWord(word)
+        if len(_stems) < 2_000_000:
+            _stems[word] = stem
+    return stem
+
+
+def analyze(text: str) -> list[str]:
+    """The terms of a text as the index sees them."""
+    return [_stem(w) for w in TOKEN.findall(text.lower()) if w not in STOPWORDS]
+
+
+def highlight_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
+    """Character spans of the words of ``text`` whose analyzed form is one of ``terms``."""
+    wanted = set(terms)
+    if not wanted:
+        return []
+    spans = []
+    for match in TOKEN.finditer(text):
+        word = match.group().lower()
+        if word not in STOPWORDS and _stem(word) in wanted:
+            spans.append((match.start(), match.end()))
+    return spans
+
+
+def highlight_html(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """The text, HTML-escaped, with each span wrapped in <mark>."""
+    out, cursor = [], 0
+    for start, end in spans:
+        out.append(html.escape(text[cursor:start]))
+        out.append(f"<mark>{html.escape(text[start:end])}</mark>")
+        cursor = end
+    out.append(html.escape(text[cursor:]))
+    return "".join(out)
+
+
+@dataclass
+class KeywordIndex:
+    index_version: int
+    chunk_ids: np.ndarray  # (n,) int64, row order of the BM25 matrix
+    document_ids: np.ndarray
+    languages: np.ndarray
+    created: np.ndarray
+    retriever: bm25s.BM25 | None
+    vocab: dict[str, int]
+    # chunk id -> (title, token ids): reused by the next rebuild so unchanged chunks are not re-analyzed.
+    tokens: dict[int, tuple[str, np.ndarray]] = field(default_factory=dict)
+    build_seconds: float = 0.0
+
+
+_indexes: dict[int, KeywordIndex] = {}
+_build_locks: dict[int, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _domain_lock(domain_id: int) -> threading.Lock:
+    with _locks_guard:
+        return _build_locks.setdefault(domain_id, threading.Lock())
+
+
+def _build(domain_id: int, index_version: int, previous: KeywordIndex | None) -> KeywordIndex:
+    import time
+
+    from apps.search.selectors import chunk_searchable_queryset
+
+    started = time.perf_counter()
+    rows = list(
+        chunk_searchable_queryset(domain_ids=[domain_id])
+        .order_by("pk")
+        .values_list("pk", "document_id", "version__language", "document__created_at", "document__title")
+        .iterator(chunk_size=10000)
+    )
+    vocab: dict[str, int] = dict(previous.vocab) if previous else {}
+    cached = previous.tokens if previous else {}
+    tokens: dict[int, tuple[str, np.ndarray]] = {}
+    todo = {}
+    for pk, _doc, _lang, _created, title in rows:
+        hit = cached.get(pk)
+        title = title if TITLE_WITH_EVERY_CHUNK else ""
+        if hit is not None and hit[0] == title:
+            tokens[pk] = hit
+        else:
+            todo[pk] = title
+    if todo:
+        queryset = chunk_searchable_queryset(domain_ids=[domain_id]).order_by("pk").values_list("pk", "text")
+        if len(todo) < len(rows) // 2:
+            ids = list(todo)
+            batches = (queryset.filter(pk__in=ids[i : i + 5000]) for i in range(0, len(ids), 5000))
+        else:
+            batches = (queryset.iterator(chunk_size=5000),)
+        for batch in batches:
+            for pk, text in batch:
+                if pk not in todo:
+                    continue
+                title = todo[pk]
+                ids_ = [vocab.setdefault(t, len(vocab)) for t in analyze(f"{title}\n{text}" if title else text)]
+                tokens[pk] = (title, np.asarray(ids_, dtype=np.int32))
+    rows = [r for r in rows if r[0] in tokens]
+    retriever = None
+    if rows:
+        if "" not in vocab:
+            vocab[""] = len(vocab)  # bm25s' empty token: a chunk with no terms still has a row
+        empty = vocab[""]
+        corpus = [tokens[r[0]][1].tolist() or [empty] for r in rows]
+        retriever = bm25s.BM25(k1=BM25_K1, b=BM25_B, method="lucene")
+        retriever.index((corpus, vocab), show_progress=False)
+    return KeywordIndex(
+        index_version=index_version,
+        chunk_ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+        document_ids=np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
+        languages=np.array([r[2] or "" for r in rows], dtype=object),
+        created=np.fromiter((r[3].timestamp() for r in rows), dtype=np.float64, count=len(rows)),
+        retriever=retriever,
+        vocab=vocab,
+        tokens=tokens,
+        build_seconds=time.perf_counter() - started,
+    )
+
+
+def keyword_index(*, domain_id: int, index_version: int) -> KeywordIndex:
+    """The domain's index at ``index_version``, built (once per process) if missing or stale."""
+    current = _indexes.get(domain_id)
+    if current is not None and current.index_version == index_version:
+        return current
+    with _domain_lock(domain_id):
+        current = _indexes.get(domain_id)
+        if current is None or current.index_version != index_version:
+            current = _indexes[domain_id] = _build(domain_id, index_version, current)
+        return current
+
+
+def keyword_index_forget(*, domain_id: int) -> None:
+    _indexes.pop(domain_id, None)
+
+
+@dataclass(frozen=True)
+class KeywordHit:
+    chunk_id: int
+    score: float
+
+
+def keyword_search(
+    *, domains: Sequence[tuple[int, int]], query: str, k: int, filters: VectorFilter | None = None
+) -> list[KeywordHit]:
+    """BM25 top-k over ``domains`` ((domain id, index version) pairs). Chunks without any query term never match."""
+    terms = analyze(query)
+    hits: list[KeywordHit] = []
+    if not terms:
+        return hits
+    for domain_id, index_version in domains:
+        index = keyword_index(domain_id=domain_id, index_version=index_version)
+        if index.retriever is None:
+            continue
+        ids = sorted({index.vocab[t] for t in terms if t in index.vocab and t})
+        if not ids:
+            continue
+        scores = index.retriever.get_scores_from_ids(ids)
+        mask = filter_mask(index, filters)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        for i in top_k(scores, k):
+            if scores[i] <= 0:
+                break
+            hits.append(KeywordHit(chunk_id=int(index.chunk_ids[i]), score=float(scores[i])))
+    hits.sort(key=lambda h: -h.score)
+    return hits[:k]
+
+
+def keyword_search_postgres(
+    *, domain_ids: Sequence[int], query: str, k: int, normalization: int = 0
+) -> list[KeywordHit]:
+    """PostgreSQL full-text ranking (``ts_rank_cd``, terms OR-ed), for comparison only: no filters, no index."""
+    from django.db import connection
+
+    from apps.search.selectors import chunk_searchable_queryset
+
+    words = [w for w in TOKEN.findall(query.lower()) if w not in STOPWORDS]
+    if not words or connection.vendor != "postgresql":
+        return []
+    tsquery = " | ".join(dict.fromkeys(words))
+    base = chunk_searchable_queryset(domain_ids=domain_ids).values("pk")
+    sql, params = base.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT c.id, ts_rank_cd(v.doc, q, %s) AS rank
+            FROM documents_chunk c
+            JOIN documents_document d ON d.id = c.document_id
+            CROSS JOIN LATERAL (SELECT to_tsvector('english', d.title || ' ' || c.text) AS doc) v
+            CROSS JOIN to_tsquery('english', %s) q
+            WHERE c.id IN ({sql}) AND v.doc @@ q
+            ORDER BY rank DESC, c.id LIMIT %s
+            """,
+            [normalization, tsquery, *params, k],
+        )
+        return [KeywordHit(chunk_id=pk, score=float(score)) for pk, score in cursor.fetchall()]

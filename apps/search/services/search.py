@@ -1,0 +1,376 @@
+"""Hybrid search: the one function the API, the evaluation and the benchmark call.
+
+    query → embed → vector top-N (VECTOR_STORES) ∥ keyword top-N (BM25)
+          → reciprocal-rank fusion → top-k chunks → documents (max chunk score)
+          → optional graph expansion (GRAPH_STORES) → response
+
+Every channel is scoped to the caller's readable domains. A failing projection
+(Weaviate, Neo4j, the embedder) never fails the search: the embedded adapter answers
+instead, or the channel is skipped, and the response lists it under ``degraded``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+
+from apps.core import metrics
+from apps.core.backends import embedders, graph_stores, vector_stores
+from apps.core.errors import ServiceError
+from apps.domains.models import Domain
+from apps.search.backends.graph.embedded import EmbeddedGraphStore
+from apps.search.backends.types import VectorFilter
+from apps.search.backends.vectors.embedded import EmbeddedVectorStore
+from apps.search.models import EntityType
+from apps.search.services.expansion import graph_expand
+from apps.search.services.fusion import FusedHit, rrf_fuse
+from apps.search.services.keyword import analyze, highlight_html, highlight_spans, keyword_search
+
+logger = logging.getLogger(__name__)
+
+MODES = ("hybrid", "vector", "keyword")
+MAX_QUERY_CHARS = 2000
+MAX_K = 100
+MAX_HOPS = 3
+# Candidates each channel contributes to the fusion (at least k).
+CANDIDATE_DEPTH = 100
+# Share of an expansion document's graph rank in the document ranking (same RRF form).
+GRAPH_WEIGHT = 0.5
+ENTITY_LIMIT = 30
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    document_ids: tuple[int, ...] = ()
+    entity_type: str = ""
+    languages: tuple[str, ...] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@dataclass
+class _Channels:
+    rankings: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    degraded: dict[str, str] = field(default_factory=dict)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def search_validate(*, query: str, mode: str, k: int, hops: int, filters: SearchFilters) -> str:
+    """The stripped query, or a ServiceError (400) saying what is wrong."""
+    query = (query or "").strip()
+    if not query:
+        raise ServiceError("The query is empty.", code="query_empty")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ServiceError(f"The query is {len(query)} characters long; at most {MAX_QUERY_CHARS} are allowed.", code="query_too_long")
+    if mode not in MODES:
+        raise ServiceError(f"Unknown mode {mode!r}; use one of {', '.join(MODES)}.", code="invalid_mode")
+    if not 1 <= k <= MAX_K:
+        raise ServiceError(f"k must be between 1 and {MAX_K} (got {k}).", code="invalid_k")
+    if not 1 <= hops <= MAX_HOPS:
+        raise ServiceError(f"hops must be between 1 and {MAX_HOPS} (got {hops}).", code="invalid_hops")
+    if filters.entity_type and filters.entity_type not in EntityType.values:
+        raise ServiceError(f"Unknown entity type {filters.entity_type!r}; use one of {', '.join(EntityType.values)}.", code="invalid_entity_type")
+    if filters.created_after and filters.created_before and filters.created_after > filters.created_before:
+        raise ServiceError("created_after is later than created_before.", code="invalid_date_range")
+    return query
+
+
+def _type_chunks(domain_ids: Sequence[int], entity_type: str) -> tuple[set[int], set[int]]:
+    """(chunk ids, document ids) mentioning an entity of ``entity_type``."""
+    from apps.search.models import Mention
+
+    rows = Mention.objects.filter(domain_id__in=list(domain_ids), entity__type=entity_type).values_list("chunk_id", "chunk__document_id")
+    chunks, documents = set(), set()
+    for chunk_id, document_id in rows:
+        chunks.add(chunk_id)
+        documents.add(document_id)
+    return chunks, documents
+
+
+def _vector_channel(out: _Channels, *, query: str, domain_ids: list[int], depth: int, vfilter: VectorFilter | None) -> None:
+    started = time.perf_counter()
+    try:
+        vector = embedders["default"].embed_query(query)
+    except Exception as exc:  # the embedder is a projection too: degrade, never fail
+        logger.warning("search: embedder failed, vector channel skipped", exc_info=True)
+        out.degraded["vector"] = f"embedder failed ({type(exc).__name__}); vector channel skipped"
+        out.timings["embed"] = _ms(started)
+        return
+    out.timings["embed"] = _ms(started)
+    started = time.perf_counter()
+    store = vector_stores["default"]
+    try:
+        hits = store.search(domain_ids=domain_ids, vector=vector, k=depth, filters=vfilter)
+    except Exception as exc:
+        logger.warning("search: vector store %s failed", type(store).__name__, exc_info=True)
+        if type(store) is EmbeddedVectorStore:
+            out.degraded["vector"] = f"vector store failed ({type(exc).__name__}); vector channel skipped"
+            out.timings["vector"] = _ms(started)
+            return
+        try:
+            hits = EmbeddedVectorStore(alias="fallback").search(domain_ids=domain_ids, vector=vector, k=depth, filters=vfilter)
+            out.degraded["vector"] = f"{type(store).__name__} failed ({type(exc).__name__}); answered by the embedded store"
+        except Exception as exc2:
+            out.degraded["vector"] = f"vector stores failed ({type(exc2).__name__}); vector channel skipped"
+            out.timings["vector"] = _ms(started)
+            return
+    out.rankings["vector"] = [(h.chunk_id, h.score) for h in hits]
+    out.timings["vector"] = _ms(started)
+
+
+def _keyword_channel(out: _Channels, *, query: str, domains: list[Domain], depth: int, vfilter: VectorFilter | None) -> None:
+    started = time.perf_counter()
+    try:
+        hits = keyword_search(domains=[(d.pk, d.index_version) for d in domains], query=query, k=depth, filters=vfilter)
+        out.rankings["keyword"] = [(h.chunk_id, h.score) for h in hits]
+    except Exception as exc:
+        logger.warning("search: keyword channel failed", exc_info=True)
+        out.degraded["keyword"] = f"keyword index failed ({type(exc).__name__}); keyword channel skipped"
+    out.timings["keyword"] = _ms(started)
+
+
+def _expand(out: _Channels, *, domain_ids: list[int], chunk_ids: list[int], hops: int):
+    started = time.perf_counter()
+    store = graph_stores["default"]
+    try:
+        return graph_expand(store=store, domain_ids=domain_ids, chunk_ids=chunk_ids, hops=hops)
+    except Exception as exc:
+        logger.warning("search: graph store %s failed", type(store).__name__, exc_info=True)
+        if type(store) is not EmbeddedGraphStore:
+            try:
+                result = graph_expand(store=EmbeddedGraphStore(alias="fallback"), domain_ids=domain_ids, chunk_ids=chunk_ids, hops=hops)
+                out.degraded["graph"] = f"{type(store).__name__} failed ({type(exc).__name__}); expanded with the embedded graph"
+                return result
+            except Exception as exc2:
+                exc = exc2
+        out.degraded["graph"] = f"graph expansion failed ({type(exc).__name__}); skipped"
+        return None
+    finally:
+        out.timings["expansion"] = _ms(started)
+
+
+def search_run(
+    *,
+    user,
+    query: str,
+    domains: Sequence[str] | None = None,
+    mode: str = "hybrid",
+    k: int = 10,
+    filters: SearchFilters | None = None,
+    expand: bool = False,
+    hops: int = 1,
+) -> dict:
+    """Search the caller's readable domains (or exactly ``domains``, slugs). Returns the API response body."""
+    total_started = time.perf_counter()
+    filters = filters or SearchFilters()
+    query = search_validate(query=query, mode=mode, k=k, hops=hops, filters=filters)
+    from apps.search.selectors import domain_list_readable
+
+    try:
+        scope = domain_list_readable(user=user, slugs=domains)
+    except Domain.DoesNotExist as exc:
+        raise ServiceError(str(exc), code="not_found", status_code=404)
+    domain_ids = [d.pk for d in scope]
+    by_id = {d.pk: d for d in scope}
+    out = _Channels()
+
+    document_ids = set(filters.document_ids)
+    type_chunks: set[int] | None = None
+    if filters.entity_type and scope:
+        type_chunks, type_documents = _type_chunks(domain_ids, filters.entity_type)
+        document_ids = (document_ids & type_documents) if document_ids else type_documents
+        if not document_ids:
+            document_ids = {0}  # nothing of that type: match nothing
+    vfilter = None
+    if document_ids or filters.languages or filters.created_after or filters.created_before:
+        vfilter = VectorFilter(
+            document_ids=tuple(sorted(document_ids)), languages=filters.languages,
+            created_after=filters.created_after, created_before=filters.created_before,
+        )
+    depth = max(k, CANDIDATE_DEPTH) if mode == "hybrid" else k
+    if type_chunks is not None:
+        depth = max(depth, CANDIDATE_DEPTH)
+    if scope:
+        if mode in ("hybrid", "vector"):
+            _vector_channel(out, query=query, domain_ids=domain_ids, depth=depth, vfilter=vfilter)
+        if mode in ("hybrid", "keyword"):
+            _keyword_channel(out, query=query, domains=scope, depth=depth, vfilter=vfilter)
+
+    started = time.perf_counter()
+    rrf_k = settings.SEARCH_RRF_K
+    weights = {"vector": settings.SEARCH_VECTOR_WEIGHT, "keyword": settings.SEARCH_KEYWORD_WEIGHT}
+    fused = rrf_fuse(out.rankings, weights=weights, k=rrf_k)
+    if type_chunks is not None:
+        fused = [h for h in fused if h.chunk_id in type_chunks]
+    out.timings["fusion"] = _ms(started)
+
+    started = time.perf_counter()
+    results, chunk_rows = _hydrate(fused, k=k, domain_ids=domain_ids, by_id=by_id, terms=analyze(query))
+    out.timings["hydrate"] = _ms(started)
+
+    expansion = None
+    if expand and results:
+        expansion = _expand(out, domain_ids=domain_ids, chunk_ids=[r["chunk_id"] for r in results], hops=hops)
+
+    started = time.perf_counter()
+    documents = _documents(results, expansion, by_id=by_id, filters=filters, document_filter=document_ids, rrf_k=rrf_k)
+    entities, relations = _entities(results, expansion, domain_ids=domain_ids, by_id=by_id)
+    out.timings["graph_context"] = _ms(started)
+    out.timings["total"] = _ms(total_started)
+
+    metrics.heysh_search_latency_seconds.labels(mode=mode).observe(out.timings["total"] / 1000)
+    metrics.heysh_search_results.labels(mode=mode).observe(len(results))
+    return {
+        "query": query,
+        "mode": mode,
+        "k": k,
+        "expand": expand,
+        "hops": hops,
+        "domains": [d.slug for d in scope],
+        "results": results,
+        "documents": documents,
+        "entities": entities,
+        "relations": relations,
+        "timings_ms": out.timings,
+        "degraded": sorted(out.degraded),
+        "degraded_detail": out.degraded,
+    }
+
+
+def _hydrate(fused: list[FusedHit], *, k: int, domain_ids, by_id, terms) -> tuple[list[dict], dict]:
+    """Load the top chunks; anything deleted, replaced or out of scope since the index was built is dropped."""
+    from apps.search.selectors import chunk_searchable_queryset
+
+    wanted = [h.chunk_id for h in fused[: k * 2]]
+    rows = {
+        c.pk: c
+        for c in chunk_searchable_queryset(domain_ids=domain_ids)
+        .filter(pk__in=wanted)
+        .select_related("document", "version")
+        .only(
+            "pk", "text", "start", "end", "page", "ordinal", "domain_id", "document_id", "version_id",
+            "document__title", "document__domain_id", "version__number", "version__language",
+        )
+    }
+    results = []
+    for hit in fused:
+        chunk = rows.get(hit.chunk_id)
+        if chunk is None:
+            continue
+        spans = highlight_spans(chunk.text, terms)
+        results.append({
+            "chunk_id": chunk.pk,
+            "text": chunk.text,
+            "highlighted": highlight_html(chunk.text, spans),
+            "highlights": [list(s) for s in spans],
+            "document": {"id": chunk.document_id, "title": chunk.document.title},
+            "version": {"id": chunk.version_id, "number": chunk.version.number, "language": chunk.version.language},
+            "domain": by_id[chunk.domain_id].slug,
+            "ordinal": chunk.ordinal,
+            "start": chunk.start,
+            "end": chunk.end,
+            "page": chunk.page,
+            "scores": {
+                "fused": round(hit.score, 6),
+                **{name: {"rank": rank, "score": round(score, 6)} for name, (rank, score) in hit.channels.items()},
+            },
+            "score": round(hit.score, 6),
+        })
+        if len(results) >= k:
+            break
+    return results, rows
+
+
+def _documents(results, expansion, *, by_id, filters: SearchFilters, document_filter: set[int], rrf_k: int) -> list[dict]:
+    """Documents of the results (score: their best chunk's), then those the graph connects."""
+    from apps.documents.models import Document
+
+    documents: dict[int, dict] = {}
+    for r in results:
+        doc = documents.get(r["document"]["id"])
+        if doc is None:
+            documents[r["document"]["id"]] = {
+                "id": r["document"]["id"], "title": r["document"]["title"], "domain": r["domain"],
+                "score": r["score"], "chunk_ids": [r["chunk_id"]], "via": ["search"],
+            }
+        else:
+            doc["chunk_ids"].append(r["chunk_id"])
+    if expansion is not None and expansion.documents:
+        ids = [doc_id for _domain, doc_id, _n in expansion.documents]
+        queryset = Document.objects.filter(pk__in=ids, domain_id__in=list(by_id))
+        if document_filter:
+            queryset = queryset.filter(pk__in=document_filter)
+        if filters.languages:
+            queryset = queryset.filter(current_version__language__in=filters.languages)
+        if filters.created_after:
+            queryset = queryset.filter(created_at__gte=filters.created_after)
+        if filters.created_before:
+            queryset = queryset.filter(created_at__lte=filters.created_before)
+        visible = {d.pk: d for d in queryset.only("pk", "title", "domain_id")}
+        rank = 0
+        for _domain, doc_id, mentions in expansion.documents:
+            document = visible.get(doc_id)
+            if document is None:
+                continue
+            rank += 1
+            share = GRAPH_WEIGHT / (rrf_k + rank)
+            entry = documents.get(doc_id)
+            if entry is None:
+                entry = documents[doc_id] = {
+                    "id": doc_id, "title": document.title, "domain": by_id[document.domain_id].slug,
+                    "score": 0.0, "chunk_ids": [], "via": [],
+                }
+            entry["score"] = round(entry["score"] + share, 6)
+            entry["via"].append("graph")
+            entry["graph_mentions"] = mentions
+    return sorted(documents.values(), key=lambda d: (-d["score"], d["id"]))
+
+
+def _entities(results, expansion, *, domain_ids, by_id) -> tuple[list[dict], list[dict]]:
+    """Entities mentioned in the results (and, when expanded, their neighbours) and the relations among them."""
+    from apps.search.models import Entity
+    from apps.search.selectors import relations_between
+    from apps.search.services.expansion import expansion_seeds
+
+    if not results:
+        return [], []
+    seeds = expansion.seeds if expansion is not None else expansion_seeds(
+        domain_ids=domain_ids, chunk_ids=[r["chunk_id"] for r in results], limit=ENTITY_LIMIT
+    )
+    wanted: dict[tuple[int, str], str] = {key: "mention" for key in seeds}
+    if expansion is not None:
+        for key in expansion.neighbours[:ENTITY_LIMIT]:
+            wanted.setdefault(key, "neighbour")
+    if not wanted:
+        return [], []
+    rows = {}
+    for domain_id in {d for d, _ in wanted}:
+        keys = [key for d, key in wanted if d == domain_id]
+        for e in Entity.objects.filter(domain_id=domain_id, key__in=keys).only("pk", "key", "name", "type", "domain_id", "mention_count"):
+            rows[(domain_id, e.key)] = e
+    entities = []
+    for marker, via in wanted.items():
+        e = rows.get(marker)
+        if e is None:
+            continue
+        entities.append({
+            "id": e.pk, "key": e.key, "name": e.name, "type": e.type, "domain": by_id[e.domain_id].slug,
+            "mention_count": e.mention_count, "via": via, "hits": seeds.get(marker, 0),
+        })
+    relations = [
+        {
+            "id": rel.pk, "source": rel.source_id, "target": rel.target_id, "source_name": rel.source.name,
+            "target_name": rel.target.name, "type": rel.type, "weight": rel.weight, "domain": by_id[rel.domain_id].slug,
+        }
+        for rel in relations_between(domain_ids=domain_ids, entity_ids=[e["id"] for e in entities])
+    ]
+    return entities, relations
