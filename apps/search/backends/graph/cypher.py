@@ -140,14 +140,14 @@ def merge_relations(*, domain_id: int, version_id: int, relation: str, rows: lis
     return Statement(
         "UNWIND $rows AS row "
         "MERGE (s:Entity {domain: $domain, key: row.source}) "
-        "ON CREATE SET s.name = row.source, s.type = 'other', s:Other "
+        "ON CREATE SET s.name = row.source, s.type = $fallback_type, s:Other "
         "MERGE (t:Entity {domain: $domain, key: row.target}) "
-        "ON CREATE SET t.name = row.target, t.type = 'other', t:Other "
+        "ON CREATE SET t.name = row.target, t.type = $fallback_type, t:Other "
         f"MERGE (s)-[r:{rel}]->(t) "
         "ON CREATE SET r.domain = $domain, r.versions = [] "
         "SET r.weight = row.weight, "
         "r.versions = CASE WHEN $version IN r.versions THEN r.versions ELSE r.versions + $version END",
-        {"domain": domain_id, "version": version_id, "rows": rows},
+        {"domain": domain_id, "version": version_id, "rows": rows, "fallback_type": EntityType.OTHER.value},
     )
 
 
