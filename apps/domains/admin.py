@@ -113,7 +113,7 @@ class DomainAdmin(DomainScopedAdmin):
 @admin.register(Membership)
 class MembershipAdmin(OwnerManagedAdmin):
     list_display = ["user", "domain", "role", "created_at"]
-    list_filter = ["role", "domain"]
+    list_filter = ["role", ("domain", admin.RelatedOnlyFieldListFilter)]  # never list domains the user cannot see
     search_fields = ["user__username", "user__email", "domain__name", "domain__slug"]
     autocomplete_fields = ["user", "domain"]
     list_select_related = ["user", "domain"]
@@ -122,7 +122,7 @@ class MembershipAdmin(OwnerManagedAdmin):
 @admin.register(ApiKey)
 class ApiKeyAdmin(OwnerManagedAdmin):
     list_display = ["name", "domain", "prefix", "role", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["role", "domain"]
+    list_filter = ["role", ("domain", admin.RelatedOnlyFieldListFilter)]  # never list domains the user cannot see
     search_fields = ["name", "prefix", "domain__name", "domain__slug"]
     list_select_related = ["domain"]
     actions = ["revoke_selected"]
