@@ -1,0 +1,88 @@
+"""The knowledge-extraction step: run the EXTRACTORS port over a version's chunks.
+
+Results are stored in ExtractionCache keyed by (chunk content hash, prompt version,
+model), for every extractor: the graph step reads them from there, a retried or
+reprocessed version never pays twice for the same chunk, and an identical chunk in
+another document is extracted once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from apps.core import metrics
+from apps.core.backends import extractors
+from apps.documents.models import Chunk, DocumentVersion
+from apps.search.backends.extractors.base import Extractor
+from apps.search.backends.types import ExtractedEntity, ExtractedRelation, Extraction
+from apps.search.models import EntityType, ExtractionCache, RelationType
+
+logger = logging.getLogger(__name__)
+
+EXTRACT_BATCH_SIZE = 16
+ENTITY_TYPES = set(EntityType.values)
+RELATION_TYPES = set(RelationType.values)
+
+
+def extractor_identity(extractor: Extractor) -> tuple[str, str]:
+    """(prompt version, model) under which an extractor's results are cached."""
+    return str(getattr(extractor, "prompt_version", extractor.name)), str(getattr(extractor, "model", extractor.name))
+
+
+def extraction_to_json(extraction: Extraction) -> dict:
+    return {
+        "entities": [[e.name, e.type, e.start, e.end] for e in extraction.entities],
+        "relations": [[r.source, r.target, r.type, r.evidence] for r in extraction.relations],
+    }
+
+
+def extraction_from_json(data: dict) -> Extraction:
+    return Extraction(
+        entities=tuple(ExtractedEntity(name=n, type=t, start=s, end=e) for n, t, s, e in data.get("entities", [])),
+        relations=tuple(ExtractedRelation(source=s, target=t, type=k, evidence=ev) for s, t, k, ev in data.get("relations", [])),
+    )
+
+
+def extractions_cached(
+    *, chunks: Sequence[tuple[str, str]], extractor: Extractor | None = None, heartbeat: Callable[[], None] | None = None
+) -> dict[str, Extraction]:
+    """Extraction per chunk hash for ``chunks`` = [(content_hash, text)], computing only what is not cached."""
+    extractor = extractor or extractors["default"]
+    prompt_version, model = extractor_identity(extractor)
+    hashes = list({h for h, _ in chunks})
+    found = {
+        row.chunk_hash: extraction_from_json(row.result)
+        for row in ExtractionCache.objects.filter(chunk_hash__in=hashes, prompt_version=prompt_version, model=model)
+    }
+    missing = list({h: t for h, t in chunks if h not in found}.items())
+    for i in range(0, len(missing), EXTRACT_BATCH_SIZE):
+        batch = missing[i : i + EXTRACT_BATCH_SIZE]
+        results = extractor.extract([text for _, text in batch])
+        if len(results) != len(batch):
+            raise RuntimeError(f"extractor {extractor.name} returned {len(results)} results for {len(batch)} texts")
+        ExtractionCache.objects.bulk_create(
+            [
+                ExtractionCache(chunk_hash=h, prompt_version=prompt_version, model=model, result=extraction_to_json(r))
+                for (h, _), r in zip(batch, results, strict=True)
+            ],
+            ignore_conflicts=True,
+        )
+        found.update({h: r for (h, _), r in zip(batch, results, strict=True)})
+        if heartbeat:
+            heartbeat()
+    return found
+
+
+def version_extract(*, version: DocumentVersion, heartbeat: Callable[[], None] | None = None) -> dict:
+    chunks = list(Chunk.objects.filter(version=version).order_by("ordinal").values_list("content_hash", "text"))
+    results = extractions_cached(chunks=chunks, heartbeat=heartbeat)
+    entities = sum(len(results[h].entities) for h, _ in chunks)
+    relations = sum(len(results[h].relations) for h, _ in chunks)
+    return {"chunks": len(chunks), "entities_found": entities, "relations_found": relations}
+
+
+def extract_body(ctx) -> dict:
+    result = version_extract(version=ctx.version, heartbeat=ctx.heartbeat)
+    metrics.heysh_pipeline_items_written_total.labels(kind="extractions").inc(result["chunks"])
+    return result
