@@ -13,9 +13,9 @@ from django.utils import timezone
 from apps.documents.models import Document, DocumentStatus, Notification, ProcessingRun, StepRun
 from apps.documents.services import document_create
 from apps.documents.workflow import (
+    STEPS,
     Heartbeat,
     LeaseLost,
-    STEPS,
     _fenced,
     _step_succeed,
     run_restart,
