@@ -1,0 +1,56 @@
+"""/health is liveness; /ready checks each component and answers 503 naming the one that is down."""
+
+import pytest
+from django.test import override_settings
+
+pytestmark = pytest.mark.django_db
+
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+def test_health_is_always_ok(client):
+    response = client.get("/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_ready_reports_every_component(client):
+    body = client.get("/ready").json()
+    assert {"database", "cache", "broker", "graph_stores.default", "vector_stores.default"} <= set(body["components"])
+    for name in ("database", "cache", "broker", "graph_stores.default", "vector_stores.default"):
+        assert body["components"][name]["ok"] is True, (name, body["components"][name])
+    assert body["components"]["database"]["detail"] == "postgresql"
+    assert body["components"]["broker"]["detail"] == "redis"
+
+
+def test_ready_is_503_when_the_broker_is_down(client):
+    with override_settings(CELERY_BROKER_URL=UNREACHABLE_REDIS):
+        response = client.get("/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["components"]["broker"]["ok"] is False
+    assert "Error" in body["components"]["broker"]["detail"]
+    assert body["components"]["database"]["ok"] is True
+    assert body["components"]["cache"]["ok"] is True
+
+
+def test_ready_is_503_when_the_cache_is_down(client):
+    broken = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": UNREACHABLE_REDIS}}
+    with override_settings(CACHES=broken):
+        response = client.get("/ready")
+    assert response.status_code == 503
+    components = response.json()["components"]
+    assert components["cache"]["ok"] is False
+    assert components["database"]["ok"] is True
+    assert components["broker"]["ok"] is True
+
+
+def test_ready_is_503_when_a_backend_fails(client):
+    broken = {"default": {"BACKEND": "apps.search.backends.graph.missing.NoSuchGraphStore", "OPTIONS": {}}}
+    with override_settings(GRAPH_STORES=broken):
+        response = client.get("/ready")
+    assert response.status_code == 503
+    components = response.json()["components"]
+    assert components["graph_stores.default"]["ok"] is False
+    assert "cannot load BACKEND" in components["graph_stores.default"]["detail"]
+    assert components["vector_stores.default"]["ok"] is True
