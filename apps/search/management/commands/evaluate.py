@@ -1,0 +1,149 @@
+"""python manage.py evaluate DATASET_DIR [--json] [--limit-queries N] [--keep]
+
+Ingests a BEIR-layout dataset into a fresh domain through the real document pipeline
+(``document_create`` + the workflow's tasks, run in-process), then scores keyword,
+vector, hybrid and hybrid+expand retrieval with nDCG@10 and Recall@100 through
+``search_run`` — the function the search API calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import Count
+
+from apps.search.services.evaluation import MODES, dataset_load, evaluate_domain
+
+
+class Command(BaseCommand):
+    help = "Evaluate retrieval quality (nDCG@10, Recall@100) on a BEIR-layout dataset through the real pipeline."
+
+    def add_arguments(self, parser):
+        parser.add_argument("dataset_dir")
+        parser.add_argument("--json", action="store_true", help="Print exactly one JSON object.")
+        parser.add_argument("--limit-queries", type=int, default=None, metavar="N", help="Evaluate only the first N queries.")
+        parser.add_argument("--keep", action="store_true", help="Keep the evaluation domain (and its user) afterwards.")
+        parser.add_argument("--domain", default=None, help="Reuse a domain kept by an earlier --keep run instead of ingesting.")
+        parser.add_argument("--modes", default=",".join(MODES), help="Comma-separated subset of: " + ", ".join(MODES))
+
+    def _log(self, message: str) -> None:
+        if not self.as_json:
+            self.stdout.write(message)
+        else:
+            self.stderr.write(message)
+
+    def handle(self, *args, dataset_dir, json: bool = False, limit_queries=None, keep=False, domain=None, modes="", **options):
+        self.as_json = json
+        try:
+            dataset = dataset_load(dataset_dir)
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            raise CommandError(f"Cannot read the dataset: {exc}")
+        wanted = [m.strip() for m in modes.split(",") if m.strip()]
+        unknown = [m for m in wanted if m not in MODES]
+        if unknown:
+            raise CommandError(f"Unknown mode(s): {', '.join(unknown)}; use: {', '.join(MODES)}")
+        if domain:
+            target, user, doc_ids = self._reuse(domain, dataset)
+        else:
+            target, user = self._fresh_domain()
+            doc_ids = self._ingest(target, user, dataset)
+        try:
+            report = evaluate_domain(
+                user=user, domain_slug=target.slug, dataset=dataset, doc_ids=doc_ids, modes=wanted, limit_queries=limit_queries
+            )
+        finally:
+            if not keep and not domain:
+                self._cleanup(target, user)
+            elif keep:
+                self._log(f"kept domain {target.slug!r} (reuse it with --domain {target.slug})")
+        if self.as_json:
+            self.stdout.write(_json_dumps({m: {"ndcg@10": round(r["ndcg@10"], 4), "recall@100": round(r["recall@100"], 4)} for m, r in report.items()}))
+            return
+        queries = next(iter(report.values()))["_queries"] if report else 0
+        self.stdout.write(f"\n{queries} queries, {len(dataset.corpus)} documents\n")
+        self.stdout.write(f"{'mode':<15} {'nDCG@10':>8} {'R@100':>8} {'p50 ms':>8}")
+        for mode, r in report.items():
+            self.stdout.write(f"{mode:<15} {r['ndcg@10']:>8.4f} {r['recall@100']:>8.4f} {r['_p50_ms']:>8.1f}")
+
+    def _fresh_domain(self):
+        from django.contrib.auth import get_user_model
+
+        from apps.domains.models import Domain, Membership
+
+        suffix = uuid.uuid4().hex[:8]
+        with transaction.atomic():
+            user = get_user_model().objects.create(username=f"evaluate-{suffix}", is_active=True)
+            user.set_unusable_password()
+            user.save()
+            domain = Domain.objects.create(slug=f"evaluate-{suffix}", name=f"Evaluation {suffix}", created_by=user)
+            Membership.objects.create(domain=domain, user=user, role=Membership.Role.OWNER)
+        return domain, user
+
+    def _reuse(self, slug, dataset):
+        from apps.documents.models import DocumentVersion
+        from apps.domains.models import Domain, Membership
+
+        try:
+            domain = Domain.objects.get(slug=slug)
+        except Domain.DoesNotExist:
+            raise CommandError(f"No domain {slug!r}.")
+        membership = Membership.objects.filter(domain=domain, role=Membership.Role.OWNER).select_related("user").first()
+        if membership is None:
+            raise CommandError(f"Domain {slug!r} has no owner to search as.")
+        by_hash: dict[str, list[str]] = {}
+        for corpus_id, doc in dataset.corpus.items():
+            by_hash.setdefault(hashlib.sha256(_source_text(corpus_id, doc).encode()).hexdigest(), []).append(corpus_id)
+        doc_ids: dict[int, list[str]] = {}
+        for document_id, content_hash in DocumentVersion.objects.filter(domain=domain).values_list("document_id", "content_hash"):
+            doc_ids.setdefault(document_id, []).extend(by_hash.get(content_hash, []))
+        return domain, membership.user, doc_ids
+
+    def _ingest(self, domain, user, dataset) -> dict[int, list[str]]:
+        """Every corpus line through document_create; the workflow's tasks run eagerly in this process."""
+        from apps.documents.models import Document, DocumentStatus
+        from apps.documents.services import document_create
+        from heysh.celery import app
+
+        eager, propagates = app.conf.task_always_eager, app.conf.task_eager_propagates
+        app.conf.task_always_eager, app.conf.task_eager_propagates = True, False
+        doc_ids: dict[int, list[str]] = {}
+        started = time.perf_counter()
+        try:
+            for n, (corpus_id, doc) in enumerate(dataset.corpus.items(), start=1):
+                document, _created = document_create(
+                    domain=domain, user=user, text=_source_text(corpus_id, doc), title=doc["title"].strip() or corpus_id
+                )
+                doc_ids.setdefault(document.pk, []).append(corpus_id)
+                if n % 200 == 0:
+                    self._log(f"ingested {n}/{len(dataset.corpus)} ({time.perf_counter() - started:.0f} s)")
+        finally:
+            app.conf.task_always_eager, app.conf.task_eager_propagates = eager, propagates
+        statuses = dict(Document.objects.filter(domain=domain).values_list("status").annotate(n=Count("pk")).order_by())
+        self._log(f"ingested {len(dataset.corpus)} documents in {time.perf_counter() - started:.1f} s: {statuses}")
+        not_ready = sum(n for status, n in statuses.items() if status != DocumentStatus.READY)
+        if not_ready:
+            self._log(f"warning: {not_ready} documents are not READY; they are evaluated as missing")
+        return doc_ids
+
+    def _cleanup(self, domain, user):
+        from apps.documents.models import Document
+        from apps.documents.services import document_delete
+
+        for document in Document.objects.filter(domain=domain):
+            document_delete(document=document)
+        domain.delete()
+        user.delete()
+
+
+def _source_text(corpus_id: str, doc: dict) -> str:
+    """Title and text together, as BEIR feeds both to retrievers (the title is also the document's title)."""
+    return "\n\n".join(part for part in (doc["title"].strip(), doc["text"].strip()) if part) or corpus_id
+
+
+def _json_dumps(value) -> str:
+    return json.dumps(value, sort_keys=False)
