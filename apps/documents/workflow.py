@@ -331,9 +331,12 @@ def workflow_sweep(*, now=None) -> dict[str, int]:
                     counts["lease_expired"] += 1
                     logger.warning("sweep: step %s re-queued after expired lease (retry in %ss)", step_run.step, countdown)
     stale_before = now - timedelta(seconds=settings.STEP_REQUEUE_AFTER_SECONDS)
-    for step_run_id, step, queued_at in StepRun.objects.filter(status=Status.QUEUED, queued_at__lt=stale_before).values_list(
-        "pk", "step", "queued_at"
-    ):
+    stale = list(
+        StepRun.objects.filter(status=Status.QUEUED, queued_at__lt=stale_before).values_list("pk", "step", "queued_at")
+    )
+    if stale:
+        _declare_queues()
+    for step_run_id, step, queued_at in stale:
         with transaction.atomic():
             # queued_at moves on, so the same message is re-sent at most once per requeue window.
             if StepRun.objects.filter(pk=step_run_id, status=Status.QUEUED, queued_at=queued_at).update(queued_at=now):
@@ -346,6 +349,16 @@ def workflow_sweep(*, now=None) -> dict[str, int]:
     if any(counts.values()):
         logger.info("sweep: %s", counts)
     return counts
+
+
+def _declare_queues() -> None:
+    """Re-create the broker's queues and bindings: a flushed Redis loses them, and a publisher
+    that declared them before would otherwise send into the void until it restarts."""
+    from heysh.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in app.conf.task_queues:
+            queue(conn.default_channel).declare()
 
 
 # --- the analysis step body ---------------------------------------------------------------

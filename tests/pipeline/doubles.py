@@ -13,7 +13,7 @@ import time
 from apps.documents.errors import PermanentError
 from apps.search.backends.extractors.rules import RuleExtractor
 
-SLOW_SECONDS = 0.4
+SLOW_SECONDS = 0.2
 
 
 class ScriptedCrash(RuntimeError):
