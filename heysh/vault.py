@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -21,10 +22,29 @@ logger = logging.getLogger(__name__)
 KUBERNETES_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
+def _public_address(addr: str) -> str:
+    """VAULT_ADDR without any user:password@ part, for messages."""
+    parts = urlsplit(addr)
+    if parts.username or parts.password:
+        parts = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""))
+    return urlunsplit(parts)
+
+
+def _timeout(environ: Mapping[str, str]) -> float:
+    raw = environ.get("VAULT_TIMEOUT_SECONDS", "5")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 120:
+        raise ImproperlyConfigured(f"VAULT_TIMEOUT_SECONDS={raw!r} is not a number of seconds in (0, 120].")
+    return value
+
+
 def _client(environ: Mapping[str, str]):
     import hvac
 
-    timeout = float(environ.get("VAULT_TIMEOUT_SECONDS", "5"))
+    timeout = _timeout(environ)
     client = hvac.Client(url=environ["VAULT_ADDR"], timeout=timeout, namespace=environ.get("VAULT_NAMESPACE") or None)
     if environ.get("VAULT_TOKEN"):
         client.token = environ["VAULT_TOKEN"]
@@ -55,7 +75,7 @@ def read_vault_secrets(environ: Mapping[str, str]) -> dict[str, str]:
         raise
     except Exception as exc:  # any hvac/requests failure: name the kind, never the values
         raise ImproperlyConfigured(
-            f"Could not read secrets from Vault at {environ['VAULT_ADDR']} "
+            f"Could not read secrets from Vault at {_public_address(environ['VAULT_ADDR'])} "
             f"(mount {mount!r}, paths {paths}): {type(exc).__name__}"
         ) from None
     logger.info("read %d secrets from Vault paths %s", len(values), paths)
