@@ -1,7 +1,16 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.documents import views
+from apps.documents.downloads import DocumentDownloadView
 
-from apps.documents.downloads import DocumentDownloadView  # noqa: E402
-
-urlpatterns += [path("documents/<int:pk>/download", DocumentDownloadView.as_view(), name="document-download")]
+urlpatterns = [
+    path("documents", views.DocumentListCreateView.as_view(), name="document-list"),
+    path("documents/<int:pk>", views.DocumentDetailView.as_view(), name="document-detail"),
+    path("documents/<int:pk>/reprocess", views.DocumentReprocessView.as_view(), name="document-reprocess"),
+    path("documents/<int:pk>/retry", views.DocumentRetryView.as_view(), name="document-retry"),
+    path("documents/<int:pk>/versions", views.DocumentVersionCreateView.as_view(), name="document-versions"),
+    path("documents/<int:pk>/chunks", views.DocumentChunksView.as_view(), name="document-chunks"),
+    path("documents/<int:pk>/download", DocumentDownloadView.as_view(), name="document-download"),
+    path("runs/<int:pk>", views.RunDetailView.as_view(), name="run-detail"),
+    path("runs/<int:pk>/events", views.RunEventsView.as_view(), name="run-events"),
+]
