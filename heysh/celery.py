@@ -21,6 +21,16 @@ QUEUES = ("ai", "storage", "general")
 TIME_LIMITS = {"ai": (540, 600), "storage": (240, 300), "general": (240, 300)}
 LONGEST_HARD_LIMIT = max(hard for _, hard in TIME_LIMITS.values())
 
+
+@app.on_after_configure.connect
+def _broker_transport_options(sender, **kwargs):
+    # A message not acked within visibility_timeout is redelivered: keep it above every hard
+    # limit. It is a Redis transport option; the embedded SQLAlchemy broker passes every
+    # transport option to create_engine(), which rejects it (no message could be sent).
+    if str(sender.conf.broker_url).split("://", 1)[0] in ("redis", "rediss"):
+        sender.conf.broker_transport_options = {"visibility_timeout": LONGEST_HARD_LIMIT * 2}
+
+
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
     task_queues=[Queue(name) for name in QUEUES],
@@ -42,8 +52,6 @@ app.conf.update(
     task_ignore_result=True,
     task_time_limit=LONGEST_HARD_LIMIT,
     task_soft_time_limit=LONGEST_HARD_LIMIT - 60,
-    # A message not acked within this window is redelivered: keep it above every hard limit.
-    broker_transport_options={"visibility_timeout": LONGEST_HARD_LIMIT * 2},
     broker_connection_retry_on_startup=True,
     # Parsers can leak memory on hostile input: recycle worker processes regularly.
     worker_max_tasks_per_child=200,
