@@ -170,7 +170,7 @@ def remove_relation_support(*, domain_id: int, version_ids: list[int]) -> Statem
         "WHERE any(v IN r.versions WHERE v IN $versions) "
         "SET r.versions = [v IN r.versions WHERE NOT v IN $versions] "
         "WITH s, t, r, size(r.versions) = 0 AS unsupported "
-        "FOREACH (_ IN CASE WHEN unsupported THEN [1] ELSE [] END | DELETE r) "
+        "FOREACH (ignored IN CASE WHEN unsupported THEN [1] ELSE [] END | DELETE r) "
         "RETURN collect(DISTINCT s.key) + collect(DISTINCT t.key) AS keys",
         {"domain": domain_id, "versions": list(version_ids)},
     )
@@ -179,7 +179,7 @@ def remove_relation_support(*, domain_id: int, version_ids: list[int]) -> Statem
 def delete_orphan_entities(*, domain_id: int, keys: list[str]) -> Statement:
     return Statement(
         "MATCH (e:Entity {domain: $domain}) WHERE e.key IN $keys "
-        f"AND NOT (e)-[:{MENTIONED_IN}]->() AND NOT (e)-[:{ANY_RELATION}]-() "
+        f"AND NOT EXISTS {{ (e)-[:{MENTIONED_IN}]->() }} AND NOT EXISTS {{ (e)-[:{ANY_RELATION}]-() }} "
         "DELETE e",
         {"domain": domain_id, "keys": list(keys)},
     )
@@ -188,7 +188,7 @@ def delete_orphan_entities(*, domain_id: int, keys: list[str]) -> Statement:
 def delete_empty_documents(*, domain_id: int, document_ids: list[int]) -> Statement:
     return Statement(
         "MATCH (d:Document {domain: $domain}) WHERE d.id IN $documents "
-        f"AND NOT ()-[:{CHUNK_OF}]->(d) "
+        f"AND NOT EXISTS {{ ()-[:{CHUNK_OF}]->(d) }} "
         "DELETE d",
         {"domain": domain_id, "documents": list(document_ids)},
     )
@@ -251,8 +251,8 @@ def documents_for_entities(*, domain_id: int, keys: list[str], limit: int) -> St
         f"-[:{CHUNK_OF}]->(d:Document {{domain: $domain}}) "
         "WHERE e.key IN $keys "
         "RETURN d.id AS document_id, sum(m.count) AS mentions "
-        "ORDER BY mentions DESC, document_id LIMIT $limit",
-        {"domain": domain_id, "keys": list(keys), "limit": int(limit)},
+        "ORDER BY mentions DESC, document_id LIMIT $max_rows",
+        {"domain": domain_id, "keys": list(keys), "max_rows": int(limit)},
     )
 
 
