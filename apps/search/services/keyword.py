@@ -1,10 +1,15 @@
-"""The keyword channel: BM25 over the searchable chunks of each domain (bm25s).
+"""The keyword channel: BM25 over the searchable chunks of each domain.
+
+Scoring is bm25s' Lucene variant (idf = ln(1 + (N − df + .5)/(df + .5)), tf saturation
+tf / (tf + k1·(1 − b + b·len/avglen))); a test checks our scores against bm25s itself.
+bm25s' own index builder loops over documents in Python (seconds at 100k chunks), so
+the matrix is built here with numpy from per-chunk term counts instead.
 
 One index per domain per process (a module-level cache shared by every thread),
 tagged with the domain's ``index_version``. The pipeline bumps that counter whenever a
 domain's chunks change, so a stale index is never served: the next query rebuilds it.
-A rebuild re-tokenizes only chunks it has not seen before (token ids are kept per
-chunk), then recomputes the BM25 matrix, which is vectorized and cheap.
+A rebuild re-analyzes only chunks it has not seen before (term counts are kept per
+chunk), then recomputes the weight matrix in one vectorized pass.
 
 Analysis: lowercase, ``\\b\\w\\w+\\b`` tokens, English stopwords (bm25s' list), Snowball
 English stemmer (PyStemmer). The document title is indexed with each of its chunks.
@@ -21,7 +26,6 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-import bm25s
 import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
@@ -88,16 +92,30 @@ def highlight_html(text: str, spans: Sequence[tuple[int, int]]) -> str:
 
 @dataclass
 class KeywordIndex:
+    """BM25 (Lucene variant, as bm25s computes it) for one domain, term-major (CSC) for fast scoring."""
+
     index_version: int
-    chunk_ids: np.ndarray  # (n,) int64, row order of the BM25 matrix
+    chunk_ids: np.ndarray  # (n,) int64: row order
     document_ids: np.ndarray
     languages: np.ndarray
     created: np.ndarray
-    retriever: bm25s.BM25 | None
     vocab: dict[str, int]
-    # chunk id -> (title, token ids): reused by the next rebuild so unchanged chunks are not re-analyzed.
-    tokens: dict[int, tuple[str, np.ndarray]] = field(default_factory=dict)
+    # Per term t: rows indptr[t]:indptr[t+1] of ``rows`` / ``weights`` are its postings.
+    indptr: np.ndarray
+    rows: np.ndarray
+    weights: np.ndarray
+    # chunk id -> (title, unique term ids, their counts, token count): reused by the next rebuild.
+    tokens: dict[int, tuple[str, np.ndarray, np.ndarray, int]] = field(default_factory=dict)
     build_seconds: float = 0.0
+
+    def scores(self, term_ids: Sequence[int]) -> np.ndarray:
+        """Σ over the query's terms (repeats count again, as in bm25s) of each chunk's BM25 weight."""
+        n = len(self.chunk_ids)
+        if not term_ids or not n:
+            return np.zeros(n, dtype=np.float32)
+        parts_rows = [self.rows[self.indptr[t] : self.indptr[t + 1]] for t in term_ids]
+        parts_weights = [self.weights[self.indptr[t] : self.indptr[t + 1]] for t in term_ids]
+        return np.bincount(np.concatenate(parts_rows), weights=np.concatenate(parts_weights), minlength=n).astype(np.float32)
 
 
 _indexes: dict[int, KeywordIndex] = {}
@@ -108,6 +126,32 @@ _locks_guard = threading.Lock()
 def _domain_lock(domain_id: int) -> threading.Lock:
     with _locks_guard:
         return _build_locks.setdefault(domain_id, threading.Lock())
+
+
+def _analyze_chunk(text: str, title: str, vocab: dict[str, int]) -> tuple[str, np.ndarray, np.ndarray, int]:
+    terms = analyze(f"{title}\n{text}" if title else text)
+    ids = np.fromiter((vocab.setdefault(t, len(vocab)) for t in terms), dtype=np.int32, count=len(terms))
+    unique, counts = np.unique(ids, return_counts=True)
+    return title, unique.astype(np.int32), counts.astype(np.float32), len(terms)
+
+
+def bm25_matrix(per_chunk: Sequence[tuple[np.ndarray, np.ndarray, int]], n_terms: int, *, k1: float, b: float):
+    """(indptr, rows, weights) of the term-major BM25 weight matrix; vectorized, no per-posting Python."""
+    n = len(per_chunk)
+    lengths = np.fromiter((c[2] for c in per_chunk), dtype=np.float32, count=n)
+    sizes = np.fromiter((len(c[0]) for c in per_chunk), dtype=np.int64, count=n)
+    terms = np.concatenate([c[0] for c in per_chunk]) if n else np.zeros(0, np.int32)
+    tf = np.concatenate([c[1] for c in per_chunk]) if n else np.zeros(0, np.float32)
+    rows = np.repeat(np.arange(n, dtype=np.int32), sizes)
+    df = np.bincount(terms, minlength=n_terms).astype(np.float64)
+    idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
+    avg = float(lengths.mean()) if n and lengths.mean() > 0 else 1.0
+    norm = k1 * ((1 - b) + b * lengths / avg)
+    weights = idf[terms] * tf / (tf + norm[rows])
+    order = np.argsort(terms, kind="stable")
+    indptr = np.zeros(n_terms + 1, dtype=np.int64)
+    np.cumsum(np.bincount(terms, minlength=n_terms), out=indptr[1:])
+    return indptr, rows[order], weights[order].astype(np.float32)
 
 
 def _build(domain_id: int, index_version: int, previous: KeywordIndex | None) -> KeywordIndex:
@@ -124,11 +168,11 @@ def _build(domain_id: int, index_version: int, previous: KeywordIndex | None) ->
     )
     vocab: dict[str, int] = dict(previous.vocab) if previous else {}
     cached = previous.tokens if previous else {}
-    tokens: dict[int, tuple[str, np.ndarray]] = {}
-    todo = {}
+    tokens: dict[int, tuple] = {}
+    todo: dict[int, str] = {}
     for pk, _doc, _lang, _created, title in rows:
-        hit = cached.get(pk)
         title = title if TITLE_WITH_EVERY_CHUNK else ""
+        hit = cached.get(pk)
         if hit is not None and hit[0] == title:
             tokens[pk] = hit
         else:
@@ -142,28 +186,20 @@ def _build(domain_id: int, index_version: int, previous: KeywordIndex | None) ->
             batches = (queryset.iterator(chunk_size=5000),)
         for batch in batches:
             for pk, text in batch:
-                if pk not in todo:
-                    continue
-                title = todo[pk]
-                ids_ = [vocab.setdefault(t, len(vocab)) for t in analyze(f"{title}\n{text}" if title else text)]
-                tokens[pk] = (title, np.asarray(ids_, dtype=np.int32))
+                if pk in todo:
+                    tokens[pk] = _analyze_chunk(text, todo[pk], vocab)
     rows = [r for r in rows if r[0] in tokens]
-    retriever = None
-    if rows:
-        if "" not in vocab:
-            vocab[""] = len(vocab)  # bm25s' empty token: a chunk with no terms still has a row
-        empty = vocab[""]
-        corpus = [tokens[r[0]][1].tolist() or [empty] for r in rows]
-        retriever = bm25s.BM25(k1=BM25_K1, b=BM25_B, method="lucene")
-        retriever.index((corpus, vocab), show_progress=False)
+    indptr, postings, weights = bm25_matrix([tokens[r[0]][1:] for r in rows], len(vocab), k1=BM25_K1, b=BM25_B)
     return KeywordIndex(
         index_version=index_version,
         chunk_ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
         document_ids=np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
         languages=np.array([r[2] or "" for r in rows], dtype=object),
         created=np.fromiter((r[3].timestamp() for r in rows), dtype=np.float64, count=len(rows)),
-        retriever=retriever,
         vocab=vocab,
+        indptr=indptr,
+        rows=postings,
+        weights=weights,
         tokens=tokens,
         build_seconds=time.perf_counter() - started,
     )
@@ -201,12 +237,10 @@ def keyword_search(
         return hits
     for domain_id, index_version in domains:
         index = keyword_index(domain_id=domain_id, index_version=index_version)
-        if index.retriever is None:
+        ids = [index.vocab[t] for t in terms if t in index.vocab]
+        if not ids or not len(index.chunk_ids):
             continue
-        ids = sorted({index.vocab[t] for t in terms if t in index.vocab and t})
-        if not ids:
-            continue
-        scores = index.retriever.get_scores_from_ids(ids)
+        scores = index.scores(ids)
         mask = filter_mask(index, filters)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)

@@ -1,9 +1,11 @@
 """The embedded vector backend: exact cosine search over the chunk embeddings in the DB.
 
-Each process keeps one float32 matrix per domain, built from ``Chunk.embedding`` and
-tagged with the domain's ``index_version``. Any change to a domain's chunks bumps
-that counter, so a stale matrix is rebuilt on the next query and never served. Exact
-search (a matrix–vector product) is a few milliseconds at 100k × 384 on one core.
+Each process keeps one float32 matrix per domain (a module-level cache shared by every
+thread), built from ``Chunk.embedding`` and tagged with the domain's ``index_version``.
+Any change to a domain's chunks bumps that counter, so a stale matrix is rebuilt on
+the next query and never served; the rebuild copies the vectors it already holds and
+fetches only new or re-embedded chunks. Exact search (a matrix–vector product) is a
+few milliseconds at 100k × 384.
 """
 
 from __future__ import annotations
@@ -22,42 +24,79 @@ from apps.search.backends.vectors.base import VectorStore
 class DomainMatrix:
     index_version: int
     matrix: np.ndarray  # (n, d) float32
-    chunk_ids: np.ndarray  # (n,) int64
+    chunk_ids: np.ndarray  # (n,) int64, ascending
     document_ids: np.ndarray  # (n,) int64
     languages: np.ndarray  # (n,) object
     created: np.ndarray  # (n,) float64 epoch seconds of the document
+    model: str = ""
+    load_seconds: float = 0.0
 
 
 _matrices: dict[int, DomainMatrix] = {}
-_lock = threading.Lock()
+_locks: dict[int, threading.Lock] = {}
+_locks_guard = threading.Lock()
 
 
-def _load_domain(domain_id: int, index_version: int) -> DomainMatrix:
+def _domain_lock(domain_id: int) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(domain_id, threading.Lock())
+
+
+def _load_domain(domain_id: int, index_version: int, previous: DomainMatrix | None = None) -> DomainMatrix:
+    """Build the matrix; rows whose vectors ``previous`` already holds are copied, not fetched again."""
+    import time
+    from collections import Counter
+
     from apps.search.selectors import chunk_searchable_queryset
 
+    started = time.perf_counter()
     # Only each document's current version: a replaced version's vectors are never served.
+    queryset = chunk_searchable_queryset(domain_ids=[domain_id]).filter(embedding__isnull=False).order_by("pk")
     rows = list(
-        chunk_searchable_queryset(domain_ids=[domain_id])
-        .filter(embedding__isnull=False)
-        .order_by("pk")
-        .values_list("pk", "document_id", "version__language", "document__created_at", "embedding")
-        .iterator(chunk_size=5000)
+        queryset.values_list("pk", "document_id", "version__language", "document__created_at", "embedding_model").iterator(chunk_size=10000)
     )
-    dims: dict[int, int] = {}
-    for r in rows:
-        dims[len(r[4]) // 4] = dims.get(len(r[4]) // 4, 0) + 1
-    dim = max(dims, key=dims.get) if dims else 0
-    rows = [r for r in rows if len(r[4]) // 4 == dim]  # a model change mid-reindex: skip odd rows
-    matrix = np.empty((len(rows), dim), dtype=np.float32)
-    for i, r in enumerate(rows):
-        matrix[i] = np.frombuffer(r[4], dtype="<f4")
+    models = Counter(r[4] for r in rows)
+    # Mid-reindex to a new model, vectors of two models coexist: serve the majority, never mix them.
+    model = models.most_common(1)[0][0] if models else ""
+    rows = [r for r in rows if r[4] == model]
+    chunk_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    reuse = np.zeros(len(rows), dtype=bool)
+    source = np.zeros(len(rows), dtype=np.int64)
+    if previous is not None and previous.model == model and len(previous.chunk_ids) and len(rows):
+        source = np.clip(np.searchsorted(previous.chunk_ids, chunk_ids), 0, len(previous.chunk_ids) - 1)
+        reuse = previous.chunk_ids[source] == chunk_ids
+    missing = chunk_ids[~reuse]
+    fetched: dict[int, bytes] = {}
+    if len(missing):
+        vectors = queryset.values_list("pk", "embedding")
+        if len(missing) < len(rows) // 2:
+            ids = missing.tolist()
+            batches = (vectors.filter(pk__in=ids[i : i + 5000]) for i in range(0, len(ids), 5000))
+        else:
+            batches = (vectors.iterator(chunk_size=5000),)
+        for batch in batches:
+            for pk, embedding in batch:
+                fetched[pk] = embedding
+    dims = Counter(len(b) // 4 for b in fetched.values())
+    dim = previous.matrix.shape[1] if reuse.any() else (dims.most_common(1)[0][0] if dims else 0)
+    keep = reuse | np.fromiter((len(fetched.get(int(pk), b"")) == dim * 4 for pk in chunk_ids), dtype=bool, count=len(chunk_ids))
+    matrix = np.empty((int(keep.sum()), dim), dtype=np.float32)
+    kept = np.flatnonzero(keep)
+    reused_at = np.flatnonzero(reuse[kept])
+    if len(reused_at):
+        matrix[reused_at] = previous.matrix[source[kept[reused_at]]]
+    for out_row in np.flatnonzero(~reuse[kept]):
+        matrix[out_row] = np.frombuffer(fetched[int(chunk_ids[kept[out_row]])], dtype="<f4")
+    rows = [rows[i] for i in kept]
     return DomainMatrix(
         index_version=index_version,
         matrix=matrix,
-        chunk_ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+        chunk_ids=chunk_ids[kept],
         document_ids=np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
         languages=np.array([r[2] or "" for r in rows], dtype=object),
         created=np.fromiter((r[3].timestamp() for r in rows), dtype=np.float64, count=len(rows)),
+        model=model,
+        load_seconds=time.perf_counter() - started,
     )
 
 
@@ -65,10 +104,10 @@ def domain_matrix(domain_id: int, index_version: int) -> DomainMatrix:
     cached = _matrices.get(domain_id)
     if cached is not None and cached.index_version == index_version:
         return cached
-    with _lock:
+    with _domain_lock(domain_id):
         cached = _matrices.get(domain_id)
         if cached is None or cached.index_version != index_version:
-            cached = _matrices[domain_id] = _load_domain(domain_id, index_version)
+            cached = _matrices[domain_id] = _load_domain(domain_id, index_version, cached)
         return cached
 
 
