@@ -70,7 +70,7 @@ def normalize_key(name: str) -> str:
     """The identity of an entity name within a domain."""
     text = unicodedata.normalize("NFKC", name).casefold()
     text = text.replace("+", " plus ").replace("#", " sharp ").replace("&", " and ")
-    text = re.sub(r"(?<=\w)[-'’.](?=\w)", "", text)  # intra-word: "neo-4j", "u.s.a", "o'neil"
+    text = re.sub(r"(?<=\w)['’.](?=\w)", "", text)  # intra-word: "u.s.a", "o'neil"
     text = re.sub(r"[^\w\s]|_", " ", text)
     words = text.split()
     if words and words[0] in ("the", "a", "an") and len(words) > 1:

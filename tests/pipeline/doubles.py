@@ -1,7 +1,7 @@
 """Test doubles for pipeline tests, loaded by worker processes through ``worker_settings``.
 
 ``ScriptedExtractor`` is the real RuleExtractor unless a chunk carries a marker:
-``@@reject@@`` raises PermanentError (bad input), ``@@crash@@`` raises every time (a poison document that crashes transiently on every
+``@@reject@@`` raises PermanentError (bad input), ``@@timeout@@`` hits the soft time limit, ``@@crash@@`` raises every time (a poison document that crashes transiently on every
 attempt), ``@@slow@@`` takes ``SLOW_SECONDS`` per chunk (a step long enough to kill a
 worker in the middle of it).
 """
@@ -9,6 +9,8 @@ worker in the middle of it).
 from __future__ import annotations
 
 import time
+
+from celery.exceptions import SoftTimeLimitExceeded
 
 from apps.documents.errors import PermanentError
 from apps.search.backends.extractors.rules import RuleExtractor
@@ -25,6 +27,8 @@ class ScriptedExtractor(RuleExtractor):
         for text in texts:
             if "@@reject@@" in text:
                 raise PermanentError("The document was rejected by the extractor.")
+            if "@@timeout@@" in text:
+                raise SoftTimeLimitExceeded()
             if "@@crash@@" in text:
                 raise ScriptedCrash("scripted extractor crash")
             if "@@slow@@" in text:

@@ -224,3 +224,32 @@ def test_fenced_queryset_matches_only_the_owner(domain, user, no_broker):
     assert _fenced(step_run.pk, "me:1", 1).count() == 1
     assert _fenced(step_run.pk, "me:1", 2).count() == 0
     assert _fenced(step_run.pk, "other:1", 1).count() == 0
+
+
+@override_settings(EXTRACTORS=SCRIPTED)
+def test_soft_time_limit_is_a_recorded_transient_failure(domain, user, no_broker):
+    _, run = _create(domain, user, text="This one runs out of time @@timeout@@ always.")
+    step_run = _steps(run)
+    for _ in range(2):  # analyze, then the first extract attempt
+        queued = StepRun.objects.filter(run=run, status=StepRun.Status.QUEUED).order_by("ordinal").first()
+        step_execute(step_run_id=queued.pk, step=queued.step)
+    step_run = _steps(run)["extract"]
+    assert step_run.status == StepRun.Status.QUEUED and step_run.attempt == 1
+    assert step_run.error.startswith("SoftTimeLimitExceeded")
+
+
+def test_sweep_schedule_is_installed_once_and_admin_edits_survive():
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from apps.documents.schedules import SWEEP_TASK_NAME, sweep_schedule_install
+
+    sweep_schedule_install()
+    sweep_schedule_install()
+    task = PeriodicTask.objects.get(name=SWEEP_TASK_NAME)
+    assert task.task == "tasks.maintenance.sweep" and task.enabled
+    edited, _ = IntervalSchedule.objects.get_or_create(every=90, period=IntervalSchedule.SECONDS)
+    task.interval = edited
+    task.save()
+    sweep_schedule_install()
+    assert PeriodicTask.objects.get(name=SWEEP_TASK_NAME).interval_id == edited.pk
+    assert PeriodicTask.objects.filter(task="tasks.maintenance.sweep").count() == 1
