@@ -93,6 +93,12 @@ def test_real_worker_counts_tasks_and_serves_them_on_its_metrics_port(worker):
     assert value(samples, "celery_task_queue_wait_seconds_sum", name="tasks.diagnostics.ping") < 60
     assert process.poll() is None, "the failing task must not take the worker down"
 
+    # The container healthcheck reads the same port.
+    port = url.split(":")[-1].split("/")[0]
+    healthcheck = [sys.executable, str(BASE_DIR / "compose/django/healthcheck.py"), "worker", port]
+    assert subprocess.run(healthcheck, capture_output=True, timeout=30).returncode == 0
+    assert subprocess.run([*healthcheck[:-1], str(free_port())], capture_output=True, timeout=30).returncode != 0
+
     # The worker logs JSON, and the task's lines carry the request id of the sender.
     process.terminate()
     process.wait(timeout=30)

@@ -1,0 +1,34 @@
+"""gunicorn settings for the api service (compose/django/start-api.sh)."""
+
+import os
+
+from prometheus_client import multiprocess
+
+bind = f"0.0.0.0:{os.environ.get('HEYSH_API_PORT', '8000')}"
+workers = int(os.environ.get("HEYSH_API_WORKERS", "3"))
+threads = int(os.environ.get("HEYSH_API_THREADS", "2"))
+timeout = int(os.environ.get("HEYSH_API_TIMEOUT_SECONDS", "60"))
+graceful_timeout = 30
+max_requests = 2000
+max_requests_jitter = 200
+forwarded_allow_ips = "*"  # only Caddy reaches the api on the compose network
+accesslog = None  # heysh.request logs one JSON line per request, with the user
+errorlog = "-"
+
+# gunicorn's own lines in the same JSON shape as the application's.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "apps.core.logging.JsonFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges must leave the aggregate /metrics serves."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

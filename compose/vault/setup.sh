@@ -1,0 +1,47 @@
+#!/bin/sh
+# vault-setup (one-shot): write the app's secrets to KV v2 and mint the app's token.
+#
+# Runs with the root token against the dev-mode Vault of docker-compose.yml; the
+# secrets come from this container's environment (fed from .env), the app
+# containers never see them as variables: they read them from Vault at start.
+# Idempotent: safe to re-run (`docker compose up vault-setup`), e.g. after Vault
+# restarted (dev mode keeps everything in memory).
+set -eu
+
+: "${VAULT_ADDR:?}" "${VAULT_TOKEN:?root token}" "${HEYSH_VAULT_APP_TOKEN:?}"
+MOUNT="${VAULT_KV_MOUNT:-secret}"
+
+until vault status >/dev/null 2>&1; do
+  echo "waiting for vault at $VAULT_ADDR"; sleep 1
+done
+
+# KV v2 at $MOUNT (dev mode already mounts secret/ as v2; a fresh server does not).
+if ! vault secrets list -format=json | grep -q "\"$MOUNT/\""; then
+  vault secrets enable -path="$MOUNT" -version=2 kv
+fi
+
+# The secrets heysh/settings.py reads (heysh/vault.py overlays them on the environment).
+vault kv put "$MOUNT/heysh" \
+  HEYSH_SECRET_KEY="$HEYSH_SECRET_KEY" \
+  DATABASE_URL="postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@postgres:5432/${POSTGRES_DB}" \
+  NEO4J_PASSWORD="$NEO4J_PASSWORD" \
+  WEAVIATE_API_KEY="$WEAVIATE_API_KEY" \
+  HEYSH_S3_ACCESS_KEY="$MINIO_APP_ACCESS_KEY" \
+  HEYSH_S3_SECRET_KEY="$MINIO_APP_SECRET_KEY" \
+  HEYSH_LLM_API_KEY="${HEYSH_LLM_API_KEY:-}" >/dev/null
+
+# Runtime secrets (apps/core/secrets.py) live beside them; create the path once.
+if ! vault kv get "$MOUNT/heysh/runtime" >/dev/null 2>&1; then
+  vault kv put "$MOUNT/heysh/runtime" created_by=vault-setup >/dev/null
+fi
+
+# A read-only policy and a fixed-id token for the application containers.
+vault policy write heysh-app - <<POLICY >/dev/null
+path "$MOUNT/data/heysh" { capabilities = ["read"] }
+path "$MOUNT/data/heysh/*" { capabilities = ["read"] }
+POLICY
+if ! vault token lookup "$HEYSH_VAULT_APP_TOKEN" >/dev/null 2>&1; then
+  vault token create -id="$HEYSH_VAULT_APP_TOKEN" -policy=heysh-app -orphan -period=768h \
+    -display-name=heysh-app >/dev/null
+fi
+echo "vault-setup: secrets written to $MOUNT/heysh, app token ready"

@@ -1,0 +1,271 @@
+"""docker-compose.yml, the override, .env.example and compose/ cross-checked against each
+other and against what the code reads. No Docker engine runs here: these tests are the
+validation the stack gets before it is started somewhere that has one."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from django.conf import settings
+
+from heysh.celery import QUEUES
+
+ROOT = Path(settings.BASE_DIR)
+BASE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+OVERRIDE = yaml.safe_load((ROOT / "docker-compose.override.yml").read_text())
+SERVICES = BASE["services"]
+APP_SERVICES = {"api", "worker-ai", "worker-storage", "worker-general", "beat", "migrate"}
+ONE_SHOT = {"migrate", "minio-init", "vault-setup"}
+EXPECTED = APP_SERVICES | ONE_SHOT | {
+    "postgres", "dragonfly", "neo4j", "weaviate", "minio", "vault", "prometheus", "grafana", "caddy",
+}
+# Secrets the application reads from Vault; never set on an application container.
+VAULT_SECRETS = {"HEYSH_SECRET_KEY", "DATABASE_URL", "NEO4J_PASSWORD", "WEAVIATE_API_KEY", "HEYSH_S3_ACCESS_KEY", "HEYSH_S3_SECRET_KEY", "HEYSH_LLM_API_KEY"}
+# Read by the container tooling rather than settings (exporter, gunicorn.conf.py, healthcheck.py).
+PROCESS_VARIABLES = {"HEYSH_METRICS_PORT", "PROMETHEUS_MULTIPROC_DIR", "HEYSH_API_WORKERS", "HEYSH_API_PORT",
+                     "HEYSH_API_THREADS", "HEYSH_API_TIMEOUT_SECONDS", "HEYSH_BEAT_STALE_SECONDS"}
+
+
+def full_settings_registry() -> dict[str, str]:
+    """Every variable settings.py can read: a fresh interpreter with every optional branch on."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEYSH_", "VAULT_", "NEO4J_", "WEAVIATE_"))}
+    env.update({
+        "HEYSH_ENVIRONMENT": "production", "HEYSH_SECRET_KEY": "x" * 50, "HEYSH_ALLOWED_HOSTS": "example.com",
+        "NEO4J_URI": "bolt://neo4j:7687", "WEAVIATE_URL": "http://weaviate:8080", "HEYSH_S3_BUCKET": "documents",
+        "HEYSH_LLM_BASE_URL": "http://llm/v1", "DJANGO_SETTINGS_MODULE": "heysh.settings",
+    })
+    code = "import json; from heysh import settings as s; print(json.dumps({v.name: v.kind for v in s.ENV_REGISTRY.values()}))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def source_environ_names() -> set[str]:
+    """VAULT_*/HEYSH_* names read straight from os.environ (heysh/vault.py, apps/core/*)."""
+    names = set()
+    pattern = re.compile(r"environ(?:\.get)?[\[(]\s*[\"']((?:VAULT|HEYSH|PROMETHEUS)_[A-Z0-9_]+)[\"']")
+    for path in [*(ROOT / "heysh").glob("*.py"), *(ROOT / "apps").rglob("*.py")]:
+        names |= set(pattern.findall(path.read_text()))
+    return names
+
+
+def env_example_names() -> set[str]:
+    text = (ROOT / ".env.example").read_text()
+    return set(re.findall(r"^#?\s?([A-Z][A-Z0-9_]+)=", text, re.M))
+
+
+def compose_interpolations() -> set[str]:
+    names = set()
+    for name in ("docker-compose.yml", "docker-compose.override.yml"):
+        text = (ROOT / name).read_text()
+        names |= set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)", text))
+    return names
+
+
+def app_environment(service: str) -> dict:
+    return SERVICES[service].get("environment") or {}
+
+
+def test_every_service_of_the_stack_is_defined():
+    assert set(SERVICES) == EXPECTED
+
+
+def test_depends_on_targets_exist_with_meaningful_conditions():
+    for name, service in SERVICES.items():
+        for target, spec in (service.get("depends_on") or {}).items():
+            assert target in SERVICES, f"{name} depends on unknown {target}"
+            condition = spec["condition"]
+            if condition == "service_healthy":
+                assert "healthcheck" in SERVICES[target], f"{name} waits for {target} to be healthy but it has no healthcheck"
+            elif condition == "service_completed_successfully":
+                assert target in ONE_SHOT, f"{name} waits for {target} to complete but it is long-running"
+            else:
+                pytest.fail(f"{name} -> {target}: use service_healthy / service_completed_successfully, not {condition}")
+    for name in APP_SERVICES - {"migrate"}:
+        depends = SERVICES[name]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
+        assert depends["postgres"]["condition"] == "service_healthy"
+
+
+def test_every_long_running_service_has_a_healthcheck_and_one_shots_do_not_restart():
+    for name, service in SERVICES.items():
+        if name in ONE_SHOT:
+            assert service["restart"] == "no", name
+            continue
+        assert service.get("restart") == "unless-stopped", name
+        test = service.get("healthcheck", {}).get("test")
+        assert test and test[0] in {"CMD", "CMD-SHELL"} and len(test) > 1, f"{name} has no healthcheck"
+
+
+def test_only_caddy_publishes_ports_in_the_base_file():
+    published = {name for name, service in SERVICES.items() if service.get("ports")}
+    assert published == {"caddy"}
+    assert {"80:80", "443:443"} <= set(SERVICES["caddy"]["ports"])
+
+
+def test_images_are_pinned_and_the_app_uses_one_image():
+    for name, service in SERVICES.items():
+        image = service["image"]
+        if name in APP_SERVICES:
+            assert service["build"]["dockerfile"] == "compose/django/Dockerfile", name
+            continue
+        repository, _, tag = image.rpartition(":")
+        assert repository and tag and "/" not in tag, f"{name}: image {image} has no tag"
+        assert tag != "latest" and re.search(r"\d", tag), f"{name}: {image} is not pinned to a version"
+    assert len({SERVICES[name]["image"] for name in APP_SERVICES}) == 1
+
+
+def test_one_worker_per_queue_with_concurrency_from_env_and_exactly_one_beat():
+    served = {}
+    for name in ("worker-ai", "worker-storage", "worker-general"):
+        command = SERVICES[name]["command"]
+        assert command[0].endswith("start-worker.sh")
+        served[command[1]] = name
+        assert app_environment(name)["HEYSH_WORKER_CONCURRENCY"].startswith("${HEYSH_WORKER_")
+    assert sorted(served) == sorted(QUEUES)
+    script = (ROOT / "compose/django/start-worker.sh").read_text()
+    assert '--queues "$queue"' in script and "HEYSH_WORKER_CONCURRENCY" in script
+    beats = [n for n, s in SERVICES.items() if any("start-beat" in str(c) for c in s.get("command", []))]
+    assert beats == ["beat"] and SERVICES["beat"]["deploy"]["replicas"] == 1
+    assert SERVICES["api"]["command"] == ["/app/compose/django/start-api.sh"]
+    assert "gunicorn" in (ROOT / "compose/django/start-api.sh").read_text()
+
+
+def test_named_volumes_are_declared_and_data_services_persist():
+    declared = set(BASE["volumes"])
+    used = set()
+    for name, service in SERVICES.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith((".", "/")):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+                continue
+            assert source in declared, f"{name} uses undeclared volume {source}"
+            used.add(source)
+    assert declared == used
+    for name, path in (("postgres", "/var/lib/postgresql/data"), ("neo4j", "/data"), ("weaviate", "/var/lib/weaviate"),
+                       ("minio", "/data"), ("prometheus", "/prometheus"), ("grafana", "/var/lib/grafana"), ("dragonfly", "/data")):
+        assert any(v.split(":")[1] == path and not v.startswith(".") for v in SERVICES[name]["volumes"]), name
+
+
+def test_weaviate_is_configured_for_heysh():
+    env = SERVICES["weaviate"]["environment"]
+    assert env["DEFAULT_VECTORIZER_MODULE"] == "none"
+    assert env["CLUSTER_HOSTNAME"] and "$" not in env["CLUSTER_HOSTNAME"]
+    assert any(v.endswith(":" + env["PERSISTENCE_DATA_PATH"]) for v in SERVICES["weaviate"]["volumes"])
+    assert env["PROMETHEUS_MONITORING_ENABLED"] == "true"
+    app = app_environment("api")
+    assert app["WEAVIATE_URL"] == "http://weaviate:8080" and app["WEAVIATE_GRPC_PORT"] == "50051"
+    assert "127.0.0.1:50051:50051" in OVERRIDE["services"]["weaviate"]["ports"]
+
+
+def test_env_example_documents_every_variable_read():
+    documented = env_example_names()
+    registry = full_settings_registry()
+    assert len(registry) > 40 and "NEO4J_PASSWORD" in registry and "HEYSH_S3_SECRET_KEY" in registry
+    read = set(registry) | source_environ_names() | PROCESS_VARIABLES
+    assert {"VAULT_ADDR", "VAULT_TOKEN", "VAULT_ROLE_ID", "VAULT_SECRET_ID", "VAULT_KV_PATHS", "VAULT_KV_MOUNT"} <= read
+    missing = read - documented
+    assert not missing, f".env.example does not document: {sorted(missing)}"
+    undefined = compose_interpolations() - documented
+    assert not undefined, f"compose files interpolate variables .env.example does not define: {sorted(undefined)}"
+
+
+def test_app_containers_get_known_variables_and_no_secrets():
+    known = set(full_settings_registry()) | source_environ_names() | PROCESS_VARIABLES
+    for name in APP_SERVICES:
+        env = app_environment(name)
+        assert not set(env) - known, f"{name} sets variables nothing reads: {set(env) - known}"
+        assert not set(env) & VAULT_SECRETS, f"{name} gets secrets as variables: {set(env) & VAULT_SECRETS}"
+        assert env["VAULT_ADDR"] == "http://vault:8200" and env["VAULT_TOKEN"]
+        assert env["HEYSH_ENVIRONMENT"] == "production" and env["HEYSH_LOG_JSON"] == "1"
+    setup = (ROOT / "compose/vault/setup.sh").read_text()
+    for secret in VAULT_SECRETS:
+        assert re.search(rf"^\s+{secret}=", setup, re.M), f"vault-setup does not write {secret}"
+    assert "vault kv put" in setup and "policy write" in setup
+    vault_setup_env = SERVICES["vault-setup"]["environment"]
+    assert vault_setup_env["VAULT_TOKEN"] == "${VAULT_ROOT_TOKEN}"
+
+
+def test_dev_override_publishes_ports_mounts_code_and_reloads():
+    services = OVERRIDE["services"]
+    api = services["api"]
+    assert api["build"]["target"] == "dev"
+    assert ".:/app" in api["volumes"]
+    assert api["command"][:3] == ["python", "manage.py", "runserver"] and "--noreload" not in api["command"]
+    assert "127.0.0.1:8000:8000" in api["ports"]
+    for name in ("postgres", "dragonfly", "neo4j", "minio", "vault", "prometheus", "grafana"):
+        assert services[name]["ports"], name
+    assert set(services) <= set(SERVICES)
+
+
+def test_dockerfile_is_multi_stage_non_root_with_cpu_torch():
+    dockerfile = (ROOT / "compose/django/Dockerfile").read_text()
+    stages = re.findall(r"^FROM \S+ AS (\S+)", dockerfile, re.M)
+    assert {"builder", "runtime", "dev"} <= set(stages)
+    runtime = dockerfile.split("AS runtime", 1)[1].split("AS dev", 1)[0]
+    assert re.search(r"^USER heysh$", runtime, re.M)
+    assert dockerfile.rstrip().endswith("USER heysh")
+    pinned = re.search(r"^torch==(\S+)$", (ROOT / "requirements/base.txt").read_text(), re.M).group(1)
+    assert f"pip install torch=={pinned} --index-url https://download.pytorch.org/whl/cpu" in dockerfile
+    assert "requirements/dev.txt" in dockerfile.split("AS builder-dev", 1)[1]
+    for script in ("entrypoint.sh", "start-api.sh", "start-worker.sh", "start-beat.sh", "start-migrate.sh"):
+        path = ROOT / "compose/django" / script
+        assert path.exists() and os.access(path, os.X_OK), script
+    for name in ("compose/vault/setup.sh", "compose/minio/create-bucket.sh"):
+        assert (ROOT / name).exists()
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "var", ".env"} <= set(ignored)
+
+
+def test_caddy_proxies_the_app_and_hides_metrics():
+    caddyfile = (ROOT / "compose/caddy/Caddyfile").read_text()
+    for prefix in ("/api/*", "/admin/*", "/static/*"):
+        assert re.search(rf"handle {re.escape(prefix)} \{{\s*reverse_proxy api:8000", caddyfile), prefix
+    assert re.search(r"handle \{\s*reverse_proxy api:8000", caddyfile)
+    assert "respond @internal 404" in caddyfile and "@internal path /metrics" in caddyfile
+
+
+def test_prometheus_targets_match_the_services_ports():
+    config = yaml.safe_load((ROOT / "compose/prometheus/prometheus.yml").read_text())
+    ports = {"api": "8000", "weaviate": SERVICES["weaviate"]["environment"]["PROMETHEUS_MONITORING_PORT"], "minio": "9000",
+             "dragonfly": "6379"}
+    for name in ("worker-ai", "worker-storage", "worker-general", "beat"):
+        ports[name] = app_environment(name)["HEYSH_METRICS_PORT"]
+    for job in config["scrape_configs"]:
+        for static in job["static_configs"]:
+            for target in static["targets"]:
+                host, port = target.split(":")
+                if host == "localhost":
+                    continue
+                assert host in SERVICES, target
+                assert ports[host] == port, target
+
+
+def test_gunicorn_child_exit_marks_dead_workers(tmp_path, monkeypatch):
+    """The hook removes a dead worker's live-gauge file so /metrics stops summing it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("heysh_gunicorn_conf", ROOT / "compose/django/gunicorn.conf.py")
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    live = tmp_path / "gauge_livesum_4242.db"
+    live.write_bytes(b"")
+    counter = tmp_path / "counter_4242.db"
+    counter.write_bytes(b"")
+
+    class DeadWorker:
+        pid = 4242
+
+    conf.child_exit(None, DeadWorker())
+    assert not live.exists()
+    assert counter.exists(), "counters of dead workers still count"
+    assert conf.logconfig_dict["formatters"]["json"]["()"] == "apps.core.logging.JsonFormatter"
