@@ -218,6 +218,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "MembershipRoleEnum": "apps.domains.models.Membership.Role",
         "ApiKeyRoleEnum": "apps.domains.models.ApiKey.Role",
+        "DomainStatusEnum": "apps.domains.models.Domain.Status",
+        "DocumentStatusEnum": "apps.documents.models.DocumentStatus",
+        "RunStatusEnum": "apps.documents.models.ProcessingRun.Status",
+        "EntityTypeEnum": "apps.search.models.EntityType",
     },
 }
 
