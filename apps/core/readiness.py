@@ -6,7 +6,7 @@ import time
 import uuid
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 
 from apps.core.backends import HANDLERS
@@ -34,7 +34,7 @@ def check_cache() -> str:
     if cache.get(key) != "1":
         raise RuntimeError("value written was not read back")
     cache.delete(key)
-    return cache.__class__.__name__
+    return type(caches["default"]).__name__
 
 
 def check_broker() -> str:

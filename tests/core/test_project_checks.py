@@ -40,3 +40,18 @@ def test_production_refuses_debug(tmp_path):
                                 "HEYSH_ALLOWED_HOSTS": "h", "HEYSH_DEBUG": "1"}, tmp_path)
     assert result.returncode != 0
     assert "HEYSH_DEBUG cannot be on" in result.stderr
+
+
+def test_the_embedded_broker_accepts_messages(tmp_path):
+    """With no environment, sending a task reaches the SQLite broker in var/ (what `make run` relies on)."""
+    script = (
+        "import django; django.setup()\n"
+        "from heysh.celery import app\n"
+        "app.send_task('tasks.diagnostics.ping', queue='general')\n"
+        "import sqlite3; from django.conf import settings\n"
+        "print(sqlite3.connect(settings.VAR_DIR / 'celery-broker.sqlite3').execute('select count(*) from kombu_message').fetchone()[0])\n"
+    )
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "HEYSH_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "heysh.settings"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "1"

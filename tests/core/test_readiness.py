@@ -20,6 +20,7 @@ def test_ready_reports_every_component(client):
         assert body["components"][name]["ok"] is True, (name, body["components"][name])
     assert body["components"]["database"]["detail"] == "postgresql"
     assert body["components"]["broker"]["detail"] == "redis"
+    assert body["components"]["cache"]["detail"] == "RedisCache"
 
 
 def test_ready_is_503_when_the_broker_is_down(client):
