@@ -29,7 +29,13 @@ from apps.search.backends.vectors.embedded import EmbeddedVectorStore
 from apps.search.models import EntityType
 from apps.search.services.expansion import graph_expand
 from apps.search.services.fusion import FusedHit, rrf_fuse
-from apps.search.services.keyword import analyze, highlight_html, highlight_spans, keyword_search
+from apps.search.services.keyword import (
+    analyze,
+    highlight_html,
+    highlight_spans,
+    keyword_search,
+    keyword_search_postgres,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -127,10 +133,17 @@ def _vector_channel(out: _Channels, *, query: str, domain_ids: list[int], depth:
     out.timings["vector"] = _ms(started)
 
 
+# "bm25" (the index in keyword.py) or "postgres" (ts_rank_cd, no filters): the evaluation compares them.
+KEYWORD_RANKER = "bm25"
+
+
 def _keyword_channel(out: _Channels, *, query: str, domains: list[Domain], depth: int, vfilter: VectorFilter | None) -> None:
     started = time.perf_counter()
     try:
-        hits = keyword_search(domains=[(d.pk, d.index_version) for d in domains], query=query, k=depth, filters=vfilter)
+        if KEYWORD_RANKER == "postgres":
+            hits = keyword_search_postgres(domain_ids=[d.pk for d in domains], query=query, k=depth)
+        else:
+            hits = keyword_search(domains=[(d.pk, d.index_version) for d in domains], query=query, k=depth, filters=vfilter)
         out.rankings["keyword"] = [(h.chunk_id, h.score) for h in hits]
     except Exception as exc:
         logger.warning("search: keyword channel failed", exc_info=True)

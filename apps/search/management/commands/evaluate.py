@@ -30,6 +30,10 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true", help="Keep the evaluation domain (and its user) afterwards.")
         parser.add_argument("--domain", default=None, help="Reuse a domain kept by an earlier --keep run instead of ingesting.")
         parser.add_argument("--modes", default=",".join(MODES), help="Comma-separated subset of: " + ", ".join(MODES))
+        parser.add_argument(
+            "--keyword-ranker", choices=["bm25", "postgres"], default="bm25",
+            help="Keyword channel: the BM25 index (default) or PostgreSQL ts_rank_cd (for comparison).",
+        )
 
     def _log(self, message: str) -> None:
         if not self.as_json:
@@ -37,8 +41,27 @@ class Command(BaseCommand):
         else:
             self.stderr.write(message)
 
-    def handle(self, *args, dataset_dir, json: bool = False, limit_queries=None, keep=False, domain=None, modes="", **options):
+    def handle(self, *args, dataset_dir, json: bool = False, limit_queries=None, keep=False, domain=None, modes="", keyword_ranker="bm25", **options):
+        import logging
+
+        from apps.search.services import search as search_module
+
         self.as_json = json
+        quiet = {}
+        if options.get("verbosity", 1) < 2:
+            # Per-step pipeline logs would drown the report.
+            for name in ("apps", "celery", "heysh", "sentence_transformers", "tasks"):
+                quiet[name] = logging.getLogger(name).level
+                logging.getLogger(name).setLevel(logging.WARNING)
+        previous_ranker, search_module.KEYWORD_RANKER = search_module.KEYWORD_RANKER, keyword_ranker
+        try:
+            self._run(dataset_dir, limit_queries=limit_queries, keep=keep, domain=domain, modes=modes)
+        finally:
+            search_module.KEYWORD_RANKER = previous_ranker
+            for name, level in quiet.items():
+                logging.getLogger(name).setLevel(level)
+
+    def _run(self, dataset_dir, *, limit_queries, keep, domain, modes):
         try:
             dataset = dataset_load(dataset_dir)
         except (FileNotFoundError, ValueError, KeyError) as exc:
