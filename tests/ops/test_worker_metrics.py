@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -15,7 +16,7 @@ from django.conf import settings
 from django.db import connection
 
 from apps.core import context
-from heysh.celery import app
+from heysh.celery import QUEUES, app
 from tasks.diagnostics import ping
 from tests.ops.helpers import free_port, scrape, value, wait_for
 
@@ -30,18 +31,21 @@ def _database_url() -> str:
     return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-@pytest.fixture
-def worker(tmp_path):
+def _start_worker(tmp_path, queues: tuple[str, ...]):
     port = free_port()
     multiproc = tmp_path / "prometheus"
     multiproc.mkdir()
     log_path = tmp_path / "worker.log"
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_declare(queue="general", durable=True, auto_delete=False)
-        conn.default_channel.queue_purge("general")
+        for queue in QUEUES:
+            conn.default_channel.queue_declare(queue=queue, durable=True, auto_delete=False)
+            conn.default_channel.queue_purge(queue)
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
+        "HEYSH_EMBEDDER": "hashing",
+        "HEYSH_VAR_DIR": str(settings.VAR_DIR),
+        "HF_HUB_OFFLINE": "1",
         "HEYSH_METRICS_PORT": str(port),
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
         "HEYSH_LOG_JSON": "1",
@@ -50,21 +54,47 @@ def worker(tmp_path):
     name = f"ops-{uuid.uuid4().hex[:8]}@%h"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "heysh", "worker", "-Q", "general", "--pool", "prefork",
+            [sys.executable, "-m", "celery", "-A", "heysh", "worker", "-Q", ",".join(queues), "--pool", "prefork",
              "--concurrency", "2", "-n", name, "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-    url = f"http://127.0.0.1:{port}/metrics"
-    try:
-        wait_for(lambda: value(scrape(url), "celery_worker_up") == 1, timeout=90, what="celery_worker_up 1")
-        yield process, url, log_path
-    finally:
-        process.terminate()
+    return process, f"http://127.0.0.1:{port}/metrics", log_path
+
+
+def _stop(process) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+    with app.connection_for_write() as conn:
+        for queue in QUEUES:
+            conn.default_channel.queue_purge(queue)
+
+
+@pytest.fixture
+def start_worker(tmp_path):
+    started = []
+
+    def start(queues: tuple[str, ...] = ("general",)):
+        process, url, log_path = _start_worker(tmp_path, queues)
+        started.append(process)
+        wait_for(lambda: value(scrape(url), "celery_worker_up") == 1, timeout=90,
+                 what=f"celery_worker_up 1 (log: {log_path})")
+        return process, url, log_path
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            _stop(process)
+
+
+@pytest.fixture
+def worker(start_worker):
+    return start_worker(("general",))
 
 
 def test_real_worker_counts_tasks_and_serves_them_on_its_metrics_port(worker):
@@ -100,7 +130,7 @@ def test_real_worker_counts_tasks_and_serves_them_on_its_metrics_port(worker):
     assert subprocess.run([*healthcheck[:-1], str(free_port())], capture_output=True, timeout=30).returncode != 0
 
     # The worker logs JSON, and the task's lines carry the request id of the sender.
-    process.terminate()
+    os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=30)
     records = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
     pings = [r for r in records if r.get("message") == "diagnostic ping"]
@@ -110,3 +140,41 @@ def test_real_worker_counts_tasks_and_serves_them_on_its_metrics_port(worker):
     assert all(r["task_id"] in {ok.id, failing.id} for r in pings)
     failures = [r for r in records if r.get("levelname") == "ERROR" and "DiagnosticFailure" in json.dumps(r)]
     assert failures, "the task failure is logged as JSON too"
+
+
+def test_a_document_through_a_real_worker_moves_the_pipeline_metrics(start_worker, user, domain):
+    """The document pipeline's steps run on the worker; task, step, item and outcome metrics move."""
+    from apps.documents.services import document_create
+
+    process, url, log_path = start_worker(QUEUES)
+    text = "Ada Lovelace worked with Charles Babbage on the Analytical Engine in London. " * 20
+    with context.bound(request_id="ops-doc-1"):
+        document, created = document_create(domain=domain, user=user, text=text, title="Engines")
+    assert created
+
+    def finished():
+        document.refresh_from_db()
+        return document.status in ("ready", "failed")
+
+    wait_for(finished, timeout=120, what="the document to finish")
+    assert document.status == "ready", f"{document.error}\n{log_path.read_text()[-3000:]}"
+
+    def steps_counted():
+        samples = scrape(url)
+        done = value(samples, "heysh_documents_finished_total", outcome="ready") == 1
+        notified = value(samples, "celery_task_succeeded_total", name="tasks.pipeline.notify") >= 1
+        return samples if done and notified else None
+
+    samples = wait_for(steps_counted, timeout=60, what="the run's metrics, through the notify step")
+    for step in ("analyze", "extract", "graph", "index", "notify"):
+        task = f"tasks.pipeline.{step}"
+        assert value(samples, "celery_task_succeeded_total", name=task) >= 1, task
+        assert value(samples, "heysh_step_duration_seconds_count", step=step, outcome="succeeded") >= 1, step
+    assert value(samples, "celery_task_received_total", name="tasks.pipeline.extract", queue="ai") >= 1
+    assert value(samples, "celery_task_received_total", name="tasks.pipeline.graph", queue="storage") >= 1
+    assert value(samples, "heysh_pipeline_items_written_total", kind="chunks") >= 1
+    assert value(samples, "celery_task_failed_total") == 0
+
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    step_lines = [r for r in records if r.get("task_name", "-").startswith("tasks.pipeline.")]
+    assert step_lines and {r["request_id"] for r in step_lines} == {"ops-doc-1"}
