@@ -1,0 +1,368 @@
+"""Documents in the admin, used as a CMS: upload (the pipeline starts), watch processing, reprocess.
+
+The add form calls ``services.document_create`` (same validation as the API); the
+"Reprocess" and "Retry failed" actions call the services too. Chunks, versions,
+runs and deliveries are written by the pipeline and shown read-only.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from unfold.admin import TabularInline
+from unfold.decorators import action, display
+from unfold.utils import display_for_label
+
+from apps.core import context
+from apps.core.admin import DomainScopedAdmin
+from apps.core.errors import ServiceError
+from apps.documents import selectors, services
+from apps.documents.models import (
+    Chunk,
+    Document,
+    DocumentVersion,
+    Notification,
+    ProcessingRun,
+    StepRun,
+    WebhookDelivery,
+)
+
+STATUS_COLORS = {"pending": "info", "processing": "warning", "ready": "success", "failed": "danger"}
+RUN_COLORS = {"queued": "info", "running": "warning", "succeeded": "success", "failed": "danger"}
+STEP_COLORS = {"pending": "info", "queued": "info", "running": "warning", "succeeded": "success", "failed": "danger"}
+CHUNK_PREVIEW = 10
+
+
+def _badge(value: str, label: str, colors: dict) -> str:
+    return display_for_label((value, label), "-", colors)
+
+
+def _duration(step: StepRun) -> str:
+    if step.started_at and step.finished_at and step.finished_at >= step.started_at:
+        return f"{(step.finished_at - step.started_at).total_seconds():.2f} s"
+    return "—"
+
+
+def run_timeline_html(run: ProcessingRun | None) -> str:
+    if run is None:
+        return "No run yet."
+    steps = selectors.run_steps(run=run)
+    rows = format_html_join(
+        "",
+        "<tr><td class='pr-4 py-1'>{}</td><td class='pr-4'>{}</td><td class='pr-4'>{}</td><td class='pr-4'>{}</td>"
+        "<td class='pr-4'>{}</td><td class='text-red-600'>{}</td></tr>",
+        (
+            (
+                step.get_step_display(), _badge(step.status, step.get_status_display(), STEP_COLORS), step.attempt,
+                step.started_at.strftime("%Y-%m-%d %H:%M:%S") if step.started_at else "—", _duration(step), step.error or "",
+            )
+            for step in steps
+        ),
+    )
+    url = reverse("admin:documents_processingrun_change", args=[run.pk])
+    return format_html(
+        "<p class='mb-2'><a href='{}'>Run {}</a> · {} · {}% done</p>"
+        "<table><thead><tr><th class='text-left pr-4'>Step</th><th class='text-left pr-4'>Status</th>"
+        "<th class='text-left pr-4'>Attempt</th><th class='text-left pr-4'>Started</th><th class='text-left pr-4'>Duration</th>"
+        "<th class='text-left'>Error</th></tr></thead><tbody>{}</tbody></table>",
+        url, run.pk, _badge(run.status, run.get_status_display(), RUN_COLORS), selectors.run_progress(run=run, steps=steps), rows,
+    )
+
+
+class ReadOnlyInline(TabularInline):
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff  # the parent page is already domain-scoped
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class VersionInline(ReadOnlyInline):
+    model = DocumentVersion
+    fk_name = "document"
+    fields = ["number", "filename", "mime", "size", "language", "page_count", "status", "error", "created_at"]
+    readonly_fields = fields
+    verbose_name_plural = "versions"
+
+
+class ChunkInline(ReadOnlyInline):
+    model = Chunk
+    fields = ["version_number", "ordinal", "page", "start", "end", "preview"]
+    readonly_fields = fields
+    per_page = CHUNK_PREVIEW
+    verbose_name_plural = "chunks (preview)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("version").order_by("-version__number", "ordinal")
+
+    @display(description="version")
+    def version_number(self, obj):
+        return obj.version.number
+
+    @display(description="text")
+    def preview(self, obj):
+        return obj.text if len(obj.text) <= 300 else obj.text[:299] + "…"
+
+
+class DocumentAddForm(forms.ModelForm):
+    """Upload a file, paste text or give a URL: exactly one, validated like the API."""
+
+    title = forms.CharField(required=False, max_length=300, help_text="Optional; taken from the file name, first line or page title.")
+    file = forms.FileField(required=False, help_text="PDF, DOCX, HTML, Markdown or plain text (UTF-8).")
+    text = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 8}), strip=False)
+    url = forms.CharField(required=False, max_length=2000, help_text="An http(s) page or file, fetched by the pipeline.")
+
+    class Meta:
+        model = Document
+        fields = ["domain"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.intake = services.intake_prepare(
+                upload=cleaned.get("file"), text=cleaned.get("text") or None, title=cleaned.get("title") or None,
+                url=cleaned.get("url") or None,
+            )
+        except ServiceError as exc:
+            raise ValidationError(str(exc.detail))
+        return cleaned
+
+
+def _writable(request, document: Document) -> bool:
+    return request.user.is_superuser or selectors.document_can_write(user=request.user, document=document)
+
+
+@admin.register(Document)
+class DocumentAdmin(DomainScopedAdmin):
+    list_display = ["title", "domain", "status_badge", "source", "current_mime", "created_at"]
+    list_filter = ["domain", "status", "source"]
+    search_fields = ["title", "source_url", "versions__filename"]
+    list_select_related = ["domain", "current_version"]
+    date_hierarchy = "created_at"
+    actions = ["reprocess", "retry_failed"]
+    actions_detail = ["reprocess_detail", "retry_failed_detail"]
+    readonly_fields = [
+        "domain", "source", "source_url", "status_badge", "error", "created_by", "created_at", "updated_at",
+        "version_info", "run_timeline",
+    ]
+    fieldsets = [
+        (None, {"fields": ["title", "domain", "source", "source_url", "status_badge", "error"]}),
+        ("Current version", {"fields": ["version_info"]}),
+        ("Processing", {"fields": ["run_timeline"]}),
+        ("Bookkeeping", {"fields": ["created_by", "created_at", "updated_at"]}),
+    ]
+    add_fieldsets = [(None, {"fields": ["domain", "title", "file", "text", "url"]})]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("domain", "current_version")
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = DocumentAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def get_inlines(self, request, obj):
+        return [] if obj is None else [VersionInline, ChunkInline]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        document, created = services.document_create_from_intake(
+            domain=form.cleaned_data["domain"], user=request.user, intake=form.intake,
+            request_id="" if context.request_id.get() == "-" else context.request_id.get(),
+        )
+        # The admin goes on with ``obj`` (log entry, redirect): make it the document the service made.
+        obj.__dict__.update({k: v for k, v in document.__dict__.items() if k != "_state"})
+        obj._state.adding = False
+        request._document_created = created
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if "_addanother" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        if getattr(request, "_document_created", True):
+            self.message_user(request, f"“{obj}” was added; processing has started.", messages.SUCCESS)
+        else:
+            self.message_user(request, "The same content is already in this domain; here is that document.", messages.WARNING)
+        # The change page shows the run timeline: the natural place to watch processing.
+        return HttpResponseRedirect(reverse("admin:documents_document_change", args=[obj.pk]))
+
+    @display(description="Status", label=STATUS_COLORS, ordering="status")
+    def status_badge(self, obj):
+        return obj.status, obj.get_status_display()
+
+    @display(description="Type")
+    def current_mime(self, obj):
+        return obj.current_version.mime if obj.current_version else "—"
+
+    @display(description="Version")
+    def version_info(self, obj):
+        version = obj.current_version or obj.versions.order_by("-number").first()
+        if version is None:
+            return "—"
+        facts = [
+            ("Number", version.number), ("File", version.filename or "—"), ("Type", version.mime or "—"),
+            ("Size", f"{version.size:,} bytes"), ("Language", version.language or "—"),
+            ("Pages", version.page_count if version.page_count is not None else "—"),
+            ("Chunks", version.chunks.count()), ("SHA-256", version.content_hash or "—"),
+        ]
+        return format_html_join("", "<div><strong>{}:</strong> {}</div>", facts)
+
+    @display(description="Run timeline")
+    def run_timeline(self, obj):
+        return run_timeline_html(selectors.document_latest_run(document=obj))
+
+    def _each_writable(self, request, documents, call) -> tuple[int, list[str]]:
+        done, errors = 0, []
+        for document in documents:
+            if not _writable(request, document):
+                errors.append(f"{document}: read-only for you")
+                continue
+            try:
+                call(document)
+                done += 1
+            except ServiceError as exc:
+                errors.append(f"{document}: {exc.detail}")
+        return done, errors
+
+    def _report(self, request, verb: str, done: int, errors: list[str]) -> None:
+        if done:
+            self.message_user(request, f"{verb} {done} document(s).", messages.SUCCESS)
+        for error in errors:
+            self.message_user(request, error, messages.WARNING)
+
+    @admin.action(description="Reprocess from the start")
+    def reprocess(self, request, queryset):
+        done, errors = self._each_writable(request, queryset, lambda d: services.document_reprocess(document=d))
+        self._report(request, "Reprocessing", done, errors)
+
+    @admin.action(description="Retry failed steps")
+    def retry_failed(self, request, queryset):
+        done, errors = self._each_writable(request, queryset, lambda d: services.document_retry_failed(document=d))
+        self._report(request, "Retrying", done, errors)
+
+    def _detail(self, request, object_id, method) -> HttpResponseRedirect:
+        document = self.get_queryset(request).filter(pk=object_id).first()
+        if document is not None:
+            method(request, Document.objects.filter(pk=document.pk))
+        return HttpResponseRedirect(reverse("admin:documents_document_change", args=[object_id]))
+
+    @action(description="Reprocess", url_path="reprocess")
+    def reprocess_detail(self, request, object_id):
+        return self._detail(request, object_id, self.reprocess)
+
+    @action(description="Retry failed", url_path="retry-failed")
+    def retry_failed_detail(self, request, object_id):
+        return self._detail(request, object_id, self.retry_failed)
+
+
+class ReadOnlyAdmin(DomainScopedAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DocumentVersion)
+class DocumentVersionAdmin(ReadOnlyAdmin):
+    list_display = ["document", "number", "mime", "size", "language", "page_count", "status_badge", "created_at"]
+    list_filter = ["domain", "status", "mime"]
+    search_fields = ["document__title", "filename", "content_hash"]
+    list_select_related = ["document"]
+    exclude = ["text"]
+    readonly_fields = ["text_preview"]
+
+    @display(description="Status", label=STATUS_COLORS, ordering="status")
+    def status_badge(self, obj):
+        return obj.status, obj.get_status_display()
+
+    @display(description="Text (first 2,000 characters)")
+    def text_preview(self, obj):
+        return obj.text[:2000]
+
+
+@admin.register(Chunk)
+class ChunkAdmin(ReadOnlyAdmin):
+    list_display = ["document", "version", "ordinal", "page", "start", "end", "preview"]
+    list_filter = ["domain"]
+    search_fields = ["text", "document__title"]
+    list_select_related = ["document", "version__document"]
+    exclude = ["embedding"]
+
+    @display(description="Text")
+    def preview(self, obj):
+        return obj.text[:120]
+
+
+class StepRunInline(ReadOnlyInline):
+    model = StepRun
+    fields = ["step", "status_badge", "attempt", "queued_at", "started_at", "duration", "lease_owner", "error", "metrics"]
+    readonly_fields = fields
+
+    @display(description="Status", label=STEP_COLORS)
+    def status_badge(self, obj):
+        return obj.status, obj.get_status_display()
+
+    @display(description="Duration")
+    def duration(self, obj):
+        return _duration(obj)
+
+
+@admin.register(ProcessingRun)
+class ProcessingRunAdmin(ReadOnlyAdmin):
+    list_display = ["id", "document", "version", "status_badge", "progress", "created_at", "finished_at"]
+    list_filter = ["domain", "status"]
+    search_fields = ["document__title", "request_id"]
+    list_select_related = ["document", "version__document"]
+    inlines = [StepRunInline]
+
+    @display(description="Status", label=RUN_COLORS, ordering="status")
+    def status_badge(self, obj):
+        return obj.status, obj.get_status_display()
+
+    @display(description="Progress")
+    def progress(self, obj):
+        return f"{selectors.run_progress(run=obj, steps=selectors.run_steps(run=obj))}%"
+
+
+@admin.register(Notification)
+class NotificationAdmin(DomainScopedAdmin):
+    list_display = ["title", "user", "domain", "kind", "read_at", "created_at"]
+    list_filter = ["domain", "kind"]
+    search_fields = ["title", "body", "user__username"]
+    readonly_fields = ["user", "domain", "document", "run", "kind", "title", "body", "data", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["event", "url", "domain", "attempt", "status_code", "ok", "duration_ms", "created_at"]
+    list_filter = ["domain", "ok", "event"]
+    search_fields = ["url", "error"]
