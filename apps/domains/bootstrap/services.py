@@ -1,0 +1,312 @@
+"""Writes of the bootstrap workflow. The API, the admin and the tasks call these."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.text import slugify
+from rest_framework import status as http
+
+from apps.core.errors import ServiceError
+from apps.domains.access import readable_domains, writable_domains
+from apps.domains.bootstrap import engine
+from apps.domains.models import (
+    BootstrapStep,
+    Domain,
+    DomainBootstrap,
+    GeneratedContent,
+    Membership,
+    ResearchCandidate,
+    ReviewDecision,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_SEED_TEXTS = 20
+MAX_SEED_URLS = 50
+MAX_KEYWORDS = 20
+POLL_SECONDS = 3  # how often a waiting knowledge-base step looks at its documents
+
+
+def _forbidden(message: str) -> ServiceError:
+    return ServiceError(message, code="permission_denied", status_code=http.HTTP_403_FORBIDDEN)
+
+
+def _clean_keywords(keywords) -> list[str]:
+    seen, result = set(), []
+    for word in keywords or []:
+        word = " ".join(str(word).split())[:80]
+        if word and word.casefold() not in seen:
+            seen.add(word.casefold())
+            result.append(word)
+    if len(result) > MAX_KEYWORDS:
+        raise ServiceError(f"At most {MAX_KEYWORDS} topic keywords.", detail={"topic_keywords": ["Too many keywords."]})
+    return result
+
+
+def _seed_sources(seed_urls, seed_texts) -> list[dict]:
+    seeds: list[dict] = []
+    urls = [u.strip() for u in seed_urls or [] if u and u.strip()]
+    if len(urls) > MAX_SEED_URLS:
+        raise ServiceError(f"At most {MAX_SEED_URLS} seed URLs.", detail={"seed_urls": ["Too many URLs."]})
+    for url in urls:
+        if not url.lower().startswith(("http://", "https://")):
+            raise ServiceError(f"Seed URL {url[:100]!r} must start with http:// or https://.", detail={"seed_urls": ["Not an http(s) URL."]})
+        seeds.append({"kind": "url", "url": url})
+    texts = [t for t in seed_texts or [] if (t.get("text") or "").strip()]
+    if len(texts) > MAX_SEED_TEXTS:
+        raise ServiceError(f"At most {MAX_SEED_TEXTS} seed texts.", detail={"seed_texts": ["Too many texts."]})
+    for index, item in enumerate(texts, start=1):
+        title = (item.get("title") or "").strip()[:300] or f"Seed text {index}"
+        seeds.append({"kind": "text", "title": title, "text": item["text"]})
+    return seeds
+
+
+def bootstrap_start(
+    *, user, name: str, slug: str = "", description: str = "", topic_keywords=None,
+    seed_urls=None, seed_texts=None, seed_files=None, request_id: str = "",
+) -> DomainBootstrap:
+    """Create a domain in ``bootstrapping`` and start its workflow at the research step.
+
+    ``seed_texts`` is a list of ``{"title", "text"}``; ``seed_files`` uploaded files, ingested
+    at once (their bytes cannot wait in a JSON column) and listed as research candidates.
+    """
+    from apps.domains.services import domain_create
+
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("A domain needs a name.", detail={"name": ["This field is required."]})
+    slug = slugify(slug or name)[:80]
+    if not slug:
+        raise ServiceError("Could not derive a slug from the name; give one.", detail={"slug": ["Invalid slug."]})
+    keywords = _clean_keywords(topic_keywords)
+    seeds = _seed_sources(seed_urls, seed_texts)
+    with transaction.atomic():
+        domain = domain_create(user=user, slug=slug, name=name, description=description, status=Domain.Status.BOOTSTRAPPING)
+        bootstrap = DomainBootstrap.objects.create(
+            domain=domain, topic_keywords=keywords, seed_sources=seeds, created_by=user, started_at=timezone.now()
+        )
+        engine.ensure_steps(bootstrap)
+        for upload in seed_files or []:
+            _ingest_seed_upload(bootstrap=bootstrap, user=user, upload=upload, request_id=request_id)
+        engine.step_queue(bootstrap.steps.get(step=BootstrapStep.Step.RESEARCH))
+    return bootstrap
+
+
+def _ingest_seed_upload(*, bootstrap: DomainBootstrap, user, upload, request_id: str) -> None:
+    from apps.documents.services import document_create
+
+    try:
+        with transaction.atomic():
+            document, _ = document_create(domain=bootstrap.domain, user=user, upload=upload, request_id=request_id)
+    except ServiceError:
+        raise
+    except Exception as exc:  # a bad file is refused with its reason, not a crash
+        raise ServiceError(f"Seed file {getattr(upload, 'name', '')!r} was refused: {exc}", detail={"seed_files": [str(exc)]})
+    ResearchCandidate.objects.get_or_create(
+        bootstrap=bootstrap, key=f"upload:{document.pk}",
+        defaults={
+            "kind": ResearchCandidate.Kind.SEED_UPLOAD, "title": document.title, "document": document,
+            "reason": "Uploaded by the creator as a seed source.", "score": 1.0,
+        },
+    )
+
+
+def _require_writer(*, user, bootstrap: DomainBootstrap) -> None:
+    if not readable_domains(user).filter(pk=bootstrap.domain_id).exists():
+        raise ServiceError("Not found.", code="not_found", status_code=http.HTTP_404_NOT_FOUND)
+    if not writable_domains(user).filter(pk=bootstrap.domain_id).exists():
+        raise _forbidden("Only owners and editors of this domain may review it.")
+
+
+def _require_in_review(bootstrap: DomainBootstrap) -> None:
+    if bootstrap.status != DomainBootstrap.Status.IN_REVIEW:
+        raise ServiceError(
+            f"The domain is not waiting for review (bootstrap is {bootstrap.get_status_display().lower()}).",
+            code="conflict", status_code=http.HTTP_409_CONFLICT,
+        )
+
+
+def bootstrap_approve(*, user, bootstrap: DomainBootstrap, comment: str = "") -> ReviewDecision:
+    """Approve the generated content under review; activation (publishing) runs as the last step."""
+    _require_writer(user=user, bootstrap=bootstrap)
+    with transaction.atomic():
+        bootstrap = DomainBootstrap.objects.select_for_update().get(pk=bootstrap.pk)
+        _require_in_review(bootstrap)
+        decision = ReviewDecision.objects.create(
+            bootstrap=bootstrap, domain_id=bootstrap.domain_id, round=bootstrap.generation_round,
+            decision=ReviewDecision.Decision.APPROVE, comment=comment.strip(), decided_by=user,
+        )
+        bootstrap.reviewed_at = timezone.now()
+        bootstrap.save(update_fields=["reviewed_at", "updated_at"])
+        engine.step_queue(bootstrap.steps.get(step=BootstrapStep.Step.ACTIVATE), reset_attempts=True)
+    return decision
+
+
+def bootstrap_request_changes(*, user, bootstrap: DomainBootstrap, comment: str) -> ReviewDecision:
+    """Send the content back: the comment is recorded and generation runs again (a new round)."""
+    _require_writer(user=user, bootstrap=bootstrap)
+    comment = (comment or "").strip()
+    if not comment:
+        raise ServiceError("Say what should change: a comment is required.", detail={"comment": ["This field is required."]})
+    with transaction.atomic():
+        bootstrap = DomainBootstrap.objects.select_for_update().get(pk=bootstrap.pk)
+        _require_in_review(bootstrap)
+        decision = ReviewDecision.objects.create(
+            bootstrap=bootstrap, domain_id=bootstrap.domain_id, round=bootstrap.generation_round,
+            decision=ReviewDecision.Decision.REQUEST_CHANGES, comment=comment, decided_by=user,
+        )
+        bootstrap.status = DomainBootstrap.Status.RUNNING
+        bootstrap.reviewed_at = timezone.now()
+        bootstrap.save(update_fields=["status", "reviewed_at", "updated_at"])
+        engine.set_domain_status(bootstrap, Domain.Status.BOOTSTRAPPING)
+        engine.step_queue(bootstrap.steps.get(step=BootstrapStep.Step.GENERATE), reset_attempts=True)
+    return decision
+
+
+def bootstrap_retry_step(*, user, step: BootstrapStep) -> BootstrapStep:
+    """Re-queue a failed step with fresh attempts (the admin's "retry" action)."""
+    bootstrap = step.bootstrap
+    _require_writer(user=user, bootstrap=bootstrap)
+    if step.status != BootstrapStep.Status.FAILED:
+        raise ServiceError(
+            f"Only a failed step can be retried; {step.get_step_display()} is {step.get_status_display().lower()}.",
+            code="conflict", status_code=http.HTTP_409_CONFLICT,
+        )
+    with transaction.atomic():
+        DomainBootstrap.objects.filter(pk=bootstrap.pk).update(status=DomainBootstrap.Status.RUNNING, error="")
+        engine.step_queue(step, reset_attempts=True)
+    step.refresh_from_db()
+    return step
+
+
+def content_update(*, user, content: GeneratedContent, title: str | None = None, body: str | None = None) -> GeneratedContent:
+    """An editor's change to a generated statement under review; recorded in its history."""
+    _require_writer(user=user, bootstrap=content.bootstrap)
+    if content.status not in (GeneratedContent.Status.DRAFT, GeneratedContent.Status.IN_REVIEW):
+        raise ServiceError("Only content under review can be edited.", code="conflict", status_code=http.HTTP_409_CONFLICT)
+    if body is not None and not body.strip():
+        raise ServiceError("A statement cannot be empty.", detail={"body": ["This field may not be blank."]})
+    if title is not None:
+        content.title = title.strip()[:300]
+    if body is not None:
+        content.body = body.strip()
+    content.edited_by = user if getattr(user, "pk", None) else None
+    content.edited_at = timezone.now()
+    content._change_reason = "edited in review"
+    content.save()
+    return content
+
+
+# --- Fan-in: the knowledge-base step waits for its documents ------------------------
+
+
+def bootstrap_document_finished(*, document_id: int) -> None:
+    """Count a finished document towards its bootstrap; called when a document's run ends.
+
+    Safe to call any number of times: a candidate moves out of ``pending`` once, and only
+    that conditional UPDATE bumps the counter.
+    """
+    from apps.documents.models import Document, DocumentStatus
+
+    document = Document.objects.filter(pk=document_id).only("status", "error").first()
+    if document is None or document.status not in (DocumentStatus.READY, DocumentStatus.FAILED):
+        return
+    bootstraps = set()
+    for candidate in ResearchCandidate.objects.filter(document_id=document_id, outcome=ResearchCandidate.Outcome.PENDING):
+        if _record_outcome(candidate, ready=document.status == DocumentStatus.READY, error=document.error):
+            bootstraps.add(candidate.bootstrap_id)
+    for bootstrap in DomainBootstrap.objects.filter(pk__in=bootstraps):
+        _maybe_finish_ingest(bootstrap)
+
+
+def _record_outcome(candidate: ResearchCandidate, *, ready: bool, error: str = "") -> bool:
+    outcome = ResearchCandidate.Outcome.READY if ready else ResearchCandidate.Outcome.FAILED
+    with transaction.atomic():
+        moved = ResearchCandidate.objects.filter(pk=candidate.pk, outcome=ResearchCandidate.Outcome.PENDING).update(
+            outcome=outcome, error=(error or "")[:2000]
+        )
+        if moved:
+            counter = "documents_done" if ready else "documents_failed"
+            DomainBootstrap.objects.filter(pk=candidate.bootstrap_id).update(**{counter: F(counter) + 1})
+    return bool(moved)
+
+
+def bootstrap_check_documents(*, bootstrap: DomainBootstrap) -> None:
+    """Poll the documents of a waiting knowledge-base step (the sweep's safety net for the hook)."""
+    from apps.documents.models import DocumentStatus
+
+    pending = ResearchCandidate.objects.filter(
+        bootstrap=bootstrap, chosen=True, outcome=ResearchCandidate.Outcome.PENDING, document__isnull=False,
+        document__status__in=[DocumentStatus.READY, DocumentStatus.FAILED],
+    ).select_related("document")
+    for candidate in pending:
+        _record_outcome(candidate, ready=candidate.document.status == DocumentStatus.READY, error=candidate.document.error)
+    _maybe_finish_ingest(bootstrap)
+
+
+def bootstrap_poll_documents(*, bootstrap_id: int) -> None:
+    """Check the documents now and, while the step still waits, again in ``POLL_SECONDS``.
+
+    The document pipeline's completion hook makes the counter move at once; this poll
+    makes the workflow independent of it; the beat sweep checks too, should a poll message be lost.
+    """
+    bootstrap = DomainBootstrap.objects.filter(pk=bootstrap_id).first()
+    if bootstrap is None:
+        return
+    bootstrap_check_documents(bootstrap=bootstrap)
+    if BootstrapStep.objects.filter(bootstrap_id=bootstrap_id, step=BootstrapStep.Step.INGEST,
+                                    status=BootstrapStep.Status.WAITING).exists():
+        from tasks.bootstrap import check_documents
+
+        check_documents.apply_async((bootstrap_id,), queue="general", countdown=POLL_SECONDS)
+
+
+def _maybe_finish_ingest(bootstrap: DomainBootstrap) -> None:
+    with transaction.atomic():
+        bootstrap = DomainBootstrap.objects.select_for_update().get(pk=bootstrap.pk)
+        if bootstrap.documents_done + bootstrap.documents_failed < bootstrap.documents_expected:
+            return
+        output = {
+            "documents_expected": bootstrap.documents_expected,
+            "documents_done": bootstrap.documents_done,
+            "documents_failed": bootstrap.documents_failed,
+        }
+        finished = BootstrapStep.objects.filter(
+            bootstrap=bootstrap, step=BootstrapStep.Step.INGEST, status=BootstrapStep.Status.WAITING
+        ).update(status=BootstrapStep.Status.SUCCEEDED, finished_at=timezone.now(), output=output)
+        if finished:
+            engine.queue_next(bootstrap, BootstrapStep.Step.INGEST)
+
+
+# --- Notifications -----------------------------------------------------------------
+
+
+def notify_members(*, bootstrap: DomainBootstrap, kind: str, title: str, body: str, roles=None) -> int:
+    """One notification per member (of the given roles) and round; a redelivered step adds none."""
+    from apps.documents.models import Notification
+
+    members = Membership.objects.filter(domain_id=bootstrap.domain_id)
+    if roles:
+        members = members.filter(role__in=roles)
+    created = 0
+    data = {"bootstrap_id": bootstrap.pk, "round": bootstrap.generation_round}
+    for membership in members.select_related("user"):
+        exists = Notification.objects.filter(
+            user=membership.user, domain_id=bootstrap.domain_id, kind=kind,
+            data__bootstrap_id=bootstrap.pk, data__round=bootstrap.generation_round,
+        ).exists()
+        if not exists:
+            Notification.objects.create(
+                user=membership.user, domain_id=bootstrap.domain_id, kind=kind, title=title, body=body, data=data
+            )
+            created += 1
+    return created
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]

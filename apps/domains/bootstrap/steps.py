@@ -1,0 +1,116 @@
+"""The bodies of the bootstrap steps. Each is idempotent: a re-delivery redoes nothing twice."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.errors import ServiceError
+from apps.documents.errors import PermanentError
+from apps.domains.bootstrap import engine, generation, research
+from apps.domains.bootstrap.engine import Outcome
+from apps.domains.models import BootstrapStep, Domain, DomainBootstrap, Membership, ResearchCandidate
+
+logger = logging.getLogger(__name__)
+
+
+def research_step(step: BootstrapStep) -> Outcome:
+    engine.set_domain_status(step.bootstrap, Domain.Status.BOOTSTRAPPING)
+    return Outcome(research.research_run(step.bootstrap))
+
+
+def _create_document(bootstrap: DomainBootstrap, candidate: ResearchCandidate):
+    from apps.documents.services import document_create
+
+    user, domain = bootstrap.created_by, bootstrap.domain
+    if candidate.kind == ResearchCandidate.Kind.SEED_URL:
+        return document_create(domain=domain, user=user, url=candidate.url, request_id=f"bootstrap-{bootstrap.pk}")
+    if candidate.kind == ResearchCandidate.Kind.SEED_TEXT:
+        return document_create(domain=domain, user=user, text=candidate.text, title=candidate.title,
+                               request_id=f"bootstrap-{bootstrap.pk}")
+    if candidate.kind == ResearchCandidate.Kind.DOMAIN_DOCUMENT:
+        source = candidate.source_document
+        version = source.current_version if source else None
+        if version is None or not version.text.strip():
+            raise PermanentError("The source document has no text to copy (it is gone or not processed).")
+        title = f"{source.title} (from {source.domain.name})"[:300]
+        return document_create(domain=domain, user=user, text=version.text, title=title,
+                               request_id=f"bootstrap-{bootstrap.pk}")
+    raise PermanentError(f"{candidate.get_kind_display()} candidates are not ingestible.")
+
+
+def ingest_step(step: BootstrapStep) -> Outcome:
+    """Ingest every chosen candidate through the document pipeline, then wait for all of them."""
+    bootstrap = step.bootstrap
+    created, refused = 0, 0
+    pending = bootstrap.candidates.filter(chosen=True, document__isnull=True, outcome=ResearchCandidate.Outcome.PENDING)
+    for candidate in pending.select_related("source_document__domain", "source_document__current_version"):
+        if candidate.kind == ResearchCandidate.Kind.SUGGESTED_TOPIC:
+            ResearchCandidate.objects.filter(pk=candidate.pk).update(outcome=ResearchCandidate.Outcome.SKIPPED)
+            continue
+        try:
+            with transaction.atomic():
+                document, _ = _create_document(bootstrap, candidate)
+                ResearchCandidate.objects.filter(pk=candidate.pk).update(document=document)
+            created += 1
+        except (PermanentError, ServiceError) as exc:
+            # One refused source is listed with its reason; the others go on.
+            message = getattr(exc, "message", None) or str(getattr(exc, "detail", exc))
+            ResearchCandidate.objects.filter(pk=candidate.pk).update(
+                outcome=ResearchCandidate.Outcome.FAILED, error=str(message)[:2000]
+            )
+            refused += 1
+    chosen = bootstrap.candidates.filter(chosen=True).exclude(outcome=ResearchCandidate.Outcome.SKIPPED)
+    failed = chosen.filter(outcome=ResearchCandidate.Outcome.FAILED, document__isnull=True).count()
+    with transaction.atomic():
+        locked = DomainBootstrap.objects.select_for_update().get(pk=bootstrap.pk)
+        locked.documents_expected = chosen.count()
+        # Refusals at creation never reach the document hook: count them here (recomputed, so idempotent).
+        locked.documents_failed = failed + chosen.filter(outcome=ResearchCandidate.Outcome.FAILED, document__isnull=False).count()
+        locked.documents_done = chosen.filter(outcome=ResearchCandidate.Outcome.READY).count()
+        locked.save(update_fields=["documents_expected", "documents_failed", "documents_done", "updated_at"])
+    return Outcome({"created": created, "refused": refused, "expected": chosen.count()}, wait=True)
+
+
+def generate_step(step: BootstrapStep) -> Outcome:
+    from apps.domains.bootstrap.services import notify_members
+
+    bootstrap = step.bootstrap
+    output = generation.generate(bootstrap)
+    bootstrap.refresh_from_db()
+    with transaction.atomic():
+        DomainBootstrap.objects.filter(pk=bootstrap.pk).update(status=DomainBootstrap.Status.IN_REVIEW, error="")
+        engine.set_domain_status(bootstrap, Domain.Status.IN_REVIEW)
+        notify_members(
+            bootstrap=bootstrap, kind="bootstrap_review", roles=[Membership.Role.OWNER, Membership.Role.EDITOR],
+            title=f"{bootstrap.domain.name} is ready for review",
+            body=f"Round {output['round']}: {sum(output['statements'].values())} generated statements wait for review.",
+        )
+    # Review is a person's decision: the activation step is queued by the approval, not here.
+    return Outcome(output, advance=False)
+
+
+def activate_step(step: BootstrapStep) -> Outcome:
+    from apps.domains.bootstrap.services import notify_members
+    from apps.domains.models import GeneratedContent
+
+    bootstrap = step.bootstrap
+    with transaction.atomic():
+        contents = GeneratedContent.objects.filter(bootstrap=bootstrap, round=bootstrap.generation_round)
+        approved = contents.exclude(status=GeneratedContent.Status.APPROVED).update(status=GeneratedContent.Status.APPROVED)
+        now = timezone.now()
+        DomainBootstrap.objects.filter(pk=bootstrap.pk).update(status=DomainBootstrap.Status.ACTIVE, activated_at=now, error="")
+        engine.set_domain_status(bootstrap, Domain.Status.ACTIVE)
+        notify_members(bootstrap=bootstrap, kind="domain_activated", title=f"{bootstrap.domain.name} is live",
+                       body="Its overview, key entities and FAQ are published.")
+    return Outcome({"published": contents.count(), "newly_approved": approved})
+
+
+HANDLERS = {
+    BootstrapStep.Step.RESEARCH: research_step,
+    BootstrapStep.Step.INGEST: ingest_step,
+    BootstrapStep.Step.GENERATE: generate_step,
+    BootstrapStep.Step.ACTIVATE: activate_step,
+}
