@@ -54,6 +54,9 @@ BODIES = {
     Step.INDEX: "apps.search.indexing.index_body",
     Step.NOTIFY: "apps.documents.notifications.notify_body",
 }
+# Steps that can run many documents in one call: (batch body, setting with the batch size).
+# Embedding many short documents at once is several times faster than one by one.
+BATCHED = {Step.INDEX: ("apps.search.indexing.index_batch_body", "INDEX_BATCH_DOCUMENTS")}
 MAX_BACKOFF_SECONDS = 600
 ERROR_MAX_CHARS = 2000
 
@@ -165,26 +168,34 @@ def _mark_processing(run: ProcessingRun) -> None:
 
 # --- executing a step ------------------------------------------------------------------
 class Heartbeat:
-    """Extends the lease; cheap to call often (writes at most every third of the lease)."""
+    """Extends the leases of the steps a delivery owns; cheap to call often (writes at most
+    every third of the lease). Raises LeaseLost once none of them is ours any more."""
 
-    def __init__(self, step_run_id: int, owner: str, attempt: int):
-        self.step_run_id, self.owner, self.attempt = step_run_id, owner, attempt
+    def __init__(self, step_run_ids: list[int], owner: str):
+        self.step_run_ids, self.owner = list(step_run_ids), owner
         self.lease = settings.STEP_LEASE_SECONDS
         self._last = time.monotonic()
 
     def __call__(self, *, force: bool = False) -> None:
         if not force and time.monotonic() - self._last < self.lease / 3:
             return
-        extended = _fenced(self.step_run_id, self.owner, self.attempt).update(
+        extended = StepRun.objects.filter(pk__in=self.step_run_ids, status=Status.RUNNING, lease_owner=self.owner).update(
             lease_expires_at=timezone.now() + timedelta(seconds=self.lease)
         )
         if not extended:
-            raise LeaseLost(f"step {self.step_run_id} attempt {self.attempt} lost its lease")
+            raise LeaseLost(f"steps {self.step_run_ids} lost their lease")
         self._last = time.monotonic()
 
 
 def _fenced(step_run_id: int, owner: str, attempt: int):
     return StepRun.objects.filter(pk=step_run_id, status=Status.RUNNING, lease_owner=owner, attempt=attempt)
+
+
+def _claim_values(owner: str, now) -> dict:
+    return {
+        "status": Status.RUNNING, "attempt": F("attempt") + 1, "lease_owner": owner,
+        "lease_expires_at": now + timedelta(seconds=settings.STEP_LEASE_SECONDS), "started_at": now, "finished_at": None,
+    }
 
 
 def step_claim(*, step_run_id: int, step: str, owner: str) -> bool:
@@ -193,52 +204,90 @@ def step_claim(*, step_run_id: int, step: str, owner: str) -> bool:
     claimable = Q(status=Status.QUEUED) | Q(
         status=Status.RUNNING, lease_expires_at__lt=now, attempt__lt=settings.STEP_MAX_ATTEMPTS
     )
-    return bool(
-        StepRun.objects.filter(claimable, pk=step_run_id, step=step).update(
-            status=Status.RUNNING, attempt=F("attempt") + 1, lease_owner=owner,
-            lease_expires_at=now + timedelta(seconds=settings.STEP_LEASE_SECONDS),
-            started_at=now, finished_at=None,
+    return bool(StepRun.objects.filter(claimable, pk=step_run_id, step=step).update(**_claim_values(owner, now)))
+
+
+def step_claim_more(*, step: str, owner: str, limit: int) -> list[int]:
+    """Claim up to ``limit`` other queued steps of the same kind that are due, for one batched call.
+
+    Their own messages arrive later, find them claimed and are acknowledged. Rows locked by
+    a concurrent claimer are skipped, and the conditional UPDATE decides in any case.
+    """
+    if limit <= 0:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        candidates = list(
+            StepRun.objects.select_for_update(skip_locked=True)
+            .filter(step=step, status=Status.QUEUED, queued_at__lte=now)
+            .order_by("queued_at")
+            .values_list("pk", flat=True)[:limit]
         )
-    )
+        if not candidates:
+            return []
+        StepRun.objects.filter(pk__in=candidates, status=Status.QUEUED).update(**_claim_values(owner, now))
+    return list(StepRun.objects.filter(pk__in=candidates, status=Status.RUNNING, lease_owner=owner, started_at=now).values_list("pk", flat=True))
 
 
 def step_execute(*, step_run_id: int, step: str) -> str | None:
-    """Run one delivery of a step message. Returns the outcome, or None for a duplicate delivery."""
+    """Run one delivery of a step message. Returns the outcome, or None for a duplicate delivery.
+
+    A batched step (``BATCHED`` and its batch setting > 1) also claims other queued steps of its
+    kind and runs them in one call of the batch body: each still succeeds or fails on its own.
+    """
     owner = worker_identity()
     if not step_claim(step_run_id=step_run_id, step=step, owner=owner):
         logger.info("step %s (%s): not claimable (duplicate or stale delivery), acknowledged", step_run_id, step)
         return None
-    step_run = StepRun.objects.select_related("run__version__document").get(pk=step_run_id)
-    run = step_run.run
-    attempt = step_run.attempt
-    ProcessingRun.objects.filter(pk=run.pk, status=ProcessingRun.Status.QUEUED).update(
-        status=ProcessingRun.Status.RUNNING, started_at=timezone.now()
-    )
-    body = import_string(BODIES[step])
-    ctx = StepContext(step_run=step_run, run=run, version=run.version, heartbeat=Heartbeat(step_run_id, owner, attempt))
+    ids = [step_run_id]
+    batch_setting = BATCHED.get(step)
+    if batch_setting:
+        ids += step_claim_more(step=step, owner=owner, limit=getattr(settings, batch_setting[1]) - 1)
+    step_runs = {s.pk: s for s in StepRun.objects.select_related("run__version__document").filter(pk__in=ids)}
+    heartbeat = Heartbeat(ids, owner)
+    contexts = []
+    for pk in ids:
+        step_run = step_runs[pk]
+        ProcessingRun.objects.filter(pk=step_run.run_id, status=ProcessingRun.Status.QUEUED).update(
+            status=ProcessingRun.Status.RUNNING, started_at=timezone.now()
+        )
+        contexts.append(StepContext(step_run=step_run, run=step_run.run, version=step_run.run.version, heartbeat=heartbeat))
     started = time.monotonic()
-    with context.bound(run_id=run.pk, step=step, domain=run.domain_id, request_id=run.request_id or None):
-        logger.info("step %s attempt %s started", step, attempt)
+    own = contexts[0]
+    with context.bound(run_id=own.run.pk, step=step, domain=own.run.domain_id, request_id=own.run.request_id or None):
+        logger.info("step %s attempt %s started%s", step, own.step_run.attempt, f" with {len(ids) - 1} more" if len(ids) > 1 else "")
         try:
-            result = body(ctx) or {}
+            if batch_setting:
+                results = import_string(batch_setting[0])(contexts)
+            else:
+                results = {step_run_id: import_string(BODIES[step])(own) or {}}
         except LeaseLost as exc:
             logger.warning("step %s abandoned: %s", step, exc)
             return "lease_lost"
-        except PermanentError as exc:
-            outcome = "failed"
-            logger.warning("step %s failed permanently: %s", step, exc.message)
-            _step_fail(step_run, _fenced(step_run_id, owner, attempt), message=exc.message)
-        except Exception as exc:  # transient by contract, SoftTimeLimitExceeded included
-            reason = f"{type(exc).__name__}: {exc}"[:ERROR_MAX_CHARS]
-            logger.warning("step %s attempt %s failed: %s", step, attempt, reason, exc_info=True)
-            outcome = _step_retry_or_fail(step_run, owner=owner, attempt=attempt, reason=reason)
-        else:
-            outcome = "succeeded"
-            duration = time.monotonic() - started
-            _step_succeed(step_run, owner=owner, attempt=attempt, result={**result, "duration_s": round(duration, 3)})
-            logger.info("step %s succeeded in %.2fs", step, duration)
-    metrics.heysh_step_duration_seconds.labels(step=step, outcome=outcome).observe(time.monotonic() - started)
-    return outcome
+        except Exception as exc:  # the whole call failed: every claimed step shares the outcome
+            results = dict.fromkeys(ids, exc)
+        duration = time.monotonic() - started
+        outcomes = [_step_finish(ctx.step_run, owner=owner, result=results.get(ctx.step_run.pk), duration=duration) for ctx in contexts]
+    for outcome in outcomes:
+        metrics.heysh_step_duration_seconds.labels(step=step, outcome=outcome).observe(duration)
+    return outcomes[0]
+
+
+def _step_finish(step_run: StepRun, *, owner: str, result, duration: float) -> str:
+    attempt, step = step_run.attempt, step_run.step
+    if isinstance(result, LeaseLost):
+        return "lease_lost"
+    if isinstance(result, PermanentError):
+        logger.warning("step %s failed permanently: %s", step, result.message)
+        _step_fail(step_run, _fenced(step_run.pk, owner, attempt), message=result.message)
+        return "failed"
+    if isinstance(result, BaseException):  # transient by contract, SoftTimeLimitExceeded included
+        reason = f"{type(result).__name__}: {result}"[:ERROR_MAX_CHARS]
+        logger.warning("step %s attempt %s failed: %s", step, attempt, reason, exc_info=result)
+        return _step_retry_or_fail(step_run, owner=owner, attempt=attempt, reason=reason)
+    _step_succeed(step_run, owner=owner, attempt=attempt, result={**(result or {}), "duration_s": round(duration, 3)})
+    logger.info("step %s succeeded in %.2fs", step, duration)
+    return "succeeded"
 
 
 def _step_succeed(step_run: StepRun, *, owner: str, attempt: int, result: dict) -> None:

@@ -154,12 +154,12 @@ def test_lost_lease_fences_the_old_owner(domain, user, no_broker):
     step_run.refresh_from_db()
     assert step_run.attempt == 2 and step_run.lease_owner == "b:2"
     with pytest.raises(LeaseLost):
-        Heartbeat(step_run.pk, "a:1", 1)(force=True)
+        Heartbeat([step_run.pk], "a:1")(force=True)
     _step_succeed(step_run, owner="a:1", attempt=1, result={"stale": True})
     step_run.refresh_from_db()
     assert step_run.status == StepRun.Status.RUNNING and step_run.metrics == {}
     assert _steps(run)["extract"].status == StepRun.Status.PENDING
-    Heartbeat(step_run.pk, "b:2", 2)(force=True)  # the new owner's heartbeat works
+    Heartbeat([step_run.pk], "b:2")(force=True)  # the new owner's heartbeat works
 
 
 @override_settings(STEP_MAX_ATTEMPTS=3, STEP_BACKOFF_SECONDS=4)
@@ -253,3 +253,20 @@ def test_sweep_schedule_is_installed_once_and_admin_edits_survive():
     sweep_schedule_install()
     assert PeriodicTask.objects.get(name=SWEEP_TASK_NAME).interval_id == edited.pk
     assert PeriodicTask.objects.filter(task="tasks.maintenance.sweep").count() == 1
+
+
+def test_one_indexing_delivery_embeds_every_queued_document_at_once(domain, user, no_broker):
+    runs = [_create(domain, user, text=f"Document {n} mentions Redis and Django.", title=f"d{n}")[1] for n in range(3)]
+    for _ in range(3):  # analyze, extract, graph of every run
+        for run in runs:
+            queued = StepRun.objects.get(run=run, status=StepRun.Status.QUEUED)
+            step_execute(step_run_id=queued.pk, step=queued.step)
+    index_steps = [StepRun.objects.get(run=run, step="index") for run in runs]
+    assert {s.status for s in index_steps} == {StepRun.Status.QUEUED}
+    assert step_execute(step_run_id=index_steps[1].pk, step="index") == "succeeded"
+    for step_run in index_steps:
+        step_run.refresh_from_db()
+        assert step_run.status == StepRun.Status.SUCCEEDED and step_run.attempt == 1
+        assert step_run.metrics["batch"] == 3 and step_run.metrics["vectors"] == 1
+        assert step_execute(step_run_id=step_run.pk, step="index") is None  # its own message: a no-op
+    assert all(Document.objects.get(pk=run.document_id).status == DocumentStatus.READY for run in runs)
