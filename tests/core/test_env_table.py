@@ -44,3 +44,15 @@ def test_env_table_prints_one_row_per_variable():
 def test_readme_documents_every_variable():
     missing = sorted({row.name for row in all_variables()} - readme_table_names())
     assert not missing, f"README.md lacks {missing}: paste the output of `manage.py env_table` into its table"
+
+
+def test_update_readme_replaces_only_the_marked_block():
+    import pytest
+    from django.core.management import CommandError
+
+    from apps.core.management.commands.env_table import END, START, readme_with_table
+
+    text = f"intro\n{START}\nold table\n{END}\noutro\n"
+    assert readme_with_table(text, "| new |") == f"intro\n{START}\n| new |\n{END}\noutro\n"
+    with pytest.raises(CommandError, match="no <!-- env-table:start -->"):
+        readme_with_table("no markers", "| new |")

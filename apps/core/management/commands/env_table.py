@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 SETTINGS_FILE = Path(settings.BASE_DIR) / "heysh" / "settings.py"
 ENV_METHODS = {"str", "secret", "bool", "int", "float", "list", "choice", "url"}
@@ -109,8 +109,28 @@ def markdown_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-class Command(BaseCommand):
-    help = "Print the Markdown table of every environment variable (README.md's table)."
+README = Path(settings.BASE_DIR) / "README.md"
+START, END = "<!-- env-table:start -->", "<!-- env-table:end -->"
 
-    def handle(self, *args, **options):
-        self.stdout.write(markdown_table(all_variables()))
+
+def readme_with_table(text: str, table: str) -> str:
+    if START not in text or END not in text:
+        raise CommandError(f"README.md has no {START} ... {END} block to replace.")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{table}\n{END}{tail}"
+
+
+class Command(BaseCommand):
+    help = "Print the Markdown table of every environment variable; --update-readme rewrites README.md's table."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--update-readme", action="store_true", help="Replace the table between the env-table markers in README.md.")
+
+    def handle(self, *args, update_readme: bool = False, **options):
+        table = markdown_table(all_variables())
+        if not update_readme:
+            self.stdout.write(table)
+            return
+        README.write_text(readme_with_table(README.read_text(), table))
+        self.stdout.write(f"README.md: {len(all_variables())} variables")
