@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -178,3 +179,33 @@ def test_a_document_through_a_real_worker_moves_the_pipeline_metrics(start_worke
     records = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
     step_lines = [r for r in records if r.get("task_name", "-").startswith("tasks.pipeline.")]
     assert step_lines and {r["request_id"] for r in step_lines} == {"ops-doc-1"}
+
+
+def test_beat_serves_its_heartbeat_and_passes_its_healthcheck(tmp_path):
+    port = free_port()
+    multiproc = tmp_path / "prometheus"
+    multiproc.mkdir()
+    env = {**os.environ, "DATABASE_URL": _database_url(), "HEYSH_METRICS_PORT": str(port),
+           "PROMETHEUS_MULTIPROC_DIR": str(multiproc), "HEYSH_LOG_JSON": "1"}
+    log_path = tmp_path / "beat.log"
+    started = time.time()
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "heysh", "beat", "--loglevel", "INFO", "--pidfile=",
+             "--schedule", str(tmp_path / "beat-schedule")],
+            cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        samples = wait_for(lambda: scrape(url), timeout=60, what=f"beat metrics (log: {log_path})")
+        heartbeat = value(samples, "heysh_beat_last_run_timestamp_seconds")
+        assert started - 5 <= heartbeat <= time.time() + 5
+        healthcheck = [sys.executable, str(BASE_DIR / "compose/django/healthcheck.py"), "beat", str(port)]
+        assert subprocess.run(healthcheck, capture_output=True, timeout=30).returncode == 0
+        stale = subprocess.run(healthcheck, capture_output=True, timeout=30, env={**os.environ, "HEYSH_BEAT_STALE_SECONDS": "-1"})
+        assert stale.returncode != 0, "a heartbeat older than the limit must fail the healthcheck"
+        assert process.poll() is None
+    finally:
+        _stop(process)
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    assert any(line["name"].startswith("celery") for line in lines), "beat's own lines are JSON too"
