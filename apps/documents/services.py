@@ -98,7 +98,7 @@ def _checked_bytes(data: bytes, *, filename: str, declared: str = "") -> str:
 
 def intake_prepare(*, upload=None, text: str | None = None, title: str | None = None, url: str | None = None) -> Intake:
     """Validate one submission (exactly one of upload, text, url) without storing anything."""
-    given = [name for name, value in (("file", upload), ("text", text), ("url", url)) if value not in (None, "")]
+    given = [name for name, value in (("file", upload), ("text", text), ("url", url or None)) if value is not None]
     if len(given) != 1:
         raise ServiceError("Send exactly one of: a file, text, or a URL.", code="invalid", status_code=400)
     title = (title or "").strip()[:300]
