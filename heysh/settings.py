@@ -394,7 +394,21 @@ LOGGING = {
 UNFOLD = {
     "SITE_TITLE": "heysh",
     "SITE_HEADER": "heysh",
+    "SITE_SUBHEADER": "Knowledge CMS",
     "SITE_SYMBOL": "hub",
+    "DASHBOARD_CALLBACK": "apps.core.dashboard.dashboard_callback",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    # Teal primary: distinct from unfold's default purple, readable in light and dark mode.
+    "COLORS": {
+        "primary": {
+            "50": "oklch(98.4% .014 180.72)", "100": "oklch(95.3% .051 180.801)", "200": "oklch(91% .096 180.426)",
+            "300": "oklch(85.5% .138 181.071)", "400": "oklch(77.7% .152 181.912)", "500": "oklch(70.4% .14 182.503)",
+            "600": "oklch(60% .118 184.704)", "700": "oklch(51.1% .096 186.391)", "800": "oklch(43.7% .078 188.216)",
+            "900": "oklch(38.6% .063 188.416)", "950": "oklch(27.7% .046 192.524)",
+        },
+    },
+    "SIDEBAR": {"show_search": True, "show_all_applications": True},
 }
 
 ENV_REGISTRY = env.registry

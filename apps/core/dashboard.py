@@ -1,0 +1,116 @@
+"""The admin home: what an editor needs at a glance (unfold's DASHBOARD_CALLBACK).
+
+Every number is scoped to the domains the user can read; superusers see all.
+Queue depth is the pipeline's own view of it (steps queued per queue), which needs no
+broker round trip and is the same whatever broker runs.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+
+from apps.domains.access import readable_domains
+
+STEP_QUEUES = {"analyze": "general", "extract": "ai", "graph": "storage", "index": "ai", "notify": "general"}
+BOOTSTRAP_QUEUES = {"research": "general", "ingest": "storage", "generate": "ai", "activate": "general"}
+
+
+def _link(name: str, args, label) -> str:
+    try:
+        return format_html('<a class="text-primary-600" href="{}">{}</a>', reverse(name, args=args), label)
+    except NoReverseMatch:
+        return str(label)
+
+
+def _documents_by_status(domain_ids) -> list[dict]:
+    from apps.documents.models import Document, DocumentStatus
+
+    counts = dict(
+        Document.objects.filter(domain_id__in=domain_ids).values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+    )
+    return [{"status": s.value, "label": s.label, "count": counts.get(s.value, 0)} for s in DocumentStatus]
+
+
+def _queue_depth(domain_ids) -> list[dict]:
+    from apps.documents.models import StepRun
+    from apps.domains.models import BootstrapStep
+
+    depth = {"ai": 0, "storage": 0, "general": 0}
+    queued = StepRun.objects.filter(status=StepRun.Status.QUEUED, run__domain_id__in=domain_ids)
+    for step, n in queued.values_list("step").annotate(n=Count("pk")).values_list("step", "n"):
+        depth[STEP_QUEUES.get(step, "general")] += n
+    queued = BootstrapStep.objects.filter(status=BootstrapStep.Status.QUEUED, bootstrap__domain_id__in=domain_ids)
+    for step, n in queued.values_list("step").annotate(n=Count("pk")).values_list("step", "n"):
+        depth[BOOTSTRAP_QUEUES.get(step, "general")] += n
+    return [{"queue": q, "count": n} for q, n in depth.items()]
+
+
+def _recent_activity(domain_ids, limit: int = 10) -> list[list]:
+    """Latest editorial changes from the history tables (documents, entities, domains, generated content)."""
+    from apps.documents.models import Document
+    from apps.domains.models import Domain, GeneratedContent
+    from apps.search.models import Entity
+
+    kinds = {"+": "created", "~": "changed", "-": "deleted"}
+    rows = []
+    sources = [
+        (Document.history.filter(domain_id__in=domain_ids), "document", "admin:documents_document_change", "title"),
+        (Entity.history.filter(domain_id__in=domain_ids), "entity", "admin:search_entity_change", "name"),
+        (Domain.history.filter(id__in=domain_ids), "domain", "admin:domains_domain_change", "name"),
+        (GeneratedContent.history.filter(domain_id__in=domain_ids), "content", "admin:domains_generatedcontent_change", "title"),
+    ]
+    for queryset, kind, url_name, label_field in sources:
+        for h in queryset.select_related("history_user").order_by("-history_date")[:limit]:
+            label = getattr(h, label_field, "") or getattr(h, "body", "")[:60]
+            rows.append((h.history_date, h, kind, url_name, label))
+    rows.sort(key=lambda r: r[0], reverse=True)
+    activity = []
+    for when, h, kind, url_name, label in rows[:limit]:
+        link = _link(url_name, [h.id], label) if h.history_type != "-" else label
+        who = h.history_user.get_username() if h.history_user else "system"
+        activity.append([when.strftime("%Y-%m-%d %H:%M"), who, f"{kinds[h.history_type]} {kind}", link])
+    return activity
+
+
+def dashboard_callback(request, context: dict) -> dict:
+    from apps.documents.models import ProcessingRun
+    from apps.domains.models import DomainBootstrap
+
+    domain_ids = list(readable_domains(request.user).values_list("pk", flat=True))
+    runs = ProcessingRun.objects.filter(domain_id__in=domain_ids)
+    in_progress = runs.filter(status__in=[ProcessingRun.Status.QUEUED, ProcessingRun.Status.RUNNING]).count()
+    failed = runs.filter(status=ProcessingRun.Status.FAILED).count()
+    awaiting = DomainBootstrap.objects.filter(domain_id__in=domain_ids, status=DomainBootstrap.Status.IN_REVIEW).select_related("domain")
+    bootstrapping = DomainBootstrap.objects.filter(
+        domain_id__in=domain_ids, status__in=[DomainBootstrap.Status.RUNNING, DomainBootstrap.Status.FAILED]
+    ).select_related("domain")
+    failed_runs = runs.filter(status=ProcessingRun.Status.FAILED).select_related("document").order_by("-created_at")[:5]
+    context.update({
+        "dashboard": {
+            "documents": _documents_by_status(domain_ids),
+            "runs_in_progress": in_progress,
+            "runs_failed": failed,
+            "queues": _queue_depth(domain_ids),
+            "domains": len(domain_ids),
+            "review_table": {
+                "headers": ["Domain", "Round", "Since"],
+                "rows": [[_link("admin:domains_domainbootstrap_change", [b.pk], b.domain.name), b.generation_round,
+                          b.updated_at.strftime("%Y-%m-%d %H:%M")] for b in awaiting],
+            },
+            "bootstrap_table": {
+                "headers": ["Domain", "Status", "Step", "Documents"],
+                "rows": [[_link("admin:domains_domainbootstrap_change", [b.pk], b.domain.name), b.get_status_display(),
+                          b.current_step or "—", f"{b.documents_done + b.documents_failed}/{b.documents_expected}"]
+                         for b in bootstrapping],
+            },
+            "failed_table": {
+                "headers": ["Document", "Error"],
+                "rows": [[_link("admin:documents_document_change", [r.document_id], r.document.title), r.error[:120]]
+                         for r in failed_runs],
+            },
+            "activity_table": {"headers": ["When", "Who", "What", "Object"], "rows": _recent_activity(domain_ids)},
+        }
+    })
+    return context
