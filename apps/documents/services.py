@@ -175,8 +175,8 @@ def document_create_from_intake(*, domain: Domain, user, intake: Intake, request
             )
             _store(version, intake)
             version.save()
-            document.current_version = version
-            document.save(update_fields=["current_version"])
+            # A queryset update: no second history row for a field the pipeline maintains.
+            Document.objects.filter(pk=document.pk).update(current_version=version)
             run_start(version=version, request_id=request_id)
     except IntegrityError:
         # The same content arrived concurrently: the other request's document wins.

@@ -14,19 +14,27 @@ import sys
 
 from apps.documents.errors import PermanentError
 
+PARSERS = {
+    "text/plain": ("apps.documents.parsers.text", "parse_plain"),
+    "text/markdown": ("apps.documents.parsers.text", "parse_markdown"),
+    "text/html": ("apps.documents.parsers.html", "parse_html"),
+    "application/pdf": ("apps.documents.parsers.pdf", "parse_pdf"),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ("apps.documents.parsers.docx", "parse_docx"),
+}
 
-def _parsers():
-    from apps.documents.parsers.docx import parse_docx
-    from apps.documents.parsers.html import parse_html
-    from apps.documents.parsers.pdf import parse_pdf
-    from apps.documents.parsers.text import parse_markdown, parse_plain
-    from apps.documents.parsers.types import DOCX, HTML, MARKDOWN, PDF, PLAIN
 
-    return {PLAIN: parse_plain, MARKDOWN: parse_markdown, HTML: parse_html, PDF: parse_pdf, DOCX: parse_docx}
+def _parser(mime: str):
+    """Import only the parser needed: the subprocess pays for one library, not all of them."""
+    import importlib
+
+    if mime not in PARSERS:
+        return None
+    module, name = PARSERS[mime]
+    return getattr(importlib.import_module(module), name)
 
 
 def run(mime: str, data: bytes) -> dict:
-    parser = _parsers().get(mime)
+    parser = _parser(mime)
     if parser is None:
         return {"ok": False, "code": "unsupported_type", "error": f"No parser for {mime}."}
     try:
