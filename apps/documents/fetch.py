@@ -105,6 +105,8 @@ def fetch_url(url: str, *, max_bytes: int, timeout: float, allow_private: bool =
     current = url
     with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
         for _hop in range(MAX_REDIRECTS + 1):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Fetching the URL took longer than {timeout:g} s.")
             scheme, host, port = check_url(current)
             address = resolve_public(host, port, allow_private=allow_private)
             target = httpx.URL(current).copy_with(host=address)
