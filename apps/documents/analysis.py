@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils.text import get_valid_filename
 
 from apps.documents.chunking import chunk_text
 from apps.documents.errors import DuplicateContent, PermanentError
@@ -107,9 +108,12 @@ def _fetch_into(version: DocumentVersion) -> tuple[bytes, str]:
     version.content_hash = content_hash
     version.size = len(fetched.content)
     version.mime = mime
-    version.filename = fetched.filename or "document"
-    stored_name = version.filename if PurePosixPath(version.filename).suffix else f"{version.filename}.{_suffix(mime)}"
-    version.original.save(stored_name, ContentFile(fetched.content), save=False)
+    # The stored name's extension must say what the content is: reprocessing sniffs it again.
+    name = PurePosixPath(fetched.filename or "document")
+    if EXTENSIONS.get(name.suffix.lower()) != mime:
+        name = PurePosixPath(f"{name.stem or 'document'}.{_suffix(mime)}")
+    version.filename = get_valid_filename(str(name))[:300]
+    version.original.save(version.filename, ContentFile(fetched.content), save=False)
     try:
         with transaction.atomic():
             version.save(update_fields=["content_hash", "size", "mime", "filename", "original"])

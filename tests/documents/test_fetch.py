@@ -200,6 +200,10 @@ def test_url_document_is_fetched_stored_and_analysed(server, domain, user, path,
     assert Chunk.objects.filter(version=version).exists()
     if path == "/fog.html":
         assert document.title == "Fog signals"  # the page's title replaces the URL
+    # Reprocessing reads the stored copy (no second fetch) and gets the same result.
+    hits = len(Handler.hits)
+    assert analyze_version(version_id=version.pk) == metrics
+    assert len(Handler.hits) == hits
 
 
 @pytest.mark.django_db
