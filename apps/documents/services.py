@@ -184,6 +184,7 @@ def document_create_from_intake(*, domain: Domain, user, intake: Intake, request
         existing = _existing(domain, intake)
         if existing is None:
             raise
+        logger.info("identical content arrived concurrently; returning document %s", existing.pk)
         return existing, False
     except BaseException:
         _discard(version.original.name if version is not None and version.original else "")

@@ -161,3 +161,55 @@ def test_new_version_identical_to_another_document_is_409(domain, user, upload):
         document_new_version(document=second, user=user, upload=upload("b.txt", b"Alpha text."))
     assert error.value.status_code == 409
     assert error.value.extra == {"document_id": first.pk}
+
+
+def _stored_files(domain) -> set[str]:
+    import os
+
+    from apps.documents.models import documents_storage
+
+    root = documents_storage().path(f"domains/{domain.pk}")
+    return {os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_identical_content_sent_concurrently_makes_one_document(monkeypatch):
+    """Two requests racing with the same bytes: the unique (domain, content_hash) decides, the loser gets the winner's document."""
+    import threading
+
+    from django.db import connection
+
+    from apps.documents import workflow
+    from tests.factories import DomainFactory, UserFactory
+
+    # The run's first message would go to the broker on commit; no worker runs in this test.
+    monkeypatch.setattr(workflow, "_send", lambda *args, **kwargs: None)
+    owner, domain = UserFactory(), DomainFactory()
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def submit():
+        try:
+            barrier.wait(timeout=10)
+            results.append(document_create(domain=domain, user=owner, text="Both threads send these exact words."))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    stored_before = _stored_files(domain)
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    assert sorted(created for _, created in results) == [False, True]
+    assert results[0][0].pk == results[1][0].pk
+    assert Document.objects.filter(domain=domain).count() == 1
+    assert ProcessingRun.objects.filter(domain=domain).count() == 1
+    assert DocumentVersion.objects.filter(domain=domain).count() == 1
+    # The loser's stored copy is removed, not left behind as an orphan.
+    winner = Document.objects.get(domain=domain).current_version.original
+    assert _stored_files(domain) - stored_before == {winner.path}
