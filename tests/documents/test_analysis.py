@@ -144,3 +144,9 @@ def test_chunk_spans_cover_the_text_with_overlap_and_respect_size():
 def test_chunk_text_without_breaks_is_cut_hard_but_completely():
     spans = chunk_text("x" * 2500, size=1000, overlap=150)
     assert [(s.start, s.end) for s in spans] == [(0, 1000), (1000, 2000), (2000, 2500)]
+
+
+def test_html_in_a_declared_legacy_charset_is_read(domain, user, upload):
+    page = '<html><head><meta charset="windows-1252"><title>Caf\u00e9</title></head><body><p>Le caf\u00e9 du phare, tr\u00e8s fr\u00e9quent\u00e9 par les marins.</p></body></html>'
+    _, version = _analyse(domain, user, upload, "cafe.html", page.encode("cp1252"))
+    assert "Le café du phare, très fréquenté par les marins." in version.text

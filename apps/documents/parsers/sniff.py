@@ -121,7 +121,12 @@ def sniff(data: bytes, *, filename: str = "", declared: str = "") -> str:
     named = f"the file is named “{filename}” but " if filename else ""
     actual = _binary_type(data, named=named)
     if actual is None:
-        decode_text(data)
+        try:
+            decode_text(data)
+        except PermanentError as exc:
+            # Web pages may declare another charset (<meta charset>); the HTML parser honours it.
+            if exc.code != "invalid_encoding" or not _HTML_START.match(data[:4096]):
+                raise
         actual = _text_type(data)
     if expected is None:
         return actual
