@@ -15,6 +15,7 @@ the index: their vectors, then their chunks.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -30,8 +31,10 @@ from apps.search.projections import vector_items
 EMBED_BATCH_SIZE = 256
 
 
-def chunks_embed(*, versions: Sequence[DocumentVersion], heartbeat: Callable[[], None] | None = None) -> dict[int, int]:
-    """Embed the chunks of ``versions`` that have no embedding of the current model. Returns counts per version."""
+def chunks_embed(*, versions: Sequence[DocumentVersion], heartbeat: Callable[[], None] | None = None) -> dict:
+    """Embed the chunks of ``versions`` that have no embedding of the current model.
+
+    Returns the count per version id, and the time spent in the model under "embed_seconds"."""
     embedder = embedders["default"]
     pending = list(
         Chunk.objects.filter(version__in=[v.pk for v in versions])
@@ -39,10 +42,12 @@ def chunks_embed(*, versions: Sequence[DocumentVersion], heartbeat: Callable[[],
         .order_by("version_id", "ordinal")
         .values_list("pk", "version_id", "text")
     )
-    counts: dict[int, int] = {}
+    counts: dict = {}
     for i in range(0, len(pending), EMBED_BATCH_SIZE):
         batch = pending[i : i + EMBED_BATCH_SIZE]
+        started = time.perf_counter()
         vectors = np.asarray(embedder.embed_documents([text for _, _, text in batch]), dtype="<f4")
+        counts["embed_seconds"] = counts.get("embed_seconds", 0) + time.perf_counter() - started
         Chunk.objects.bulk_update(
             [Chunk(pk=pk, embedding=vector.tobytes(), embedding_model=embedder.model_name) for (pk, _, _), vector in zip(batch, vectors, strict=True)],
             ["embedding", "embedding_model"],
@@ -79,8 +84,11 @@ def version_publish(*, version: DocumentVersion, heartbeat: Callable[[], None] |
 
 
 def version_index(*, version: DocumentVersion, heartbeat: Callable[[], None] | None = None) -> dict:
-    embedded = chunks_embed(versions=[version], heartbeat=heartbeat).get(version.pk, 0)
-    return {"embedded": embedded, "model": embedders["default"].model_name, **version_publish(version=version, heartbeat=heartbeat)}
+    embedded = chunks_embed(versions=[version], heartbeat=heartbeat)
+    return {
+        "embedded": embedded.get(version.pk, 0), "embed_seconds": round(embedded.get("embed_seconds", 0.0), 3),
+        "model": embedders["default"].model_name, **version_publish(version=version, heartbeat=heartbeat),
+    }
 
 
 def index_body(ctx) -> dict:
@@ -92,11 +100,13 @@ def index_batch_body(contexts) -> dict[int, dict | Exception]:
     heartbeat = contexts[0].heartbeat
     embedded = chunks_embed(versions=[c.version for c in contexts], heartbeat=heartbeat)
     model = embedders["default"].model_name
+    embed_seconds = round(embedded.pop("embed_seconds", 0.0), 3)
     results: dict[int, dict | Exception] = {}
     for ctx in contexts:
         try:
             published = version_publish(version=ctx.version, heartbeat=heartbeat)
-            results[ctx.step_run.pk] = {"embedded": embedded.get(ctx.version.pk, 0), "model": model, "batch": len(contexts), **published}
+            results[ctx.step_run.pk] = {"embedded": embedded.get(ctx.version.pk, 0), "model": model, "batch": len(contexts),
+                                       "embed_seconds": embed_seconds, **published}
         except Exception as exc:  # one version's projection failing must not fail the others
             results[ctx.step_run.pk] = exc
     return results
