@@ -36,6 +36,8 @@ def test_changelist_is_scoped_and_shows_status_badges(staff, domain, user, other
 
 
 def test_upload_in_the_admin_creates_the_document_and_starts_the_run(staff, domain, upload):
+    form = staff.get(reverse("admin:documents_document_add")).content.decode()
+    assert 'name="file"' in form and 'name="text"' in form and 'name="url"' in form
     response = staff.post(
         reverse("admin:documents_document_add"),
         {"domain": domain.pk, "title": "", "file": upload("optics.md", files.MARKDOWN), "text": "", "url": ""},
