@@ -11,6 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Case, Value, When
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -27,10 +28,11 @@ from apps.domains.access import writable_domains
 from apps.domains.bootstrap import services
 from apps.domains.models import BootstrapStep, DomainBootstrap, GeneratedContent, ResearchCandidate, ReviewDecision
 
+# Badge colour per displayed status.
 STATUS_LABELS = {
-    "running": "info", "in_review": "warning", "active": "success", "failed": "danger",
-    "pending": "", "queued": "info", "waiting": "info", "succeeded": "success",
-    "ready": "success", "skipped": "",
+    "Running": "info", "In review": "warning", "Active": "success", "Failed": "danger",
+    "Pending": "", "Queued": "info", "Waiting": "info", "Succeeded": "success",
+    "Ready": "success", "Not ingested": "",
 }
 
 
@@ -98,7 +100,7 @@ class StepInline(ReadOnlyInline):
 
     @display(description="Status", label=STATUS_LABELS)
     def status_badge(self, obj):
-        return obj.status
+        return obj.get_status_display()
 
     @display(description="Output")
     def output_summary(self, obj):
@@ -114,7 +116,7 @@ class CandidateInline(ReadOnlyInline):
 
     @display(description="Outcome", label=STATUS_LABELS)
     def outcome_badge(self, obj):
-        return obj.outcome
+        return obj.get_outcome_display()
 
     @display(description="Document")
     def document_link(self, obj):
@@ -139,10 +141,11 @@ class ContentInline(TabularInline):
     fields = ["section", "title", "body", "citation_links", "edited_by"]
     readonly_fields = ["section", "citation_links", "edited_by"]
     verbose_name_plural = "Generated content (current round)"
-    ordering = ["section", "ordinal"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).exclude(status=GeneratedContent.Status.SUPERSEDED)
+        section_order = Case(*[When(section=value, then=Value(i)) for i, value in enumerate(GeneratedContent.Section.values)])
+        return (super().get_queryset(request).exclude(status=GeneratedContent.Status.SUPERSEDED)
+                .order_by(section_order, "ordinal"))
 
     @display(description="Citations")
     def citation_links(self, obj):
@@ -178,12 +181,12 @@ class DomainBootstrapAdmin(DomainScopedAdmin):
     list_filter = ["status"]
     search_fields = ["domain__name", "domain__slug"]
     list_select_related = ["domain"]
-    readonly_fields = ["domain", "status_badge", "current_step", "topic_keywords", "documents_progress",
+    readonly_fields = ["domain", "status_badge", "current_step", "keywords", "documents_progress",
                        "generation_round", "error", "created_by", "created_at", "reviewed_at", "activated_at",
                        "graph_link"]
     fieldsets = [
         (None, {"fields": ["domain", "status_badge", "current_step", "documents_progress", "generation_round", "error"]}),
-        ("Topic", {"fields": ["topic_keywords", "graph_link"]}),
+        ("Topic", {"fields": ["keywords", "graph_link"]}),
         ("Timeline", {"fields": ["created_by", "created_at", "reviewed_at", "activated_at"]}),
     ]
     inlines = [StepInline, ContentInline, DecisionInline, CandidateInline]
@@ -197,7 +200,11 @@ class DomainBootstrapAdmin(DomainScopedAdmin):
 
     @display(description="Status", label=STATUS_LABELS)
     def status_badge(self, obj):
-        return obj.status
+        return obj.get_status_display()
+
+    @display(description="Topic keywords")
+    def keywords(self, obj):
+        return ", ".join(obj.topic_keywords) or "—"
 
     @display(description="Documents")
     def documents_progress(self, obj):
@@ -226,6 +233,10 @@ class DomainBootstrapAdmin(DomainScopedAdmin):
     def has_review_permission(self, request, object_id=None):
         bootstrap = DomainBootstrap.objects.filter(pk=object_id).first()
         return _can_write(request, bootstrap)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "show_save_and_add_another": False, "show_save_as_new": False}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     # --- start a bootstrap (the add page) ---------------------------------------------
 

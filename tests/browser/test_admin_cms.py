@@ -1,0 +1,120 @@
+"""The editors' CMS in a real browser: headless Chromium against a live server and real workers.
+
+Log in, bootstrap a domain from a pasted text, watch it reach review, approve it, upload
+a document and see it become ready, run a search preview, look at the graph view.
+Screenshots land in tests/artifacts/ (gitignored) as test artefacts.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from apps.documents.models import Document, DocumentStatus
+from apps.domains.models import Domain
+from tests.bootstrap.conftest import start_worker  # noqa: F401
+from tests.browser.conftest import ARTIFACTS
+from tests.factories import UserFactory
+from tests.workers import celery_workers, wait_until  # noqa: F401
+
+pytestmark = [pytest.mark.browser, pytest.mark.workers, pytest.mark.django_db(transaction=True)]
+
+SEED = (
+    "The Hubble Space Telescope was launched by NASA in 1990. "
+    "NASA operates the Hubble Space Telescope together with the European Space Agency. "
+    "Edwin Hubble discovered that galaxies move away from the Milky Way. "
+    "The James Webb Space Telescope observes in infrared light and orbits the Sun."
+)
+UPLOAD = (
+    "The Chandra X-ray Observatory was launched by NASA in 1999.\n"
+    "Chandra observes X-rays from black holes and supernova remnants.\n"
+)
+
+
+def _reload_until(page, text: str, timeout: float = 150):
+    def seen():
+        page.reload()
+        return text in page.inner_text("#content")
+
+    try:
+        wait_until(seen, timeout=timeout, interval=1.5, what=f"page shows {text!r}")
+    except AssertionError:
+        page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+        raise
+
+
+def test_editor_bootstraps_reviews_uploads_and_searches(live_server, browser_page, start_worker, tmp_path):  # noqa: F811
+    UserFactory(username="editor", is_staff=True, is_superuser=True)  # password: the factory's
+    start_worker()
+    page, base = browser_page, live_server.url
+
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", "editor")
+    page.fill("#id_password", "correct horse battery staple")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/admin/$"), wait_until="domcontentloaded")
+
+    # Bootstrap a domain with a seed text.
+    page.goto(f"{base}/admin/domains/domainbootstrap/add/")
+    page.fill("#id_name", "Space telescopes")
+    page.fill("#id_topic_keywords", "Hubble Space Telescope, NASA")
+    page.fill("#id_seed_title", "Telescopes")
+    page.fill("#id_seed_text", SEED)
+    page.screenshot(path=str(ARTIFACTS / "bootstrap-start.png"), full_page=True)
+    page.click("form#bootstrap-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/admin/domains/domainbootstrap/\d+/change/$"))
+    review_url = page.url
+
+    _reload_until(page, "In review")
+    content = page.inner_text("#content")
+    assert "Hubble Space Telescope" in content  # generated key entity / overview
+    assert "Approve and publish" in page.inner_text("body")
+    page.screenshot(path=str(ARTIFACTS / "bootstrap-review.png"), full_page=True)
+
+    page.get_by_role("link", name=re.compile("Approve and publish")).first.click()
+    page.fill("#id_comment", "Looks right.")
+    page.click("form#bootstrap-form button[type=submit]")
+    page.wait_for_url(review_url)
+    _reload_until(page, "Active", timeout=60)
+    domain = Domain.objects.get(slug="space-telescopes")
+    assert domain.status == Domain.Status.ACTIVE
+    assert "Looks right." in page.inner_text("#content")
+
+    # Upload a document in the admin; its status becomes ready.
+    upload = tmp_path / "chandra.txt"
+    upload.write_text(UPLOAD)
+    page.goto(f"{base}/admin/documents/document/add/")
+    page.select_option("#id_domain", str(domain.pk))
+    page.set_input_files("#id_file", str(upload))
+    page.click("button[type=submit][name=_save]")
+    page.wait_for_url(re.compile(r".*/admin/documents/document/.*"))
+    document = wait_until(lambda: Document.objects.filter(domain=domain, title__icontains="chandra").first(), timeout=20,
+                          what="uploaded document")
+    page.goto(f"{base}/admin/documents/document/{document.pk}/change/")
+    _reload_until(page, "Ready", timeout=90)
+    assert Document.objects.get(pk=document.pk).status == DocumentStatus.READY
+    page.screenshot(path=str(ARTIFACTS / "document-ready.png"), full_page=True)
+
+    # Search preview finds the uploaded document.
+    page.goto(f"{base}/admin/domains/domainbootstrap/search/{domain.slug}/")
+    page.fill("input[name=q]", "X-ray black holes")
+    page.click("#search-preview-form button[type=submit]")
+    page.wait_for_selector("#preview-results")
+    results = page.inner_text("#preview-results")
+    assert "chandra" in results.lower()
+    page.screenshot(path=str(ARTIFACTS / "search-preview.png"), full_page=True)
+
+    # Graph view draws the domain's entities from the graph API.
+    page.goto(f"{base}/admin/domains/domainbootstrap/graph/{domain.slug}/")
+    page.wait_for_selector("#graph[data-ready='1']", timeout=30_000)
+    status = page.inner_text("#graph-status")
+    assert re.match(r"[1-9]\d* entities", status), status
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "graph.png"), full_page=True)
+
+    # The dashboard shows the documents and the activity.
+    page.goto(f"{base}/admin/")
+    dashboard = page.inner_text("#dashboard")
+    assert "Recent activity" in dashboard and "Queue depth" in dashboard
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
