@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from unfold.admin import ModelAdmin
 
+from apps.core.history import HistoryAdminMixin
 from apps.domains.access import readable_domains, writable_domains
 
 
-class DomainScopedAdmin(ModelAdmin):
+class DomainScopedAdmin(HistoryAdminMixin, ModelAdmin):
     domain_field = "domain"
 
     def _domain_filter(self, domains) -> dict:
