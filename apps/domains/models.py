@@ -268,3 +268,22 @@ class ReviewDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} (round {self.round})"
+
+
+class EntityMerge(models.Model):
+    """An editor's merge of one entity into another, with what it moved, so it can be undone."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="entity_merges")
+    source = models.ForeignKey("search.Entity", on_delete=models.CASCADE, related_name="merges_as_source")
+    target = models.ForeignKey("search.Entity", on_delete=models.CASCADE, related_name="merges_as_target")
+    undo = models.JSONField(default=dict, help_text="Moved mentions, repointed and folded relations, evidence.")
+    merged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source} → {self.target}"

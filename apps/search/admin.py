@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 
 from apps.core.admin import DomainScopedAdmin
+from apps.search.admin_actions import EntityCurationMixin
 from apps.search.models import Entity, ExtractionCache, Mention, Relation, RelationEvidence
 
 
@@ -101,7 +102,7 @@ class ReadOnlyAdminMixin:
 
 
 @admin.register(Entity)
-class EntityAdmin(DomainScopedAdmin):
+class EntityAdmin(EntityCurationMixin, DomainScopedAdmin):
     list_display = ["name", "type", "domain", "mention_count", "merged_into"]
     list_filter = ["type", "domain", ("merged_into", admin.EmptyFieldListFilter)]
     search_fields = ["name", "key", "description"]
