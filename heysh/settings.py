@@ -242,6 +242,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request when it is missing
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "media/"
 S3_BUCKET = env.str("HEYSH_S3_BUCKET", help="Bucket for document originals; set to store files in S3/MinIO.")
