@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 # A "word" this long is encoded data (base64, minified code), not text anyone reads.
 MAX_WORD_CHARS = 10_000
 _LONG_WORD = re.compile(rf"\S{{{MAX_WORD_CHARS},}}")
-LANGUAGE_SAMPLE_CHARS = 1500  # langdetect's cost grows with the sample; 1,500 characters decide reliably
+LANGUAGE_SAMPLE_CHARS = 600  # langdetect's cost grows with the sample; a few sentences decide reliably
+LANGUAGE_TRIALS = 3  # langdetect's default is 7 random trials; 3 agree on real text at less than half the cost
 
 
 def max_document_bytes() -> int:
@@ -48,11 +49,15 @@ def detect_language(text: str) -> str:
     sample = text[:LANGUAGE_SAMPLE_CHARS]
     if sum(ch.isalpha() for ch in sample) < 20:
         return ""
-    from langdetect import DetectorFactory, LangDetectException, detect
+    from langdetect import DetectorFactory, LangDetectException, detector_factory
 
+    detector_factory.init_factory()  # loads the profiles once per process
     DetectorFactory.seed = 0
     try:
-        return detect(sample)
+        detector = detector_factory._factory.create()
+        detector.n_trial = LANGUAGE_TRIALS
+        detector.append(sample)
+        return detector.detect()
     except LangDetectException:
         return ""
 

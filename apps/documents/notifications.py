@@ -25,6 +25,7 @@ import httpx
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core import metrics
@@ -78,32 +79,45 @@ def webhook_deliver(*, run: ProcessingRun, event: str, payload: dict, attempt: i
     return delivery
 
 
-def _recipients(run: ProcessingRun):
-    user_ids = set(
-        Membership.objects.filter(domain_id=run.domain_id, role__in=[Membership.Role.OWNER, Membership.Role.EDITOR])
-        .values_list("user_id", flat=True)
-    )
-    if run.document.created_by_id:
-        user_ids.add(run.document.created_by_id)
-    return get_user_model().objects.filter(pk__in=user_ids, is_active=True).order_by("pk")
+def _recipients(run: ProcessingRun, cache: dict | None = None) -> list:
+    """Active uploader, owners and editors: one query (per domain and uploader with ``cache``)."""
+    cache_key = (run.domain_id, run.document.created_by_id)
+    if cache is not None and cache_key in cache:
+        return cache[cache_key]
+    staff = Membership.objects.filter(
+        domain_id=run.domain_id, role__in=[Membership.Role.OWNER, Membership.Role.EDITOR]
+    ).values("user_id")
+    users = get_user_model().objects.filter(is_active=True).filter(
+        Q(pk__in=staff) | Q(pk=run.document.created_by_id or 0)
+    ).order_by("pk")
+    users = list(users)
+    if cache is not None:
+        cache[cache_key] = users
+    return users
 
 
-def run_notify(*, run: ProcessingRun, attempt: int = 1) -> dict:
+def run_notify(*, run: ProcessingRun, attempt: int = 1, recipients_cache: dict | None = None) -> dict:
     run = ProcessingRun.objects.select_related("document", "domain", "version").get(pk=run.pk)
     document, version = run.document, run.version
     failed = version.status == DocumentStatus.FAILED
     kind = "document_failed" if failed else "document_ready"
     title = f"{document.title}: processing failed" if failed else f"{document.title} is ready"
     body = version.error if failed else f"“{document.title}” was processed and is now searchable in {run.domain.name}."
-    created = 0
-    for user in _recipients(run):
-        notification, new = Notification.objects.get_or_create(
-            user=user, run=run, kind=kind,
-            defaults={"domain_id": run.domain_id, "document": document, "title": title[:300], "body": body,
-                      "data": {"document_id": document.pk, "version_id": version.pk, "status": version.status}},
-        )
-        created += new
-        if new and settings.NOTIFY_BY_EMAIL and user.email:
+    recipients = _recipients(run, recipients_cache)
+    # At most one row per (user, run, kind) (a unique constraint): a redelivery adds none.
+    notified = set(Notification.objects.filter(run=run, kind=kind).values_list("user_id", flat=True))
+    new_users = [user for user in recipients if user.pk not in notified]
+    Notification.objects.bulk_create(
+        [
+            Notification(user=user, run=run, kind=kind, domain_id=run.domain_id, document=document, title=title[:300], body=body,
+                         data={"document_id": document.pk, "version_id": version.pk, "status": version.status})
+            for user in new_users
+        ],
+        ignore_conflicts=True,
+    )
+    created = len(new_users)
+    for user in new_users:
+        if settings.NOTIFY_BY_EMAIL and user.email:
             try:
                 send_mail(title[:300], body, settings.DEFAULT_FROM_EMAIL, [user.email])
             except Exception as exc:  # mail is best effort; the notification row is the record
@@ -132,3 +146,16 @@ def run_notify(*, run: ProcessingRun, attempt: int = 1) -> dict:
 
 def notify_body(ctx) -> dict:
     return run_notify(run=ctx.run, attempt=ctx.step_run.attempt)
+
+
+def notify_batch_body(contexts) -> dict[int, dict | Exception]:
+    """Notify for several runs (recipients looked up once per domain); each succeeds or fails on its own."""
+    cache: dict = {}
+    outcomes: dict[int, dict | Exception] = {}
+    for ctx in contexts:
+        try:
+            result = run_notify(run=ctx.run, attempt=ctx.step_run.attempt, recipients_cache=cache)
+            outcomes[ctx.step_run.pk] = {**result, "batch": len(contexts)} if len(contexts) > 1 else result
+        except Exception as exc:  # noqa: PERF203 (a failing webhook of one domain must not hold back the others)
+            outcomes[ctx.step_run.pk] = exc
+    return outcomes

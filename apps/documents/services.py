@@ -247,6 +247,7 @@ def document_new_version(
 def document_delete(*, document: Document) -> None:
     """Remove the document's share of every projection, then its rows and stored files."""
     from apps.core.backends import graph_stores, vector_stores
+    from apps.search.graph_update import graph_prune, graph_touched
 
     versions = list(DocumentVersion.objects.filter(document=document))
     for version in versions:
@@ -257,7 +258,11 @@ def document_delete(*, document: Document) -> None:
     names = [version.original.name for version in versions if version.original]
     domain_id = document.domain_id
     with transaction.atomic():
+        # The graph rows this document supported: entities and relations left without any
+        # mention or evidence once its chunks are gone are pruned (graph_prune).
+        touched = graph_touched(version_ids=[version.pk for version in versions])
         document.delete()
+        graph_prune(domain_id=domain_id, **touched)
         Domain.objects.filter(pk=domain_id).update(index_version=F("index_version") + 1)
         transaction.on_commit(lambda: [_discard(name) for name in names])
     logger.info("document deleted (%d versions) from domain %s", len(versions), domain_id)

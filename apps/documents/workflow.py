@@ -56,7 +56,14 @@ BODIES = {
 }
 # Steps that can run many documents in one call: (batch body, setting with the batch size).
 # Embedding many short documents at once is several times faster than one by one.
-BATCHED = {Step.INDEX: ("apps.search.indexing.index_batch_body", "INDEX_BATCH_DOCUMENTS")}
+# The cheap steps are batched too: per short document their fixed cost (claim, rows, commit)
+# exceeds their work, and on a small machine every millisecond competes with the model.
+BATCHED = {
+    Step.EXTRACT: ("apps.search.extraction.extract_batch_body", "STEP_BATCH_DOCUMENTS"),
+    Step.GRAPH: ("apps.search.graph_update.graph_batch_body", "STEP_BATCH_DOCUMENTS"),
+    Step.INDEX: ("apps.search.indexing.index_batch_body", "INDEX_BATCH_DOCUMENTS"),
+    Step.NOTIFY: ("apps.documents.notifications.notify_batch_body", "STEP_BATCH_DOCUMENTS"),
+}
 MAX_BACKOFF_SECONDS = 600
 ERROR_MAX_CHARS = 2000
 
@@ -106,6 +113,28 @@ def _queue_step_of_run(run: ProcessingRun, step: str) -> None:
     _queue(step_run_id, step)
 
 
+def _queue_step_of_runs(run_ids: list[int], step: str) -> None:
+    """``_queue`` for the ``step`` of several runs at once (one query to find them, one to mark them)."""
+    ids = list(StepRun.objects.filter(run_id__in=run_ids, step=step).values_list("pk", flat=True))
+    if not ids:
+        return
+    StepRun.objects.filter(pk__in=ids).update(
+        status=Status.QUEUED, queued_at=timezone.now(), lease_owner="", lease_expires_at=None
+    )
+    transaction.on_commit(lambda: [_send(step_run_id, step) for step_run_id in ids])
+
+
+def _send_document_finished(document_id: int) -> None:
+    """Tell whoever waits for the document (the domain bootstrap) that it is ready or failed."""
+    from heysh.celery import app
+
+    app.send_task("tasks.bootstrap.document_finished", (document_id,))
+
+
+def _document_finished(document_id: int) -> None:
+    transaction.on_commit(lambda: _send_document_finished(document_id))
+
+
 # --- services called by intake, admin and API ----------------------------------------
 def run_start(*, version: DocumentVersion, request_id: str = "") -> ProcessingRun:
     """Create the run and its five steps for ``version`` and queue analysis. Idempotent per version."""
@@ -116,9 +145,15 @@ def run_start(*, version: DocumentVersion, request_id: str = "") -> ProcessingRu
         )
         if not created:
             return run
-        StepRun.objects.bulk_create([StepRun(run=run, step=step, ordinal=i) for i, step in enumerate(STEPS)])
+        # The analysis step is created queued: no second statement to queue it.
+        now = timezone.now()
+        steps = StepRun.objects.bulk_create([
+            StepRun(run=run, step=step, ordinal=i, **({"status": Status.QUEUED, "queued_at": now} if step == Step.ANALYZE else {}))
+            for i, step in enumerate(STEPS)
+        ])
         _mark_processing(run)
-        _queue_step_of_run(run, Step.ANALYZE)
+        analyze_id = steps[0].pk or StepRun.objects.filter(run=run, step=Step.ANALYZE).values_list("pk", flat=True).get()
+        transaction.on_commit(lambda: _send(analyze_id, Step.ANALYZE))
     logger.info("run %s started for version %s", run.pk, version.pk)
     return run
 
@@ -245,13 +280,13 @@ def step_execute(*, step_run_id: int, step: str) -> str | None:
         ids += step_claim_more(step=step, owner=owner, limit=getattr(settings, batch_setting[1]) - 1)
     step_runs = {s.pk: s for s in StepRun.objects.select_related("run__version__document").filter(pk__in=ids)}
     heartbeat = Heartbeat(ids, owner)
-    contexts = []
-    for pk in ids:
-        step_run = step_runs[pk]
-        ProcessingRun.objects.filter(pk=step_run.run_id, status=ProcessingRun.Status.QUEUED).update(
-            status=ProcessingRun.Status.RUNNING, started_at=timezone.now()
-        )
-        contexts.append(StepContext(step_run=step_run, run=step_run.run, version=step_run.run.version, heartbeat=heartbeat))
+    ProcessingRun.objects.filter(pk__in={s.run_id for s in step_runs.values()}, status=ProcessingRun.Status.QUEUED).update(
+        status=ProcessingRun.Status.RUNNING, started_at=timezone.now()
+    )
+    contexts = [
+        StepContext(step_run=step_runs[pk], run=step_runs[pk].run, version=step_runs[pk].run.version, heartbeat=heartbeat)
+        for pk in ids
+    ]
     started = time.monotonic()
     own = contexts[0]
     with context.bound(run_id=own.run.pk, step=step, domain=own.run.domain_id, request_id=own.run.request_id or None):
@@ -267,7 +302,19 @@ def step_execute(*, step_run_id: int, step: str) -> str | None:
         except Exception as exc:  # the whole call failed: every claimed step shares the outcome
             results = dict.fromkeys(ids, exc)
         duration = time.monotonic() - started
-        outcomes = [_step_finish(ctx.step_run, owner=owner, result=results.get(ctx.step_run.pk), duration=duration) for ctx in contexts]
+        succeeded = {
+            ctx.step_run.pk: {**(results.get(ctx.step_run.pk) or {}), "duration_s": round(duration, 3)}
+            for ctx in contexts
+            if not isinstance(results.get(ctx.step_run.pk), BaseException)
+        }
+        # The successes of a batch commit together (each fenced on its own); failures one by one.
+        _steps_succeed([ctx.step_run for ctx in contexts if ctx.step_run.pk in succeeded], owner=owner, results=succeeded)
+        outcomes = [
+            "succeeded" if ctx.step_run.pk in succeeded
+            else _step_finish(ctx.step_run, owner=owner, result=results.get(ctx.step_run.pk), duration=duration)
+            for ctx in contexts
+        ]
+        logger.info("step %s: %d succeeded in %.2fs", step, len(succeeded), duration)
     for outcome in outcomes:
         metrics.heysh_step_duration_seconds.labels(step=step, outcome=outcome).observe(duration)
     return outcomes[0]
@@ -310,12 +357,73 @@ def _step_succeed(step_run: StepRun, *, owner: str, attempt: int, result: dict) 
             _queue_step_of_run(run, STEPS[STEPS.index(step_run.step) + 1])
 
 
+def _steps_succeed(step_runs: list[StepRun], *, owner: str, results: dict[int, dict]) -> None:
+    """Mark steps of one kind succeeded and queue each run's next step, in one transaction.
+
+    Each row stays fenced by (owner, attempt): rows are locked first, and only those still
+    ours are updated; a step that lost its lease keeps the new owner's result.
+    """
+    if not step_runs:
+        return
+    if len(step_runs) == 1:  # one conditional UPDATE is cheaper than lock + bulk update
+        _step_succeed(step_runs[0], owner=owner, attempt=step_runs[0].attempt, result=results[step_runs[0].pk])
+        return
+    step = step_runs[0].step
+    fence = Q()
+    for step_run in step_runs:
+        fence |= Q(pk=step_run.pk, attempt=step_run.attempt)
+    with transaction.atomic():
+        ours = set(
+            StepRun.objects.select_for_update().filter(fence, status=Status.RUNNING, lease_owner=owner).values_list("pk", flat=True)
+        )
+        done = [s for s in step_runs if s.pk in ours]
+        for step_run in step_runs:
+            if step_run.pk not in ours:
+                logger.warning("step %s finished after losing its lease; the result of the new owner stands", step)
+        if not done:
+            return
+        now = timezone.now()
+        StepRun.objects.bulk_update(
+            [StepRun(pk=s.pk, status=Status.SUCCEEDED, finished_at=now, lease_expires_at=None, error="", metrics=results[s.pk])
+             for s in done],
+            ["status", "finished_at", "lease_expires_at", "error", "metrics"],
+        )
+        runs = [s.run for s in done]
+        if step == Step.INDEX:
+            _documents_ready(runs)
+        if step == Step.NOTIFY:
+            # A run that failed earlier stays failed; otherwise this was its last step.
+            ProcessingRun.objects.filter(pk__in=[r.pk for r in runs]).exclude(status=ProcessingRun.Status.FAILED).update(
+                status=ProcessingRun.Status.SUCCEEDED, finished_at=now
+            )
+        else:
+            _queue_step_of_runs([r.pk for r in runs], STEPS[STEPS.index(step) + 1])
+
+
+def _documents_ready(runs: list[ProcessingRun]) -> None:
+    """``_document_ready`` for several runs with one statement per table."""
+    if len(runs) == 1:
+        _document_ready(runs[0])
+        return
+    now = timezone.now()
+    DocumentVersion.objects.filter(pk__in=[r.version_id for r in runs]).update(status=DocumentStatus.READY, error="")
+    Document.objects.bulk_update(
+        [Document(pk=r.document_id, status=DocumentStatus.READY, error="", current_version_id=r.version_id, updated_at=now)
+         for r in runs],
+        ["status", "error", "current_version_id", "updated_at"],
+    )
+    for run in runs:
+        _document_finished(run.document_id)
+    transaction.on_commit(lambda: metrics.heysh_documents_finished_total.labels(outcome="ready").inc(len(runs)))
+
+
 def _document_ready(run: ProcessingRun) -> None:
     """After indexing the version is searchable: it becomes the document's current version."""
     DocumentVersion.objects.filter(pk=run.version_id).update(status=DocumentStatus.READY, error="")
     Document.objects.filter(pk=run.document_id).update(
         status=DocumentStatus.READY, error="", current_version_id=run.version_id, updated_at=timezone.now()
     )
+    _document_finished(run.document_id)
     transaction.on_commit(lambda: metrics.heysh_documents_finished_total.labels(outcome="ready").inc())
 
 
@@ -352,6 +460,7 @@ def _step_fail(step_run: StepRun, fence, *, message: str) -> bool:
         notify = StepRun.objects.filter(run=run, step=Step.NOTIFY, status=Status.PENDING).values_list("pk", flat=True).first()
         if notify is not None:
             _queue(notify, Step.NOTIFY)
+        _document_finished(run.document_id)
         transaction.on_commit(lambda: metrics.heysh_documents_finished_total.labels(outcome="failed").inc())
     return True
 

@@ -99,8 +99,8 @@ class EntityResolver:
         key = normalize_key(name)
         return self.alias_keys.get(key, key)
 
-    def upsert(self, *, types: dict[str, Counter], names: dict[str, Counter]) -> tuple[dict[str, int], int]:
-        """Entity id per key (following editor merges), and how many entities were created."""
+    def upsert(self, *, types: dict[str, Counter], names: dict[str, Counter]) -> tuple[dict[str, int], list[str]]:
+        """Entity id per key (following editor merges), and the keys of the entities this call created."""
         keys = sorted(types)
         existing = {e.key: e for e in Entity.objects.filter(domain_id=self.domain_id, key__in=keys)}
         new = [
@@ -108,7 +108,7 @@ class EntityResolver:
             for key in keys
             if key not in existing
         ]
-        Entity.objects.bulk_create(new, ignore_conflicts=True)
+        Entity.objects.bulk_create(new, ignore_conflicts=True, batch_size=2000)
         if new:
             existing = {e.key: e for e in Entity.objects.filter(domain_id=self.domain_id, key__in=keys)}
         upgrades = []
@@ -126,7 +126,7 @@ class EntityResolver:
                 seen.add(target.pk)
                 target = Entity.objects.get(pk=target.merged_into_id)
             ids[key] = target.pk
-        return ids, len(new)
+        return ids, [e.key for e in new]
 
 
 def _best_type(counter: Counter) -> str:
@@ -155,6 +155,23 @@ def graph_recount(*, entity_ids: Iterable[int], relation_ids: Iterable[int]) -> 
     return removed_entities, removed_relations
 
 
+def graph_touched(*, version_ids: Iterable[int]) -> dict[str, set[int]]:
+    """The entities and relations the given versions mention or give evidence for."""
+    version_ids = list(version_ids)
+    return {
+        "entity_ids": set(Mention.objects.filter(version_id__in=version_ids).values_list("entity_id", flat=True)),
+        "relation_ids": set(RelationEvidence.objects.filter(version_id__in=version_ids).values_list("relation_id", flat=True)),
+    }
+
+
+def graph_prune(*, domain_id: int, entity_ids: Iterable[int], relation_ids: Iterable[int]) -> tuple[int, int]:
+    """After mentions/evidence were removed (a document deleted): recount the touched rows and
+    delete the entities and relations left without provenance. Serialized with the graph step."""
+    with transaction.atomic():
+        _domain_lock(domain_id)
+        return graph_recount(entity_ids=entity_ids, relation_ids=relation_ids)
+
+
 def _rename_to_most_frequent_surface(entity_ids: list[int]) -> None:
     """The display name follows usage, unless an editor gave the entity a name of its own."""
     surfaces: dict[int, Counter] = defaultdict(Counter)
@@ -173,20 +190,41 @@ def _rename_to_most_frequent_surface(entity_ids: list[int]) -> None:
 
 
 def version_graph_update(*, version: DocumentVersion, heartbeat: Callable[[], None] | None = None) -> dict:
-    chunks = list(Chunk.objects.filter(version=version).order_by("ordinal").values_list("pk", "content_hash", "text"))
-    results = extractions_cached(chunks=[(h, t) for _, h, t in chunks], heartbeat=heartbeat)
-    older = list(
-        DocumentVersion.objects.filter(document_id=version.document_id, number__lt=version.number).values_list("pk", flat=True)
+    return versions_graph_update(versions=[version], heartbeat=heartbeat)[version.pk]
+
+
+def versions_graph_update(*, versions: list[DocumentVersion], heartbeat: Callable[[], None] | None = None) -> dict[int, dict]:
+    """The graph rows of several versions of one domain (of different documents), in one transaction.
+
+    Returns the metrics per version id. Each version's share replaces exactly what it, or an
+    older version of its document, contributed before."""
+    domain_id = versions[0].domain_id
+    if any(v.domain_id != domain_id for v in versions) or len({v.document_id for v in versions}) != len(versions):
+        raise ValueError("one domain and one version per document per call")
+    version_ids = [v.pk for v in versions]
+    chunks = list(
+        Chunk.objects.filter(version_id__in=version_ids).order_by("version_id", "ordinal").values_list("pk", "version_id", "content_hash", "text")
     )
-    replaced_versions = [version.pk, *older]
+    results = extractions_cached(chunks=[(h, t) for _, _, h, t in chunks], heartbeat=heartbeat)
+    numbers = {v.pk: (v.document_id, v.number) for v in versions}
+    older: dict[int, list[int]] = {v.pk: [] for v in versions}
+    by_document = {v.document_id: v for v in versions}
+    for pk, document_id, number in DocumentVersion.objects.filter(document_id__in=list(by_document)).values_list(
+        "pk", "document_id", "number"
+    ):
+        version = by_document[document_id]
+        if number < numbers[version.pk][1]:
+            older[version.pk].append(pk)
+    replaced_versions = [*version_ids, *(pk for pks in older.values() for pk in pks)]
     with transaction.atomic():
-        _domain_lock(version.domain_id)
-        resolver = EntityResolver(version.domain_id)
+        _domain_lock(domain_id)
+        resolver = EntityResolver(domain_id)
         types: dict[str, Counter] = defaultdict(Counter)
         names: dict[str, Counter] = defaultdict(Counter)
-        mentions: dict[tuple[str, int, int], tuple[str, int]] = {}
-        evidence: dict[tuple[str, str, str], dict[int, str]] = defaultdict(dict)
-        for chunk_id, content_hash, _ in chunks:
+        first_seen: dict[str, int] = {}
+        mentions: dict[tuple[str, int, int], tuple[str, int, int]] = {}
+        evidence: dict[tuple[str, str, str], dict[int, tuple[int, str]]] = defaultdict(dict)
+        for chunk_id, version_id, content_hash, _ in chunks:
             extraction = results[content_hash]
             local: dict[str, str] = {}
             for found in extraction.entities:
@@ -196,29 +234,31 @@ def version_graph_update(*, version: DocumentVersion, heartbeat: Callable[[], No
                 local[found.name.casefold()] = local[normalize_key(found.name)] = key
                 types[key][found.type if found.type in ENTITY_TYPES else EntityType.OTHER] += 1
                 names[key][found.name[:KEY_MAX]] += 1
-                mentions.setdefault((key, chunk_id, found.start), (found.name[:KEY_MAX], found.end))
+                first_seen.setdefault(key, version_id)
+                mentions.setdefault((key, chunk_id, found.start), (found.name[:KEY_MAX], found.end, version_id))
             for found in extraction.relations:
                 source = local.get(found.source.casefold()) or local.get(normalize_key(found.source))
                 target = local.get(found.target.casefold()) or local.get(normalize_key(found.target))
                 if source and target and source != target and found.type in RELATION_TYPES:
-                    evidence[(source, target, found.type)].setdefault(chunk_id, found.evidence[:1000])
-        entity_ids, created = resolver.upsert(types=types, names=names)
+                    evidence[(source, target, found.type)].setdefault(chunk_id, (version_id, found.evidence[:1000]))
+        entity_ids, created_keys = resolver.upsert(types=types, names=names)
 
         touched_entities = set(Mention.objects.filter(version_id__in=replaced_versions).values_list("entity_id", flat=True))
         touched_relations = set(
             RelationEvidence.objects.filter(version_id__in=replaced_versions).values_list("relation_id", flat=True)
         )
-        # Replace exactly this document's share: what a previous attempt or an older version wrote.
+        # Replace exactly these documents' share: what a previous attempt or an older version wrote.
         Mention.objects.filter(version_id__in=replaced_versions).delete()
         RelationEvidence.objects.filter(version_id__in=replaced_versions).delete()
 
         Mention.objects.bulk_create(
             [
-                Mention(entity_id=entity_ids[key], chunk_id=chunk_id, version_id=version.pk, domain_id=version.domain_id,
+                Mention(entity_id=entity_ids[key], chunk_id=chunk_id, version_id=version_id, domain_id=domain_id,
                         surface=surface, start=start, end=end)
-                for (key, chunk_id, start), (surface, end) in mentions.items()
+                for (key, chunk_id, start), (surface, end, version_id) in mentions.items()
             ],
             ignore_conflicts=True,
+            batch_size=2000,
         )
         edges = {
             (entity_ids[s], entity_ids[t], rel_type): chunk_snippets
@@ -226,39 +266,88 @@ def version_graph_update(*, version: DocumentVersion, heartbeat: Callable[[], No
             if entity_ids[s] != entity_ids[t]  # two keys merged into one entity by an editor
         }
         Relation.objects.bulk_create(
-            [Relation(domain_id=version.domain_id, source_id=s, target_id=t, type=k, weight=1.0) for s, t, k in edges],
+            [Relation(domain_id=domain_id, source_id=s, target_id=t, type=k, weight=1.0) for s, t, k in edges],
             ignore_conflicts=True,
+            batch_size=2000,
         )
         relation_ids = {}
         if edges:
             endpoints = {s for s, _, _ in edges} | {t for _, t, _ in edges}
             for pk, s, t, k in Relation.objects.filter(
-                domain_id=version.domain_id, source_id__in=endpoints, target_id__in=endpoints
+                domain_id=domain_id, source_id__in=endpoints, target_id__in=endpoints
             ).values_list("pk", "source_id", "target_id", "type"):
                 if (s, t, k) in edges:
                     relation_ids[(s, t, k)] = pk
         RelationEvidence.objects.bulk_create(
             [
-                RelationEvidence(relation_id=relation_ids[edge], chunk_id=chunk_id, version_id=version.pk, snippet=snippet)
+                RelationEvidence(relation_id=relation_ids[edge], chunk_id=chunk_id, version_id=version_id, snippet=snippet)
                 for edge, chunk_snippets in edges.items()
-                for chunk_id, snippet in chunk_snippets.items()
+                for chunk_id, (version_id, snippet) in chunk_snippets.items()
             ],
             ignore_conflicts=True,
+            batch_size=2000,
         )
         touched_entities |= set(entity_ids.values())
         touched_relations |= set(relation_ids.values())
         removed_entities, removed_relations = graph_recount(entity_ids=touched_entities, relation_ids=touched_relations)
 
-    graph_stores["default"].replace_version(graph_contribution(version), previous_version_ids=older)
-    result = {
-        "entities": len(set(entity_ids.values())), "entities_created": created, "mentions": len(mentions),
-        "relations": len(relation_ids), "evidence": sum(len(v) for v in edges.values()),
-        "entities_removed": removed_entities, "relations_removed": removed_relations,
+    store = graph_stores["default"]
+    if store.needs_contributions:  # the embedded store reads the tables written above
+        for version in versions:
+            store.replace_version(graph_contribution(version), previous_version_ids=older[version.pk])
+    per_version = {
+        pk: {"entities": set(), "entities_created": 0, "mentions": 0, "relations": set(), "evidence": 0} for pk in version_ids
     }
-    for kind in ("entities_created", "mentions", "relations", "evidence"):
-        metrics.heysh_pipeline_items_written_total.labels(kind=kind.removesuffix("_created")).inc(result[kind])
-    return result
+    for key in created_keys:
+        per_version[first_seen[key]]["entities_created"] += 1
+    for (key, _, _), (_, _, version_id) in mentions.items():
+        per_version[version_id]["mentions"] += 1
+        per_version[version_id]["entities"].add(entity_ids[key])
+    for edge, chunk_snippets in edges.items():
+        for version_id, _ in chunk_snippets.values():
+            per_version[version_id]["evidence"] += 1
+            per_version[version_id]["relations"].add(relation_ids[edge])
+    out = {}
+    for pk, counts in per_version.items():
+        out[pk] = {**counts, "entities": len(counts["entities"]), "relations": len(counts["relations"]),
+                   "entities_removed": removed_entities, "relations_removed": removed_relations}
+        if len(versions) > 1:
+            out[pk]["batch"] = len(versions)
+    for kind in ("entities_created", "mentions", "evidence"):
+        metrics.heysh_pipeline_items_written_total.labels(kind=kind.removesuffix("_created")).inc(sum(o[kind] for o in out.values()))
+    metrics.heysh_pipeline_items_written_total.labels(kind="relations").inc(len(relation_ids))
+    return out
 
 
 def graph_body(ctx) -> dict:
     return version_graph_update(version=ctx.version, heartbeat=ctx.heartbeat)
+
+
+def graph_batch_body(contexts) -> dict[int, dict | Exception]:
+    """Graph rows of several documents: one transaction (one domain lock, one resolver) per domain.
+
+    A group that fails as a whole is retried document by document, so a bad document fails
+    alone. Two versions of one document never share a pass (the newer replaces the older)."""
+    groups: dict[int, list] = defaultdict(list)
+    alone = []
+    for ctx in contexts:
+        group = groups[ctx.version.domain_id]
+        if any(c.version.document_id == ctx.version.document_id for c in group):
+            alone.append([ctx])
+        else:
+            group.append(ctx)
+    outcomes: dict[int, dict | Exception] = {}
+    for group in [*groups.values(), *alone]:
+        try:
+            by_version = versions_graph_update(versions=[c.version for c in group], heartbeat=group[0].heartbeat)
+            outcomes.update({c.step_run.pk: by_version[c.version.pk] for c in group})
+        except Exception as exc:
+            if len(group) == 1:
+                outcomes[group[0].step_run.pk] = exc
+                continue
+            for ctx in group:
+                try:
+                    outcomes[ctx.step_run.pk] = graph_body(ctx)
+                except Exception as one:  # noqa: PERF203 (each document succeeds or fails on its own)
+                    outcomes[ctx.step_run.pk] = one
+    return outcomes

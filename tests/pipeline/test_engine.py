@@ -72,8 +72,9 @@ def test_text_document_runs_to_ready(domain, user, no_broker):
     assert {"PostgreSQL", "Neo4j", "Ada Lovelace", "University of London"} <= names
     assert Relation.objects.filter(domain=domain, type="uses", source__key="django", target__key="postgresql").exists()
     assert Notification.objects.filter(user=user, run=run, kind="document_ready").count() == 1
-    # every step was sent exactly once, in order
-    assert [step for step, _, _ in no_broker] == list(STEPS)
+    # every step was sent exactly once, in order, and the bootstrap heard that the document is ready
+    assert [step for step, _, _ in no_broker] == [*STEPS[:4], "finished", STEPS[4]]
+    assert ("finished", document.pk, 0) in no_broker
 
 
 def test_duplicate_delivery_has_no_effect(domain, user, no_broker):
@@ -102,6 +103,7 @@ def test_permanent_error_fails_at_once_and_still_notifies(domain, user, no_broke
     assert run.version.status == DocumentStatus.FAILED
     failed = Notification.objects.get(user=user, run=run)
     assert failed.kind == "document_failed" and "rejected" in failed.body
+    assert [document_id for step, document_id, _ in no_broker if step == "finished"] == [document.pk]
 
 
 @override_settings(EXTRACTORS=SCRIPTED, STEP_MAX_ATTEMPTS=3, STEP_BACKOFF_SECONDS=2)
@@ -257,10 +259,11 @@ def test_sweep_schedule_is_installed_once_and_admin_edits_survive():
 
 def test_one_indexing_delivery_embeds_every_queued_document_at_once(domain, user, no_broker):
     runs = [_create(domain, user, text=f"Document {n} mentions Redis and Django.", title=f"d{n}")[1] for n in range(3)]
-    for _ in range(3):  # analyze, extract, graph of every run
+    for step in ("analyze", "extract", "graph"):  # of every run (extract and graph are batched too)
         for run in runs:
-            queued = StepRun.objects.get(run=run, status=StepRun.Status.QUEUED)
-            step_execute(step_run_id=queued.pk, step=queued.step)
+            queued = StepRun.objects.filter(run=run, step=step, status=StepRun.Status.QUEUED).first()
+            if queued:
+                step_execute(step_run_id=queued.pk, step=step)
     index_steps = [StepRun.objects.get(run=run, step="index") for run in runs]
     assert {s.status for s in index_steps} == {StepRun.Status.QUEUED}
     assert step_execute(step_run_id=index_steps[1].pk, step="index") == "succeeded"

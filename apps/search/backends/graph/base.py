@@ -9,6 +9,10 @@ from apps.search.backends.types import EntityDocuments, GraphContribution, Healt
 class GraphStore(ABC):
     """A projection of a domain's knowledge graph. PostgreSQL remains the source of truth."""
 
+    # False for a store that reads the PostgreSQL graph tables itself: the graph step then
+    # skips building the (costly) projection payload for ``replace_version``.
+    needs_contributions = True
+
     def __init__(self, alias: str = "default", **options):
         self.alias = alias
         self.options = options

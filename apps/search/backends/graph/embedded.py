@@ -28,6 +28,8 @@ DEGREE_CAP = 50
 
 
 class EmbeddedGraphStore(GraphStore):
+    needs_contributions = False
+
     def replace_version(self, contribution: GraphContribution, *, previous_version_ids: Sequence[int] = ()) -> None:
         """Nothing to do: the graph step already wrote the rows this store reads."""
 
