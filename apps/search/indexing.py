@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 
 from apps.core import metrics
 from apps.core.backends import embedders, vector_stores
@@ -61,26 +61,52 @@ def chunks_embed(*, versions: Sequence[DocumentVersion], heartbeat: Callable[[],
 
 def version_publish(*, version: DocumentVersion, heartbeat: Callable[[], None] | None = None) -> dict:
     """Make an embedded version searchable and take its document's older versions out of the index."""
-    Domain.objects.filter(pk=version.domain_id).update(index_version=F("index_version") + 1)
+    result = versions_publish(versions=[version], heartbeat=heartbeat)[version.pk]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def versions_publish(*, versions: Sequence[DocumentVersion], heartbeat: Callable[[], None] | None = None) -> dict[int, dict | Exception]:
+    """``version_publish`` for several versions: one index_version bump per domain, one query for
+    the older versions; a version whose projection fails gets its exception, the others go on."""
     store = vector_stores["default"]
-    upserted = 0
-    for items in vector_items(version):
-        store.upsert(items)
-        upserted += len(items)
-        if heartbeat:
-            heartbeat()
-    older = list(
-        DocumentVersion.objects.filter(document_id=version.document_id, number__lt=version.number).values_list("pk", flat=True)
-    )
-    removed = 0
-    for old_version_id in older:
-        store.delete_version(domain_id=version.domain_id, version_id=old_version_id)
-    if older:
-        with transaction.atomic():
-            removed = Chunk.objects.filter(version_id__in=older).delete()[1].get("documents.Chunk", 0)
-            Domain.objects.filter(pk=version.domain_id).update(index_version=F("index_version") + 1)
-    metrics.heysh_pipeline_items_written_total.labels(kind="vectors").inc(upserted)
-    return {"vectors": upserted, "older_chunks_removed": removed}
+    for domain_id in sorted({v.domain_id for v in versions}):
+        Domain.objects.filter(pk=domain_id).update(index_version=F("index_version") + 1)
+    older: dict[int, list[int]] = {v.pk: [] for v in versions}
+    latest = {v.document_id: v for v in versions}
+    for pk, document_id, number in DocumentVersion.objects.filter(document_id__in=list(latest)).values_list("pk", "document_id", "number"):
+        for version in versions:
+            if version.document_id == document_id and number < version.number:
+                older[version.pk].append(pk)
+    stored = {}
+    if not store.needs_items:  # the embedded store reads the chunk rows the embeddings were stored on
+        stored = dict(
+            Chunk.objects.filter(version_id__in=[v.pk for v in versions], embedding__isnull=False)
+            .values_list("version_id").annotate(n=Count("pk")).values_list("version_id", "n")
+        )
+    results: dict[int, dict | Exception] = {}
+    for version in versions:
+        try:
+            upserted = stored.get(version.pk, 0)
+            if store.needs_items:
+                for items in vector_items(version):
+                    store.upsert(items)
+                    upserted += len(items)
+                    if heartbeat:
+                        heartbeat()
+            removed = 0
+            for old_version_id in older[version.pk]:
+                store.delete_version(domain_id=version.domain_id, version_id=old_version_id)
+            if older[version.pk]:
+                with transaction.atomic():
+                    removed = Chunk.objects.filter(version_id__in=older[version.pk]).delete()[1].get("documents.Chunk", 0)
+                    Domain.objects.filter(pk=version.domain_id).update(index_version=F("index_version") + 1)
+            results[version.pk] = {"vectors": upserted, "older_chunks_removed": removed}
+            metrics.heysh_pipeline_items_written_total.labels(kind="vectors").inc(upserted)
+        except Exception as exc:  # noqa: PERF203 (one version's projection failing must not fail the others)
+            results[version.pk] = exc
+    return results
 
 
 def version_index(*, version: DocumentVersion, heartbeat: Callable[[], None] | None = None) -> dict:
@@ -101,12 +127,12 @@ def index_batch_body(contexts) -> dict[int, dict | Exception]:
     embedded = chunks_embed(versions=[c.version for c in contexts], heartbeat=heartbeat)
     model = embedders["default"].model_name
     embed_seconds = round(embedded.pop("embed_seconds", 0.0), 3)
+    published = versions_publish(versions=[c.version for c in contexts], heartbeat=heartbeat)
     results: dict[int, dict | Exception] = {}
     for ctx in contexts:
-        try:
-            published = version_publish(version=ctx.version, heartbeat=heartbeat)
-            results[ctx.step_run.pk] = {"embedded": embedded.get(ctx.version.pk, 0), "model": model, "batch": len(contexts),
-                                       "embed_seconds": embed_seconds, **published}
-        except Exception as exc:  # one version's projection failing must not fail the others
-            results[ctx.step_run.pk] = exc
+        outcome = published[ctx.version.pk]
+        results[ctx.step_run.pk] = outcome if isinstance(outcome, Exception) else {
+            "embedded": embedded.get(ctx.version.pk, 0), "model": model, "batch": len(contexts),
+            "embed_seconds": embed_seconds, **outcome,
+        }
     return results

@@ -11,6 +11,10 @@ from apps.search.backends.types import HealthStatus, VectorFilter, VectorHit, Ve
 class VectorStore(ABC):
     """Nearest-neighbour search over chunk embeddings. The chunk rows remain the source of truth."""
 
+    # False for a store that reads the embeddings from the chunk rows itself: the index step
+    # then skips building the VectorItems for ``upsert``.
+    needs_items = True
+
     def __init__(self, alias: str = "default", **options):
         self.alias = alias
         self.options = options

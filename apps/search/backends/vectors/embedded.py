@@ -135,6 +135,8 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class EmbeddedVectorStore(VectorStore):
+    needs_items = False
+
     def upsert(self, items: Sequence[VectorItem]) -> None:
         """Nothing to write: the index step stores embeddings on the chunk rows and bumps the domain's index_version."""
 
