@@ -109,3 +109,23 @@ def test_caches_are_module_level_not_per_thread(domain):
     thread.start()
     thread.join()
     assert seen == [built] and embedded._matrices is embedded._matrices
+
+
+def test_rm3_feedback_adds_terms_of_the_best_chunks_and_respects_filters(domain):
+    a = make_document(domain, "Roll", ["Ailerons control roll of the aircraft."])
+    b = make_document(domain, "Surfaces", ["Ailerons deflect differentially on the wing."], language="fr")
+    make_document(domain, "Other", ["Rotor blades of a helicopter."])
+    domains = [(domain.pk, domain.index_version)]
+    ids = lambda doc: list(Chunk.objects.filter(document=doc).values_list("pk", flat=True))  # noqa: E731
+    plain = keyword_search(domains=domains, query="roll", k=5)
+    assert [h.chunk_id for h in plain] == ids(a)
+    # Feedback from the best chunk ("ailerons", "aircraft", ...) reaches B, which lacks "roll"; A stays first.
+    expanded = keyword_search(domains=domains, query="roll", k=5, feedback_docs=1, feedback_terms=5, feedback_weight=0.3)
+    assert [h.chunk_id for h in expanded] == ids(a) + ids(b)
+    assert expanded[0].score > expanded[1].score > 0
+    # A zero weight is the plain query; filters still apply to the expanded query.
+    assert [h.chunk_id for h in keyword_search(domains=domains, query="roll", k=5, feedback_docs=1, feedback_weight=0.0)] == ids(a)
+    only_en = keyword_search(
+        domains=domains, query="roll", k=5, filters=VectorFilter(languages=("en",)), feedback_docs=1, feedback_terms=5
+    )
+    assert [h.chunk_id for h in only_en] == ids(a)

@@ -4,7 +4,7 @@ from django.test import override_settings
 from apps.documents.models import Document
 from apps.search.backends.graph.embedded import EmbeddedGraphStore
 from apps.search.backends.vectors.embedded import EmbeddedVectorStore
-from apps.search.services.fusion import rrf_fuse
+from apps.search.services.fusion import convex_fuse, rrf_fuse
 from tests.factories import DomainFactory, MembershipFactory, UserFactory
 from tests.search.factories import bump, make_document, make_entity, mention, relate
 
@@ -91,6 +91,20 @@ def test_rrf_fuse_keeps_hits_of_either_channel_and_adds_shared_ones():
     assert fused[0].channels == {"vector": (1, 0.9), "keyword": (2, 5.0)}
     weighted = rrf_fuse({"vector": [(1, 0.9)], "keyword": [(3, 7.0)]}, weights={"vector": 1, "keyword": 2}, k=60)
     assert [h.chunk_id for h in weighted] == [3, 1]
+
+
+def test_convex_fuse_normalizes_each_channel_and_rewards_the_margin():
+    rankings = {"vector": [(1, 0.9), (2, 0.5), (3, 0.1)], "keyword": [(3, 20.0), (2, 19.0), (4, 0.0)]}
+    fused = convex_fuse(rankings, weights={"vector": 1, "keyword": 1})
+    # min-max per channel: vector 1→1, 2→.5, 3→0; keyword 3→1, 2→.95, 4→0; each weighs 1/2.
+    assert [h.chunk_id for h in fused] == [2, 1, 3, 4]
+    assert fused[0].score == pytest.approx((0.5 + 0.95) / 2)
+    assert fused[0].channels == {"vector": (2, 0.5), "keyword": (2, 19.0)}
+    assert fused[-1].score == 0.0  # kept: fusion never drops a hit
+    weighted = convex_fuse(rankings, weights={"vector": 3, "keyword": 1})
+    assert [h.chunk_id for h in weighted][:2] == [1, 2]
+    single = convex_fuse({"vector": [(7, 0.4)], "keyword": []}, weights={"vector": 1, "keyword": 1})
+    assert [(h.chunk_id, h.score) for h in single] == [(7, 0.5)]  # a lone hit is its channel's best
 
 
 MINILM = {
@@ -239,11 +253,15 @@ def test_deleted_document_vanishes_even_before_the_index_version_moves(owner_cli
     assert search(owner_client, query="mayfly", mode="hybrid")["results"] == []
 
 
-def test_new_chunks_are_found_after_the_index_version_moves(owner_client, domain):
+def test_new_chunks_are_found_after_the_index_version_moves(owner_client, domain, settings):
+    # Exact term matching only: RM3 feedback would rightly add "First" (it shares "control") below "Second".
+    settings.SEARCH_KEYWORD_FEEDBACK_DOCS = 0
     make_document(domain, "First", ["Ailerons control roll."])
     assert search(owner_client, query="elevator", mode="keyword")["results"] == []
     make_document(domain, "Second", ["The elevator controls pitch."])
     assert titles(search(owner_client, query="elevator", mode="keyword")) == ["Second"]
+    settings.SEARCH_KEYWORD_FEEDBACK_DOCS = 1
+    assert titles(search(owner_client, query="elevator", mode="keyword")) == ["Second", "First"]
 
 
 # --- bad input ---------------------------------------------------------------------

@@ -34,3 +34,31 @@ def rrf_fuse(
             hit.channels[channel] = (rank, score)
             hit.score += weight / (k + rank)
     return sorted(fused.values(), key=lambda h: (-h.score, h.chunk_id))
+
+
+def convex_fuse(
+    rankings: Mapping[str, Sequence[tuple[int, float]]], *, weights: Mapping[str, float]
+) -> list[FusedHit]:
+    """Score-normalized convex fusion: ``fused = Σ w_c · minmax_c(score) / Σ w_c``.
+
+    Each channel's scores are min-max normalized over the candidates it returned (its
+    best hit → 1, its worst → 0; a channel whose scores are all equal gives each 1), so
+    a chunk's fused score reflects how far ahead it is, not only its rank. A chunk
+    missing from a channel gets 0 from it. Ties: lower chunk id.
+    """
+    fused: dict[int, FusedHit] = {}
+    total = sum(weights.get(channel, 1.0) for channel in rankings) or 1.0
+    for channel, ranking in rankings.items():
+        if not ranking:
+            continue
+        weight = weights.get(channel, 1.0) / total
+        scores = [score for _chunk_id, score in ranking]
+        low, high = min(scores), max(scores)
+        span = high - low
+        for rank, (chunk_id, score) in enumerate(ranking, start=1):
+            hit = fused.get(chunk_id)
+            if hit is None:
+                hit = fused[chunk_id] = FusedHit(chunk_id=chunk_id)
+            hit.channels[channel] = (rank, score)
+            hit.score += weight * ((score - low) / span if span > 0 else 1.0)
+    return sorted(fused.values(), key=lambda h: (-h.score, h.chunk_id))

@@ -108,6 +108,15 @@ class KeywordIndex:
     tokens: dict[int, tuple[str, np.ndarray, np.ndarray, int]] = field(default_factory=dict)
     build_seconds: float = 0.0
 
+    def weighted_scores(self, term_weights: dict[int, float]) -> np.ndarray:
+        """Σ over terms of weight × each chunk's BM25 weight for that term."""
+        n = len(self.chunk_ids)
+        out = np.zeros(n, dtype=np.float32)
+        for t, w in term_weights.items():
+            rows = self.rows[self.indptr[t] : self.indptr[t + 1]]
+            out[rows] += np.float32(w) * self.weights[self.indptr[t] : self.indptr[t + 1]]
+        return out
+
     def scores(self, term_ids: Sequence[int]) -> np.ndarray:
         """Σ over ``term_ids`` (a repeated id counts again) of each chunk's BM25 weight."""
         n = len(self.chunk_ids)
@@ -227,10 +236,48 @@ class KeywordHit:
     score: float
 
 
+def _rm3_scores(index: KeywordIndex, ids: list[int], scores: np.ndarray, *, docs: int, terms: int, weight: float) -> np.ndarray:
+    """BM25 with RM3 pseudo-relevance feedback (Lavrenko & Croft 2001; Abdul-Jaleel et al. 2004).
+
+    The ``docs`` best chunks of the first pass, each weighted by its share of their
+    BM25 scores, vote for terms by relative frequency (count / chunk length); the
+    ``terms`` best terms not in the query are added. Second pass: each original term
+    weighs (1 − weight) / |query terms|, each expansion term weight × its share of the
+    expansion votes.
+    """
+    weight = min(weight, 1.0)
+    top = [int(i) for i in top_k(scores, docs) if scores[i] > 0]
+    if not top:
+        return scores
+    first = np.array([scores[i] for i in top], dtype=np.float64)
+    first /= first.sum()
+    votes: dict[int, float] = {}
+    for row, share in zip(top, first, strict=True):
+        _title, term_ids, counts, length = index.tokens[int(index.chunk_ids[row])]
+        if not length:
+            continue
+        for t, c in zip(term_ids.tolist(), (counts * (share / length)).tolist(), strict=True):
+            votes[t] = votes.get(t, 0.0) + c
+    original = set(ids)
+    expansion = sorted(((v, t) for t, v in votes.items() if t not in original), reverse=True)[:terms]
+    total = sum(v for v, _t in expansion)
+    if not expansion or total <= 0:
+        return scores
+    term_weights = {t: (1 - weight) / len(original) for t in original}
+    for v, t in expansion:
+        term_weights[t] = weight * v / total
+    return index.weighted_scores(term_weights)
+
+
 def keyword_search(
-    *, domains: Sequence[tuple[int, int]], query: str, k: int, filters: VectorFilter | None = None
+    *, domains: Sequence[tuple[int, int]], query: str, k: int, filters: VectorFilter | None = None,
+    feedback_docs: int = 0, feedback_terms: int = 10, feedback_weight: float = 0.3,
 ) -> list[KeywordHit]:
-    """BM25 top-k over ``domains`` ((domain id, index version) pairs). Chunks without any query term never match."""
+    """BM25 top-k over ``domains`` ((domain id, index version) pairs). Chunks without any query term never match.
+
+    ``feedback_docs`` > 0 turns on RM3 pseudo-relevance feedback (``_rm3_scores``); expansion
+    terms may then also match chunks without any original query term.
+    """
     terms = analyze(query)
     hits: list[KeywordHit] = []
     if not terms:
@@ -246,6 +293,10 @@ def keyword_search(
         mask = filter_mask(index, filters)
         if mask is not None:
             scores = np.where(mask, scores, 0.0)
+        if feedback_docs > 0 and feedback_weight > 0:
+            scores = _rm3_scores(index, ids, scores, docs=feedback_docs, terms=feedback_terms, weight=feedback_weight)
+            if mask is not None:
+                scores = np.where(mask, scores, 0.0)
         for i in top_k(scores, k):
             if scores[i] <= 0:
                 break

@@ -28,7 +28,7 @@ from apps.search.backends.types import VectorFilter
 from apps.search.backends.vectors.embedded import EmbeddedVectorStore
 from apps.search.models import EntityType
 from apps.search.services.expansion import graph_expand
-from apps.search.services.fusion import FusedHit, rrf_fuse
+from apps.search.services.fusion import FusedHit, convex_fuse, rrf_fuse
 from apps.search.services.keyword import (
     analyze,
     highlight_html,
@@ -143,7 +143,11 @@ def _keyword_channel(out: _Channels, *, query: str, domains: list[Domain], depth
         if KEYWORD_RANKER == "postgres":
             hits = keyword_search_postgres(domain_ids=[d.pk for d in domains], query=query, k=depth)
         else:
-            hits = keyword_search(domains=[(d.pk, d.index_version) for d in domains], query=query, k=depth, filters=vfilter)
+            hits = keyword_search(
+                domains=[(d.pk, d.index_version) for d in domains], query=query, k=depth, filters=vfilter,
+                feedback_docs=settings.SEARCH_KEYWORD_FEEDBACK_DOCS, feedback_terms=settings.SEARCH_KEYWORD_FEEDBACK_TERMS,
+                feedback_weight=settings.SEARCH_KEYWORD_FEEDBACK_WEIGHT,
+            )
         out.rankings["keyword"] = [(h.chunk_id, h.score) for h in hits]
     except Exception as exc:
         logger.warning("search: keyword channel failed", exc_info=True)
@@ -221,7 +225,10 @@ def search_run(
     started = time.perf_counter()
     rrf_k = settings.SEARCH_RRF_K
     weights = {"vector": settings.SEARCH_VECTOR_WEIGHT, "keyword": settings.SEARCH_KEYWORD_WEIGHT}
-    fused = rrf_fuse(out.rankings, weights=weights, k=rrf_k)
+    if settings.SEARCH_FUSION == "rrf":
+        fused = rrf_fuse(out.rankings, weights=weights, k=rrf_k)
+    else:
+        fused = convex_fuse(out.rankings, weights=weights)
     if type_chunks is not None:
         fused = [h for h in fused if h.chunk_id in type_chunks]
     out.timings["fusion"] = _ms(started)
