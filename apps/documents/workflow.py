@@ -39,6 +39,7 @@ from django.utils.module_loading import import_string
 from apps.core import context, metrics
 from apps.documents.errors import PermanentError
 from apps.documents.models import Document, DocumentStatus, DocumentVersion, ProcessingRun, StepRun
+from apps.domains.models import Domain
 
 logger = logging.getLogger(__name__)
 
@@ -412,9 +413,16 @@ def _documents_ready(runs: list[ProcessingRun]) -> None:
          for r in runs],
         ["status", "error", "current_version_id", "updated_at"],
     )
+    _bump_index_versions({r.domain_id for r in runs})
     for run in runs:
         _document_finished(run.document_id)
     transaction.on_commit(lambda: metrics.heysh_documents_finished_total.labels(outcome="ready").inc(len(runs)))
+
+
+def _bump_index_versions(domain_ids: set[int]) -> None:
+    """Search caches keep only current versions: switching them must invalidate those caches too,
+    or a process that rebuilt between the index step and this switch would miss the new version."""
+    Domain.objects.filter(pk__in=domain_ids).update(index_version=F("index_version") + 1)
 
 
 def _document_ready(run: ProcessingRun) -> None:
@@ -423,6 +431,7 @@ def _document_ready(run: ProcessingRun) -> None:
     Document.objects.filter(pk=run.document_id).update(
         status=DocumentStatus.READY, error="", current_version_id=run.version_id, updated_at=timezone.now()
     )
+    _bump_index_versions({run.domain_id})
     _document_finished(run.document_id)
     transaction.on_commit(lambda: metrics.heysh_documents_finished_total.labels(outcome="ready").inc())
 
