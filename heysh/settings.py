@@ -346,7 +346,7 @@ SEARCH_RRF_K = env.int("HEYSH_SEARCH_RRF_K", 60, min_value=1, help="Reciprocal-r
 SEARCH_VECTOR_WEIGHT = env.float("HEYSH_SEARCH_VECTOR_WEIGHT", 1.0, min_value=0.0, help="Fusion weight of the vector channel.")
 SEARCH_KEYWORD_WEIGHT = env.float("HEYSH_SEARCH_KEYWORD_WEIGHT", 1.0, min_value=0.0, help="Fusion weight of the keyword channel.")
 SEARCH_FUSION = env.choice("HEYSH_SEARCH_FUSION", ["convex", "rrf"], "convex", help="Hybrid fusion: min-max normalized score sum (convex) or reciprocal-rank fusion (rrf).")
-SEARCH_KEYWORD_FEEDBACK_DOCS = env.int("HEYSH_SEARCH_KEYWORD_FEEDBACK_DOCS", 5, min_value=0, max_value=100, help="BM25 pseudo-relevance feedback (RM3): top chunks read for expansion terms; 0 turns it off.")
+SEARCH_KEYWORD_FEEDBACK_DOCS = env.int("HEYSH_SEARCH_KEYWORD_FEEDBACK_DOCS", 10, min_value=0, max_value=100, help="BM25 pseudo-relevance feedback (RM3): top chunks read for expansion terms; 0 turns it off.")
 SEARCH_KEYWORD_FEEDBACK_TERMS = env.int("HEYSH_SEARCH_KEYWORD_FEEDBACK_TERMS", 10, min_value=1, max_value=100, help="RM3: expansion terms added to the keyword query.")
 SEARCH_KEYWORD_FEEDBACK_WEIGHT = env.float("HEYSH_SEARCH_KEYWORD_FEEDBACK_WEIGHT", 0.3, min_value=0.0, help="RM3: share of the expansion terms in the keyword query (the original terms keep the rest).")
 

@@ -1,9 +1,12 @@
-"""Reciprocal-rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009).
+"""Fusion of the channels' chunk rankings: convex (``convex_fuse``, the default) or RRF.
+
+Reciprocal-rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009):
 
     fused(d) = Σ_channel  weight_channel / (k + rank_channel(d))      (ranks from 1)
 
-Scores of different channels are not comparable (cosine vs BM25); ranks are. A chunk
-found by one channel only keeps that channel's share, so fusion never drops a hit.
+Raw scores of different channels are not comparable (cosine vs BM25): RRF uses ranks
+only, convex fusion normalizes each channel's scores first. A chunk found by one
+channel only keeps that channel's share, so fusion never drops a hit.
 """
 
 from __future__ import annotations

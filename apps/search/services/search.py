@@ -1,7 +1,7 @@
 """Hybrid search: the one function the API, the evaluation and the benchmark call.
 
     query → embed → vector top-N (VECTOR_STORES) ∥ keyword top-N (BM25)
-          → reciprocal-rank fusion → top-k chunks → documents (max chunk score)
+          → fusion (convex or RRF) → top-k chunks → documents (max chunk score)
           → optional graph expansion (GRAPH_STORES) → response
 
 Every channel is scoped to the caller's readable domains. A failing projection
