@@ -1,4 +1,5 @@
-"""The document pipeline's Celery tasks: one per step, each takes a StepRun id.
+"""The document pipeline's Celery tasks: one per step, each takes a StepRun id or a list of
+StepRun ids of that step (one message for a batch).
 
 They are thin on purpose: the engine in ``apps.documents.workflow`` claims the step,
 runs its body and advances the run. Time limits come from the step's queue.
@@ -16,32 +17,32 @@ def _limits(step: str) -> dict[str, int]:
     return {"soft_time_limit": soft, "time_limit": hard}
 
 
-def _execute(step_run_id: int, step: str) -> str | None:
+def _execute(step_run_ids: int | list[int], step: str) -> str | None:
     from apps.documents.workflow import step_execute
 
-    return step_execute(step_run_id=int(step_run_id), step=step)
+    return step_execute(step_run_id=step_run_ids, step=step)
 
 
 @app.task(name="tasks.pipeline.analyze", **_limits("analyze"))
-def analyze(step_run_id: int) -> str | None:
-    return _execute(step_run_id, "analyze")
+def analyze(step_run_ids: int | list[int]) -> str | None:
+    return _execute(step_run_ids, "analyze")
 
 
 @app.task(name="tasks.pipeline.extract", **_limits("extract"))
-def extract(step_run_id: int) -> str | None:
-    return _execute(step_run_id, "extract")
+def extract(step_run_ids: int | list[int]) -> str | None:
+    return _execute(step_run_ids, "extract")
 
 
 @app.task(name="tasks.pipeline.graph", **_limits("graph"))
-def graph(step_run_id: int) -> str | None:
-    return _execute(step_run_id, "graph")
+def graph(step_run_ids: int | list[int]) -> str | None:
+    return _execute(step_run_ids, "graph")
 
 
 @app.task(name="tasks.pipeline.index", **_limits("index"))
-def index(step_run_id: int) -> str | None:
-    return _execute(step_run_id, "index")
+def index(step_run_ids: int | list[int]) -> str | None:
+    return _execute(step_run_ids, "index")
 
 
 @app.task(name="tasks.pipeline.notify", **_limits("notify"))
-def notify(step_run_id: int) -> str | None:
-    return _execute(step_run_id, "notify")
+def notify(step_run_ids: int | list[int]) -> str | None:
+    return _execute(step_run_ids, "notify")

@@ -11,20 +11,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils.text import get_valid_filename
 
+from apps.core import metrics
 from apps.documents.chunking import chunk_text
 from apps.documents.errors import DuplicateContent, PermanentError
 from apps.documents.models import Chunk, Document, DocumentVersion
 from apps.documents.parsers import ParsedDocument, parse, sniff
 from apps.documents.parsers.sniff import EXTENSIONS, GENERIC_DECLARED
 from apps.documents.parsers.text import clean_text
+from apps.documents.parsers.types import MARKDOWN, PLAIN
 from apps.domains.models import Domain
 
 logger = logging.getLogger(__name__)
@@ -150,9 +153,40 @@ def _stored_bytes(version: DocumentVersion) -> bytes:
         return handle.read()
 
 
-def analyze_version(*, version_id: int) -> dict:
-    """Parse, clean, detect the language and chunk one version; replace its chunks. Returns metrics."""
-    version = DocumentVersion.objects.select_related("document").get(pk=version_id)
+# Small documents parsed in this process are analysed many per delivery (see the engine's
+# BATCHED); anything sandboxed (HTML, PDF, DOCX), fetched or large gets a delivery of its own,
+# so a slow one cannot hold a batch past its time limit.
+BATCH_MAX_BYTES = 1024 * 1024
+
+
+def analysis_batchable(version: DocumentVersion) -> bool:
+    return version.mime in (PLAIN, MARKDOWN) and 0 < version.size <= BATCH_MAX_BYTES
+
+
+def batchable_steps() -> Q:
+    """``analysis_batchable`` as a StepRun filter."""
+    return Q(run__version__mime__in=(PLAIN, MARKDOWN), run__version__size__gt=0, run__version__size__lte=BATCH_MAX_BYTES)
+
+
+@dataclass
+class Analysis:
+    """One version analysed, not yet stored."""
+
+    version: DocumentVersion
+    text: str
+    mime: str
+    language: str
+    page_count: int | None
+    title: str
+    chunks: list[Chunk]
+
+    def summary(self) -> dict:
+        return {"chunks": len(self.chunks), "chars": len(self.text), "pages": self.page_count or 0,
+                "language": self.language, "mime": self.mime}
+
+
+def _analyze(version: DocumentVersion) -> Analysis:
+    """Parse, clean, detect the language and chunk one version (nothing is written but a fetched original)."""
     if version.document.source == Document.Source.URL and not version.original:
         data, mime = _fetch_into(version)
     else:
@@ -162,7 +196,6 @@ def analyze_version(*, version_id: int) -> dict:
     text, sections, page_count = assemble_text(parsed)
     _check_readable(text)
     spans = chunk_text(text, size=settings.CHUNK_CHARS, overlap=settings.CHUNK_OVERLAP_CHARS, sections=sections)
-    language = detect_language(text)
     chunks = [
         Chunk(
             version=version, document_id=version.document_id, domain_id=version.domain_id, ordinal=ordinal,
@@ -171,18 +204,55 @@ def analyze_version(*, version_id: int) -> dict:
         )
         for ordinal, span in enumerate(spans)
     ]
+    return Analysis(version=version, text=text, mime=mime, language=detect_language(text), page_count=page_count,
+                    title=parsed.title, chunks=chunks)
+
+
+def _store(analyses: list[Analysis]) -> None:
+    """Replace the chunks of the analysed versions and record what was found, in one transaction."""
+    version_ids = [a.version.pk for a in analyses]
     with transaction.atomic():
-        replaced, _ = Chunk.objects.filter(version=version).delete()
-        Chunk.objects.bulk_create(chunks, batch_size=1000)
-        version.text = text
-        version.mime = mime
-        version.language = language
-        version.page_count = page_count
-        version.save(update_fields=["text", "mime", "language", "page_count"])
+        replaced = set(Chunk.objects.filter(version_id__in=version_ids).values_list("version_id", flat=True).distinct())
         if replaced:
+            Chunk.objects.filter(version_id__in=replaced).delete()
             # Search caches keyed on the domain's index version must forget the old chunks.
-            Domain.objects.filter(pk=version.domain_id).update(index_version=F("index_version") + 1)
-        if parsed.title and version.document.title in ("", version.document.source_url):
-            Document.objects.filter(pk=version.document_id).update(title=parsed.title[:300])
-    logger.info("analysed version %s: %s, %d chars, %d chunks", version.pk, mime, len(text), len(chunks))
-    return {"chunks": len(chunks), "chars": len(text), "pages": page_count or 0, "language": language, "mime": mime}
+            Domain.objects.filter(pk__in={a.version.domain_id for a in analyses if a.version.pk in replaced}).update(
+                index_version=F("index_version") + 1
+            )
+        Chunk.objects.bulk_create([chunk for a in analyses for chunk in a.chunks], batch_size=1000)
+        for a in analyses:
+            a.version.text, a.version.mime, a.version.language, a.version.page_count = a.text, a.mime, a.language, a.page_count
+        DocumentVersion.objects.bulk_update([a.version for a in analyses], ["text", "mime", "language", "page_count"])
+        for a in analyses:
+            document = a.version.document
+            if a.title and document.title in ("", document.source_url):
+                Document.objects.filter(pk=document.pk).update(title=a.title[:300])
+    metrics.heysh_pipeline_items_written_total.labels(kind="chunks").inc(sum(len(a.chunks) for a in analyses))
+
+
+def analyze_version(*, version_id: int) -> dict:
+    """Parse, clean, detect the language and chunk one version; replace its chunks. Returns metrics."""
+    version = DocumentVersion.objects.select_related("document").get(pk=version_id)
+    analysis = _analyze(version)
+    _store([analysis])
+    logger.info("analysed version %s: %s, %d chars, %d chunks", version.pk, analysis.mime, len(analysis.text), len(analysis.chunks))
+    return analysis.summary()
+
+
+def analyze_batch_body(contexts) -> dict[int, dict | Exception]:
+    """The analysis step for several versions: each is parsed on its own (a bad one fails alone),
+    the chunks of all that succeeded are stored in one transaction."""
+    outcomes: dict[int, dict | Exception] = {}
+    analyses: dict[int, Analysis] = {}
+    for ctx in contexts:
+        try:
+            analyses[ctx.step_run.pk] = _analyze(ctx.version)
+        except Exception as exc:  # noqa: PERF203 (each document succeeds or fails on its own)
+            outcomes[ctx.step_run.pk] = exc
+        ctx.heartbeat()
+    if analyses:
+        _store(list(analyses.values()))
+    for pk, analysis in analyses.items():
+        outcomes[pk] = {**analysis.summary(), "batch": len(contexts)}
+    logger.info("analysed %d versions (%d failed)", len(analyses), len(outcomes) - len(analyses))
+    return outcomes

@@ -60,6 +60,7 @@ BODIES = {
 # The cheap steps are batched too: per short document their fixed cost (claim, rows, commit)
 # exceeds their work, and on a small machine every millisecond competes with the model.
 BATCHED = {
+    Step.ANALYZE: ("apps.documents.analysis.analyze_batch_body", "STEP_BATCH_DOCUMENTS"),
     Step.EXTRACT: ("apps.search.extraction.extract_batch_body", "STEP_BATCH_DOCUMENTS"),
     Step.GRAPH: ("apps.search.graph_update.graph_batch_body", "STEP_BATCH_DOCUMENTS"),
     Step.INDEX: ("apps.search.indexing.index_batch_body", "INDEX_BATCH_DOCUMENTS"),
@@ -93,11 +94,30 @@ def backoff_seconds(attempt: int) -> int:
 
 
 # --- sending -----------------------------------------------------------------------
-def _send(step_run_id: int, step: str, countdown: int = 0) -> None:
+def _send(step_run_ids: int | list[int], step: str, countdown: int = 0) -> None:
+    """One message for one step, or for a batch of steps of one kind (a list of ids)."""
     import tasks.pipeline  # noqa: F401  (registers the tasks in web processes too)
     from heysh.celery import app
 
-    app.tasks[TASK_NAMES[step]].apply_async(args=[step_run_id], countdown=countdown or None)
+    app.tasks[TASK_NAMES[step]].apply_async(args=[step_run_ids], countdown=countdown or None)
+
+
+def batch_size(step: str) -> int:
+    """How many steps of this kind one delivery may run together (1 for unbatched steps)."""
+    batched = BATCHED.get(step)
+    return max(int(getattr(settings, batched[1])), 1) if batched else 1
+
+
+def _send_batches(step_run_ids: list[int], step: str) -> None:
+    """Send queued steps of one kind as few messages as their batch size allows.
+
+    Every queued step is named by exactly one message (or found by the sweep), so a step
+    never waits for another's delivery; a message names at most one batch of steps.
+    """
+    size = batch_size(step)
+    for i in range(0, len(step_run_ids), size):
+        part = step_run_ids[i : i + size]
+        _send(part if len(part) > 1 else part[0], step)
 
 
 def _queue(step_run_id: int, step: str, *, countdown: int = 0) -> None:
@@ -115,14 +135,15 @@ def _queue_step_of_run(run: ProcessingRun, step: str) -> None:
 
 
 def _queue_step_of_runs(run_ids: list[int], step: str) -> None:
-    """``_queue`` for the ``step`` of several runs at once (one query to find them, one to mark them)."""
-    ids = list(StepRun.objects.filter(run_id__in=run_ids, step=step).values_list("pk", flat=True))
+    """``_queue`` for the ``step`` of several runs at once: one query to find them, one to mark
+    them, and one message per batch of them."""
+    ids = list(StepRun.objects.filter(run_id__in=run_ids, step=step).order_by("pk").values_list("pk", flat=True))
     if not ids:
         return
     StepRun.objects.filter(pk__in=ids).update(
         status=Status.QUEUED, queued_at=timezone.now(), lease_owner="", lease_expires_at=None
     )
-    transaction.on_commit(lambda: [_send(step_run_id, step) for step_run_id in ids])
+    transaction.on_commit(lambda: _send_batches(ids, step))
 
 
 def _send_document_finished(document_id: int) -> None:
@@ -139,24 +160,48 @@ def _document_finished(document_id: int) -> None:
 # --- services called by intake, admin and API ----------------------------------------
 def run_start(*, version: DocumentVersion, request_id: str = "") -> ProcessingRun:
     """Create the run and its five steps for ``version`` and queue analysis. Idempotent per version."""
+    return runs_start(versions=[version], request_id=request_id)[0]
+
+
+def runs_start(*, versions: list[DocumentVersion], request_id: str = "") -> list[ProcessingRun]:
+    """``run_start`` for many versions: a few statements in all, analysis sent in batches.
+
+    Versions that already have a run get it back unchanged (nothing is queued twice).
+    """
+    from apps.documents.analysis import analysis_batchable
+
     with transaction.atomic():
-        run, created = ProcessingRun.objects.get_or_create(
-            version=version,
-            defaults={"document_id": version.document_id, "domain_id": version.domain_id, "request_id": request_id},
-        )
-        if not created:
-            return run
-        # The analysis step is created queued: no second statement to queue it.
-        now = timezone.now()
-        steps = StepRun.objects.bulk_create([
-            StepRun(run=run, step=step, ordinal=i, **({"status": Status.QUEUED, "queued_at": now} if step == Step.ANALYZE else {}))
-            for i, step in enumerate(STEPS)
-        ])
-        _mark_processing(run)
-        analyze_id = steps[0].pk or StepRun.objects.filter(run=run, step=Step.ANALYZE).values_list("pk", flat=True).get()
-        transaction.on_commit(lambda: _send(analyze_id, Step.ANALYZE))
-    logger.info("run %s started for version %s", run.pk, version.pk)
-    return run
+        existing = {run.version_id: run for run in ProcessingRun.objects.filter(version__in=[v.pk for v in versions])}
+        new = [v for v in versions if v.pk not in existing]
+        if new:
+            runs = ProcessingRun.objects.bulk_create([
+                ProcessingRun(version=v, document_id=v.document_id, domain_id=v.domain_id, request_id=request_id) for v in new
+            ])
+            if any(run.pk is None for run in runs):  # a backend without RETURNING
+                by_version = {r.version_id: r for r in ProcessingRun.objects.filter(version__in=[v.pk for v in new])}
+                runs = [by_version[v.pk] for v in new]
+            existing.update({run.version_id: run for run in runs})
+            # The analysis steps are created queued: no second statement to queue them.
+            now = timezone.now()
+            StepRun.objects.bulk_create([
+                StepRun(run=run, step=step, ordinal=i, **({"status": Status.QUEUED, "queued_at": now} if step == Step.ANALYZE else {}))
+                for run in runs
+                for i, step in enumerate(STEPS)
+            ])
+            Document.objects.filter(pk__in=[v.document_id for v in new]).update(status=DocumentStatus.PROCESSING, error="")
+            DocumentVersion.objects.filter(pk__in=[v.pk for v in new]).update(status=DocumentStatus.PROCESSING, error="")
+            analyze_of_run = dict(
+                StepRun.objects.filter(run__in=runs, step=Step.ANALYZE).values_list("run_id", "pk")
+            )
+            # Small in-process documents are analysed in batches; a PDF or a URL gets its own message.
+            batchable = [analyze_of_run[run.pk] for run, v in zip(runs, new, strict=True) if analysis_batchable(v)]
+            alone = [analyze_of_run[run.pk] for run, v in zip(runs, new, strict=True) if not analysis_batchable(v)]
+            transaction.on_commit(lambda: (_send_batches(batchable, Step.ANALYZE), [_send(i, Step.ANALYZE) for i in alone]))
+    if len(new) == 1:
+        logger.info("run %s started for version %s", existing[new[0].pk].pk, new[0].pk)
+    elif new:
+        logger.info("%d runs started", len(new))
+    return [existing[v.pk] for v in versions]
 
 
 def run_restart(*, run: ProcessingRun) -> ProcessingRun:
@@ -234,52 +279,107 @@ def _claim_values(owner: str, now) -> dict:
     }
 
 
+def _claimable(now) -> Q:
+    return Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lt=now, attempt__lt=settings.STEP_MAX_ATTEMPTS)
+
+
 def step_claim(*, step_run_id: int, step: str, owner: str) -> bool:
     """The conditional UPDATE that makes one delivery the owner of the step."""
     now = timezone.now()
-    claimable = Q(status=Status.QUEUED) | Q(
-        status=Status.RUNNING, lease_expires_at__lt=now, attempt__lt=settings.STEP_MAX_ATTEMPTS
+    return bool(StepRun.objects.filter(_claimable(now), pk=step_run_id, step=step).update(**_claim_values(owner, now)))
+
+
+def steps_claim(*, step_run_ids: list[int], step: str, owner: str) -> list[int]:
+    """Claim the steps a message names; returns those now ours (the others were duplicates).
+
+    Rows another claimer holds locked are skipped (it is claiming them), so two deliveries
+    naming overlapping steps never wait for each other or deadlock.
+    """
+    if len(step_run_ids) == 1:
+        return list(step_run_ids) if step_claim(step_run_id=step_run_ids[0], step=step, owner=owner) else []
+    now = timezone.now()
+    with transaction.atomic():
+        candidates = list(
+            StepRun.objects.select_for_update(skip_locked=True)
+            .filter(_claimable(now), pk__in=step_run_ids, step=step)
+            .values_list("pk", flat=True)
+        )
+        if not candidates:
+            return []
+        StepRun.objects.filter(_claimable(now), pk__in=candidates).update(**_claim_values(owner, now))
+    return _claimed_by(owner, now, candidates)
+
+
+def _claimed_by(owner: str, now, candidates: list[int]) -> list[int]:
+    return list(
+        StepRun.objects.filter(pk__in=candidates, status=Status.RUNNING, lease_owner=owner, started_at=now)
+        .order_by("pk").values_list("pk", flat=True)
     )
-    return bool(StepRun.objects.filter(claimable, pk=step_run_id, step=step).update(**_claim_values(owner, now)))
 
 
-def step_claim_more(*, step: str, owner: str, limit: int) -> list[int]:
+def step_claim_more(*, step: str, owner: str, limit: int, only: Q | None = None) -> list[int]:
     """Claim up to ``limit`` other queued steps of the same kind that are due, for one batched call.
 
     Their own messages arrive later, find them claimed and are acknowledged. Rows locked by
     a concurrent claimer are skipped, and the conditional UPDATE decides in any case.
+    ``only`` narrows which steps may join (analysis takes small in-process documents only).
     """
     if limit <= 0:
         return []
     now = timezone.now()
     with transaction.atomic():
         candidates = list(
-            StepRun.objects.select_for_update(skip_locked=True)
-            .filter(step=step, status=Status.QUEUED, queued_at__lte=now)
+            StepRun.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(only or Q(), step=step, status=Status.QUEUED, queued_at__lte=now)
             .order_by("queued_at")
             .values_list("pk", flat=True)[:limit]
         )
         if not candidates:
             return []
         StepRun.objects.filter(pk__in=candidates, status=Status.QUEUED).update(**_claim_values(owner, now))
-    return list(StepRun.objects.filter(pk__in=candidates, status=Status.RUNNING, lease_owner=owner, started_at=now).values_list("pk", flat=True))
+    return _claimed_by(owner, now, candidates)
 
 
-def step_execute(*, step_run_id: int, step: str) -> str | None:
-    """Run one delivery of a step message. Returns the outcome, or None for a duplicate delivery.
+def _load_step_runs(ids: list[int]) -> dict[int, StepRun]:
+    return {s.pk: s for s in StepRun.objects.select_related("run__version__document").filter(pk__in=ids)}
+
+
+def _take_more(step: str, owner: str, step_runs: dict[int, StepRun]) -> list[int]:
+    """For a batched step, claim further due steps of its kind up to the batch size."""
+    room = batch_size(step) - len(step_runs)
+    if step not in BATCHED or room <= 0:
+        return []
+    only = None
+    if step == Step.ANALYZE:
+        from apps.documents.analysis import analysis_batchable, batchable_steps
+
+        # One large PDF must not hold a batch past its time limit: it is analysed alone.
+        if not all(analysis_batchable(s.run.version) for s in step_runs.values()):
+            return []
+        only = batchable_steps()
+    return step_claim_more(step=step, owner=owner, limit=room, only=only)
+
+
+def step_execute(*, step_run_id: int | list[int], step: str) -> str | None:
+    """Run one delivery of a step message (one id, or a batch of ids of one kind). Returns the
+    outcome of the first step claimed, or None when every named step was a duplicate delivery.
 
     A batched step (``BATCHED`` and its batch setting > 1) also claims other queued steps of its
-    kind and runs them in one call of the batch body: each still succeeds or fails on its own.
+    kind, up to the batch size, and runs them all in one call of the batch body: each still
+    succeeds or fails on its own.
     """
     owner = worker_identity()
-    if not step_claim(step_run_id=step_run_id, step=step, owner=owner):
-        logger.info("step %s (%s): not claimable (duplicate or stale delivery), acknowledged", step_run_id, step)
+    requested = [int(step_run_id)] if isinstance(step_run_id, int | str) else [int(i) for i in step_run_id]
+    ids = steps_claim(step_run_ids=requested, step=step, owner=owner)
+    if not ids:
+        logger.info("step %s %s: not claimable (duplicate or stale delivery), acknowledged", step, requested)
         return None
-    ids = [step_run_id]
+    step_runs = _load_step_runs(ids)
+    more = _take_more(step, owner, step_runs)
+    if more:
+        step_runs.update(_load_step_runs(more))
+        ids += more
     batch_setting = BATCHED.get(step)
-    if batch_setting:
-        ids += step_claim_more(step=step, owner=owner, limit=getattr(settings, batch_setting[1]) - 1)
-    step_runs = {s.pk: s for s in StepRun.objects.select_related("run__version__document").filter(pk__in=ids)}
     heartbeat = Heartbeat(ids, owner)
     ProcessingRun.objects.filter(pk__in={s.run_id for s in step_runs.values()}, status=ProcessingRun.Status.QUEUED).update(
         status=ProcessingRun.Status.RUNNING, started_at=timezone.now()
@@ -296,7 +396,7 @@ def step_execute(*, step_run_id: int, step: str) -> str | None:
             if batch_setting:
                 results = import_string(batch_setting[0])(contexts)
             else:
-                results = {step_run_id: import_string(BODIES[step])(own) or {}}
+                results = {own.step_run.pk: import_string(BODIES[step])(own) or {}}
         except LeaseLost as exc:
             logger.warning("step %s abandoned: %s", step, exc)
             return "lease_lost"
@@ -503,12 +603,14 @@ def workflow_sweep(*, now=None) -> dict[str, int]:
     )
     if stale:
         _declare_queues()
+    resend: dict[str, list[int]] = {}
     for step_run_id, step, queued_at in stale:
-        with transaction.atomic():
-            # queued_at moves on, so the same message is re-sent at most once per requeue window.
-            if StepRun.objects.filter(pk=step_run_id, status=Status.QUEUED, queued_at=queued_at).update(queued_at=now):
-                transaction.on_commit(lambda i=step_run_id, s=step: _send(i, s))
-                counts["not_picked_up"] += 1
+        # queued_at moves on, so the same step is re-sent at most once per requeue window.
+        if StepRun.objects.filter(pk=step_run_id, status=Status.QUEUED, queued_at=queued_at).update(queued_at=now):
+            resend.setdefault(step, []).append(step_run_id)
+            counts["not_picked_up"] += 1
+    for step, ids in resend.items():
+        _send_batches(ids, step)
     for reason in ("lease_expired", "not_picked_up", "dead_lettered"):
         if counts[reason]:
             metrics.heysh_sweep_recovered_total.labels(reason=reason).inc(counts[reason])
@@ -532,7 +634,4 @@ def _declare_queues() -> None:
 def analyze_body(ctx: StepContext) -> dict:
     from apps.documents.analysis import analyze_version
 
-    result = analyze_version(version_id=ctx.version.pk) or {}
-    if isinstance(result.get("chunks"), int):
-        metrics.heysh_pipeline_items_written_total.labels(kind="chunks").inc(result["chunks"])
-    return result
+    return analyze_version(version_id=ctx.version.pk) or {}
