@@ -45,11 +45,12 @@ def activate(step_id: int) -> str:
 
 
 @app.task(name="tasks.bootstrap.document_finished")
-def document_finished(document_id: int) -> None:
-    """Count a finished document towards the bootstrap waiting for it (the fan-in counter)."""
-    from apps.domains.bootstrap.services import bootstrap_document_finished
+def document_finished(document_ids: int | list[int]) -> None:
+    """Count finished documents (one id, or a batch's list) towards the bootstraps waiting for them."""
+    from apps.domains.bootstrap.services import bootstrap_documents_finished
 
-    bootstrap_document_finished(document_id=int(document_id))
+    ids = [document_ids] if isinstance(document_ids, int | str) else document_ids
+    bootstrap_documents_finished(document_ids=[int(i) for i in ids])
 
 
 @app.task(name="tasks.bootstrap.check_documents")

@@ -96,52 +96,81 @@ def _recipients(run: ProcessingRun, cache: dict | None = None) -> list:
     return users
 
 
-def run_notify(*, run: ProcessingRun, attempt: int = 1, recipients_cache: dict | None = None) -> dict:
-    run = ProcessingRun.objects.select_related("document", "domain", "version").get(pk=run.pk)
+def _message(run: ProcessingRun) -> tuple[str, str, str]:
     document, version = run.document, run.version
-    failed = version.status == DocumentStatus.FAILED
-    kind = "document_failed" if failed else "document_ready"
-    title = f"{document.title}: processing failed" if failed else f"{document.title} is ready"
-    body = version.error if failed else f"“{document.title}” was processed and is now searchable in {run.domain.name}."
-    recipients = _recipients(run, recipients_cache)
-    # At most one row per (user, run, kind) (a unique constraint): a redelivery adds none.
-    notified = set(Notification.objects.filter(run=run, kind=kind).values_list("user_id", flat=True))
-    new_users = [user for user in recipients if user.pk not in notified]
-    Notification.objects.bulk_create(
-        [
-            Notification(user=user, run=run, kind=kind, domain_id=run.domain_id, document=document, title=title[:300], body=body,
-                         data={"document_id": document.pk, "version_id": version.pk, "status": version.status})
-            for user in new_users
-        ],
-        ignore_conflicts=True,
-    )
-    created = len(new_users)
-    for user in new_users:
-        if settings.NOTIFY_BY_EMAIL and user.email:
-            try:
-                send_mail(title[:300], body, settings.DEFAULT_FROM_EMAIL, [user.email])
-            except Exception as exc:  # mail is best effort; the notification row is the record
-                logger.warning("notification mail to user %s failed: %s", user.pk, exc)
+    if version.status == DocumentStatus.FAILED:
+        return "document_failed", f"{document.title}: processing failed", version.error
+    return "document_ready", f"{document.title} is ready", f"“{document.title}” was processed and is now searchable in {run.domain.name}."
 
-    delivered = None
-    if run.domain.webhook_url:
-        event = "document.failed" if failed else "document.ready"
-        if WebhookDelivery.objects.filter(run=run, event=event, ok=True).exists():
-            delivered = True
-        else:
-            payload = {
-                "event": event,
-                "sent_at": timezone.now().isoformat(),
-                "domain": {"id": run.domain_id, "slug": run.domain.slug},
-                "document": {"id": document.pk, "title": document.title, "status": version.status, "error": version.error},
-                "version": {"id": version.pk, "number": version.number},
-                "run": {"id": run.pk},
-            }
-            delivery = webhook_deliver(run=run, event=event, payload=payload, attempt=attempt)
-            if not delivery.ok:
-                raise WebhookFailed(f"Webhook delivery failed: {delivery.error}")
-            delivered = True
-    return {"kind": kind, "notifications": created, "webhook": delivered}
+
+def _webhook(run: ProcessingRun, *, attempt: int, delivered_before: bool) -> bool | None:
+    """Deliver the run's event to the domain's webhook (None: the domain has none). Raises WebhookFailed."""
+    if not run.domain.webhook_url:
+        return None
+    if delivered_before:
+        return True
+    document, version = run.document, run.version
+    event = "document.failed" if version.status == DocumentStatus.FAILED else "document.ready"
+    payload = {
+        "event": event,
+        "sent_at": timezone.now().isoformat(),
+        "domain": {"id": run.domain_id, "slug": run.domain.slug},
+        "document": {"id": document.pk, "title": document.title, "status": version.status, "error": version.error},
+        "version": {"id": version.pk, "number": version.number},
+        "run": {"id": run.pk},
+    }
+    delivery = webhook_deliver(run=run, event=event, payload=payload, attempt=attempt)
+    if not delivery.ok:
+        raise WebhookFailed(f"Webhook delivery failed: {delivery.error}")
+    return True
+
+
+def runs_notify(*, run_ids: list[int], attempts: dict[int, int] | None = None) -> dict[int, dict | Exception]:
+    """Notify for several runs: the rows of all of them in one insert, recipients looked up once
+    per domain and uploader, then each run's webhook; each run succeeds or fails on its own."""
+    runs = list(ProcessingRun.objects.select_related("document", "domain", "version").filter(pk__in=run_ids))
+    attempts = attempts or {}
+    cache: dict = {}
+    # At most one row per (user, run, kind) (a unique constraint): a redelivery adds none.
+    notified = set(Notification.objects.filter(run__in=runs).values_list("run_id", "user_id", "kind"))
+    rows, new_users_of = [], {}
+    for run in runs:
+        kind, title, body = _message(run)
+        new_users = [user for user in _recipients(run, cache) if (run.pk, user.pk, kind) not in notified]
+        new_users_of[run.pk] = new_users
+        rows += [
+            Notification(user=user, run=run, kind=kind, domain_id=run.domain_id, document=run.document, title=title[:300], body=body,
+                         data={"document_id": run.document_id, "version_id": run.version_id, "status": run.version.status})
+            for user in new_users
+        ]
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    if settings.NOTIFY_BY_EMAIL:
+        for row in rows:
+            if row.user.email:
+                try:
+                    send_mail(row.title, row.body, settings.DEFAULT_FROM_EMAIL, [row.user.email])
+                except Exception as exc:  # noqa: PERF203 (mail is best effort; the notification row is the record)
+                    logger.warning("notification mail to user %s failed: %s", row.user_id, exc)
+    hooked = [run for run in runs if run.domain.webhook_url]
+    delivered = set(WebhookDelivery.objects.filter(run__in=hooked, ok=True).values_list("run_id", "event")) if hooked else set()
+    outcomes: dict[int, dict | Exception] = {}
+    for run in runs:
+        kind = _message(run)[0]
+        event = "document.failed" if kind == "document_failed" else "document.ready"
+        try:
+            webhook = _webhook(run, attempt=attempts.get(run.pk, 1), delivered_before=(run.pk, event) in delivered)
+        except Exception as exc:  # noqa: PERF203 (a failing webhook of one domain must not hold back the others)
+            outcomes[run.pk] = exc
+            continue
+        outcomes[run.pk] = {"kind": kind, "notifications": len(new_users_of[run.pk]), "webhook": webhook}
+    return outcomes
+
+
+def run_notify(*, run: ProcessingRun, attempt: int = 1) -> dict:
+    outcome = runs_notify(run_ids=[run.pk], attempts={run.pk: attempt})[run.pk]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 def notify_body(ctx) -> dict:
@@ -149,13 +178,11 @@ def notify_body(ctx) -> dict:
 
 
 def notify_batch_body(contexts) -> dict[int, dict | Exception]:
-    """Notify for several runs (recipients looked up once per domain); each succeeds or fails on its own."""
-    cache: dict = {}
-    outcomes: dict[int, dict | Exception] = {}
-    for ctx in contexts:
-        try:
-            result = run_notify(run=ctx.run, attempt=ctx.step_run.attempt, recipients_cache=cache)
-            outcomes[ctx.step_run.pk] = {**result, "batch": len(contexts)} if len(contexts) > 1 else result
-        except Exception as exc:  # noqa: PERF203 (a failing webhook of one domain must not hold back the others)
-            outcomes[ctx.step_run.pk] = exc
-    return outcomes
+    """The notify step for several runs (see ``runs_notify``)."""
+    outcomes = runs_notify(run_ids=[ctx.run.pk for ctx in contexts], attempts={ctx.run.pk: ctx.step_run.attempt for ctx in contexts})
+    batch = {"batch": len(contexts)} if len(contexts) > 1 else {}
+    return {
+        ctx.step_run.pk: outcome if isinstance(outcome, Exception) else {**outcome, **batch}
+        for ctx in contexts
+        for outcome in [outcomes[ctx.run.pk]]
+    }

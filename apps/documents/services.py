@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils.text import get_valid_filename
 
+from apps.core.bulk import rows_update
 from apps.core.errors import ServiceError
 from apps.documents.analysis import max_document_bytes, sha256
 from apps.documents.errors import PermanentError
@@ -252,8 +253,8 @@ def documents_create_many(*, domain: Domain, user, intakes: list[Intake], reques
             DocumentVersion.objects.bulk_create(versions)
             for document, version in zip(documents, versions, strict=True):
                 document.current_version = version
-            # A queryset-level update: no second history row for a field the pipeline maintains.
-            Document.objects.bulk_update(documents, ["current_version"])
+            # A statement, not save(): no second history row for a field the pipeline maintains.
+            rows_update(Document, {d.pk: {"current_version": d.current_version_id} for d in documents}, ["current_version"])
             runs_start(versions=versions, request_id=request_id)
     except IntegrityError:
         # Identical content arrived concurrently: let each submission find its winner.

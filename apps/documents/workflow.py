@@ -37,6 +37,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from apps.core import context, metrics
+from apps.core.bulk import rows_update
 from apps.documents.errors import PermanentError
 from apps.documents.models import Document, DocumentStatus, DocumentVersion, ProcessingRun, StepRun
 from apps.domains.models import Domain
@@ -146,15 +147,21 @@ def _queue_step_of_runs(run_ids: list[int], step: str) -> None:
     transaction.on_commit(lambda: _send_batches(ids, step))
 
 
-def _send_document_finished(document_id: int) -> None:
-    """Tell whoever waits for the document (the domain bootstrap) that it is ready or failed."""
+def _send_document_finished(document_ids: int | list[int]) -> None:
+    """Tell whoever waits for the documents (the domain bootstrap) that they are ready or failed."""
     from heysh.celery import app
 
-    app.send_task("tasks.bootstrap.document_finished", (document_id,))
+    app.send_task("tasks.bootstrap.document_finished", (document_ids,))
 
 
 def _document_finished(document_id: int) -> None:
     transaction.on_commit(lambda: _send_document_finished(document_id))
+
+
+def _documents_finished(document_ids: list[int]) -> None:
+    """``_document_finished`` for a batch: one message names them all."""
+    if document_ids:
+        transaction.on_commit(lambda: _send_document_finished(document_ids if len(document_ids) > 1 else document_ids[0]))
 
 
 # --- services called by intake, admin and API ----------------------------------------
@@ -484,9 +491,10 @@ def _steps_succeed(step_runs: list[StepRun], *, owner: str, results: dict[int, d
         if not done:
             return
         now = timezone.now()
-        StepRun.objects.bulk_update(
-            [StepRun(pk=s.pk, status=Status.SUCCEEDED, finished_at=now, lease_expires_at=None, error="", metrics=results[s.pk])
-             for s in done],
+        rows_update(
+            StepRun,
+            {s.pk: {"status": Status.SUCCEEDED, "finished_at": now, "lease_expires_at": None, "error": "", "metrics": results[s.pk]}
+             for s in done},
             ["status", "finished_at", "lease_expires_at", "error", "metrics"],
         )
         runs = [s.run for s in done]
@@ -508,14 +516,13 @@ def _documents_ready(runs: list[ProcessingRun]) -> None:
         return
     now = timezone.now()
     DocumentVersion.objects.filter(pk__in=[r.version_id for r in runs]).update(status=DocumentStatus.READY, error="")
-    Document.objects.bulk_update(
-        [Document(pk=r.document_id, status=DocumentStatus.READY, error="", current_version_id=r.version_id, updated_at=now)
-         for r in runs],
-        ["status", "error", "current_version_id", "updated_at"],
+    rows_update(
+        Document,
+        {r.document_id: {"status": DocumentStatus.READY, "error": "", "current_version": r.version_id, "updated_at": now} for r in runs},
+        ["status", "error", "current_version", "updated_at"],
     )
     _bump_index_versions({r.domain_id for r in runs})
-    for run in runs:
-        _document_finished(run.document_id)
+    _documents_finished([r.document_id for r in runs])
     transaction.on_commit(lambda: metrics.heysh_documents_finished_total.labels(outcome="ready").inc(len(runs)))
 
 

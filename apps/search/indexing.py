@@ -24,6 +24,7 @@ from django.db.models import Count, F, Q
 
 from apps.core import metrics
 from apps.core.backends import embedders, vector_stores
+from apps.core.bulk import rows_update
 from apps.documents.models import Chunk, DocumentVersion
 from apps.domains.models import Domain
 from apps.search.projections import vector_items
@@ -48,8 +49,9 @@ def chunks_embed(*, versions: Sequence[DocumentVersion], heartbeat: Callable[[],
         started = time.perf_counter()
         vectors = np.asarray(embedder.embed_documents([text for _, _, text in batch]), dtype="<f4")
         counts["embed_seconds"] = counts.get("embed_seconds", 0) + time.perf_counter() - started
-        Chunk.objects.bulk_update(
-            [Chunk(pk=pk, embedding=vector.tobytes(), embedding_model=embedder.model_name) for (pk, _, _), vector in zip(batch, vectors, strict=True)],
+        rows_update(
+            Chunk,
+            {pk: {"embedding": vector.tobytes(), "embedding_model": embedder.model_name} for (pk, _, _), vector in zip(batch, vectors, strict=True)},
             ["embedding", "embedding_model"],
         )
         for _, version_id, _ in batch:

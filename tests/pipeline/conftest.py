@@ -25,7 +25,10 @@ def no_broker(monkeypatch):
     """In-process tests run steps themselves: record would-be messages instead of sending them."""
     sent = []
     monkeypatch.setattr("apps.documents.workflow._send", lambda step_run_id, step, countdown=0: sent.append((step, step_run_id, countdown)))
-    monkeypatch.setattr("apps.documents.workflow._send_document_finished", lambda document_id: sent.append(("finished", document_id, 0)))
+    monkeypatch.setattr(
+        "apps.documents.workflow._send_document_finished",
+        lambda ids: sent.extend(("finished", i, 0) for i in (ids if isinstance(ids, list) else [ids])),
+    )
     # The test's own transaction never commits: record at on_commit time instead.
     immediate = SimpleNamespace(atomic=transaction.atomic, on_commit=lambda func, using=None, robust=False: func())
     monkeypatch.setattr("apps.documents.workflow.transaction", immediate)

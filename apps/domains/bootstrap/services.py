@@ -206,18 +206,26 @@ def content_update(*, user, content: GeneratedContent, title: str | None = None,
 
 
 def bootstrap_document_finished(*, document_id: int) -> None:
-    """Count a finished document towards its bootstrap; called when a document's run ends.
+    bootstrap_documents_finished(document_ids=[document_id])
+
+
+def bootstrap_documents_finished(*, document_ids: list[int]) -> None:
+    """Count finished documents towards their bootstraps; called when documents' runs end.
 
     Safe to call any number of times: a candidate moves out of ``pending`` once, and only
-    that conditional UPDATE bumps the counter.
+    that conditional UPDATE bumps the counter. Documents no bootstrap waits for cost one query.
     """
-    from apps.documents.models import Document, DocumentStatus
+    from apps.documents.models import DocumentStatus
 
-    document = Document.objects.filter(pk=document_id).only("status", "error").first()
-    if document is None or document.status not in (DocumentStatus.READY, DocumentStatus.FAILED):
-        return
+    candidates = list(
+        ResearchCandidate.objects.filter(
+            document_id__in=document_ids, outcome=ResearchCandidate.Outcome.PENDING,
+            document__status__in=[DocumentStatus.READY, DocumentStatus.FAILED],
+        ).select_related("document")
+    )
     bootstraps = set()
-    for candidate in ResearchCandidate.objects.filter(document_id=document_id, outcome=ResearchCandidate.Outcome.PENDING):
+    for candidate in candidates:
+        document = candidate.document
         if _record_outcome(candidate, ready=document.status == DocumentStatus.READY, error=document.error):
             bootstraps.add(candidate.bootstrap_id)
     for bootstrap in DomainBootstrap.objects.filter(pk__in=bootstraps):

@@ -1,0 +1,121 @@
+"""Batches through the engine: bulk submission, one message per batch of steps, batched analysis."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
+from django.utils import timezone
+
+from apps.documents.models import Chunk, Document, DocumentStatus, ProcessingRun, StepRun
+from apps.documents.services import document_create, documents_create_many, intake_prepare
+from apps.documents.workflow import step_execute, workflow_sweep
+from tests.documents.files import make_pdf
+
+pytestmark = pytest.mark.django_db
+
+TEXTS = [
+    "Django uses PostgreSQL for its data.",
+    "Kafka feeds Spark with events.",
+    "Redis caches Django pages.",
+    "Neo4j stores the knowledge graph.",
+    "Weaviate keeps the vectors of every chunk.",
+]
+
+
+def _messages(sent, step):
+    return [ids for name, ids, _ in sent if name == step]
+
+
+@override_settings(STEP_BATCH_DOCUMENTS=2)
+def test_bulk_submission_creates_documents_dedupes_and_sends_analysis_in_batches(domain, user, no_broker):
+    existing, _ = document_create(domain=domain, user=user, text=TEXTS[0], title="already here")
+    no_broker.clear()
+    intakes = [intake_prepare(text=t, title=f"t{i}") for i, t in enumerate([*TEXTS, TEXTS[1], TEXTS[0]])]
+
+    outcome = documents_create_many(domain=domain, user=user, intakes=intakes)
+
+    assert [created for _, created in outcome] == [False, True, True, True, True, False, False]
+    assert outcome[0][0].pk == existing.pk == outcome[6][0].pk, "content already in the domain returns its document"
+    assert outcome[5][0].pk == outcome[1][0].pk, "a repeat within the batch returns the batch's first document"
+    new = [document for document, created in outcome if created]
+    assert Document.objects.filter(domain=domain).count() == 5
+    for document in new:
+        document.refresh_from_db()
+        assert document.status == DocumentStatus.PROCESSING and document.created_by == user
+        assert document.current_version.original.read().decode() in TEXTS
+        assert document.history.count() == 1, "bulk creation still records history"
+        assert StepRun.objects.filter(run__document=document).count() == 5
+    analyze = dict(StepRun.objects.filter(run__document__in=new, step="analyze").values_list("run__document_id", "pk"))
+    messages = _messages(no_broker, "analyze")
+    assert messages == [[analyze[new[0].pk], analyze[new[1].pk]], [analyze[new[2].pk], analyze[new[3].pk]]]
+
+
+def test_bulk_submission_of_nothing_new_writes_nothing(domain, user, no_broker):
+    document_create(domain=domain, user=user, text=TEXTS[0])
+    before = ProcessingRun.objects.count()
+    outcome = documents_create_many(domain=domain, user=user, intakes=[intake_prepare(text=TEXTS[0])])
+    assert [created for _, created in outcome] == [False]
+    assert ProcessingRun.objects.count() == before
+    assert documents_create_many(domain=domain, user=user, intakes=[]) == []
+
+
+def test_a_batch_moves_through_every_step_with_one_message_per_step(domain, user, no_broker):
+    outcome = documents_create_many(domain=domain, user=user, intakes=[intake_prepare(text=t) for t in TEXTS[:3]])
+    documents = [document for document, _ in outcome]
+    for step in ("analyze", "extract", "graph", "index", "notify"):
+        messages = _messages(no_broker, step)
+        assert len(messages) == 1 and isinstance(messages[0], list) and len(messages[0]) == 3, (step, messages)
+        assert step_execute(step_run_id=messages[0], step=step) == "succeeded", step
+        assert step_execute(step_run_id=messages[0], step=step) is None, f"{step}: a redelivered batch is a no-op"
+    for document in documents:
+        document.refresh_from_db()
+        assert document.status == DocumentStatus.READY, document.error
+        assert Chunk.objects.filter(document=document).count() == 1
+    assert set(StepRun.objects.filter(run__document__in=documents).values_list("attempt", flat=True)) == {1}
+
+
+def test_a_bad_document_in_an_analysis_batch_fails_alone(domain, user, no_broker):
+    unreadable = "x" * 12_000  # encoded data, not text: a PermanentError in analysis
+    outcome = documents_create_many(
+        domain=domain, user=user, intakes=[intake_prepare(text=t) for t in (TEXTS[0], unreadable, TEXTS[1])]
+    )
+    (message,) = _messages(no_broker, "analyze")
+    assert step_execute(step_run_id=message, step="analyze") == "succeeded"
+    good, bad, other = (Document.objects.get(pk=document.pk) for document, _ in outcome)
+    assert bad.status == DocumentStatus.FAILED and "without a space" in bad.error
+    assert StepRun.objects.get(run__document=good, step="extract").status == StepRun.Status.QUEUED
+    assert StepRun.objects.get(run__document=other, step="extract").status == StepRun.Status.QUEUED
+    assert Chunk.objects.filter(document=good).count() == 1 and not Chunk.objects.filter(document=bad).exists()
+
+
+def test_a_pdf_is_analysed_alone(domain, user, no_broker):
+    pdf, _ = document_create(domain=domain, user=user, upload=SimpleUploadedFile("a.pdf", make_pdf(["Neo4j stores graphs."])))
+    texts = [document_create(domain=domain, user=user, text=t)[0] for t in TEXTS[:2]]
+    pdf_step = StepRun.objects.get(run__document=pdf, step="analyze")
+    text_steps = list(StepRun.objects.filter(run__document__in=texts, step="analyze").order_by("pk"))
+
+    # A text delivery takes the other text along, never the PDF (sandboxed, maybe slow).
+    assert step_execute(step_run_id=text_steps[0].pk, step="analyze") == "succeeded"
+    assert StepRun.objects.get(pk=text_steps[1].pk).status == StepRun.Status.SUCCEEDED
+    assert StepRun.objects.get(pk=pdf_step.pk).status == StepRun.Status.QUEUED
+    assert StepRun.objects.get(pk=text_steps[0].pk).metrics["batch"] == 2
+
+    # And a PDF's delivery takes nothing along.
+    third = document_create(domain=domain, user=user, text=TEXTS[2])[0]
+    assert step_execute(step_run_id=pdf_step.pk, step="analyze") == "succeeded"
+    assert StepRun.objects.get(pk=pdf_step.pk).metrics["batch"] == 1
+    assert StepRun.objects.get(run__document=third, step="analyze").status == StepRun.Status.QUEUED
+
+
+@override_settings(STEP_BATCH_DOCUMENTS=2, STEP_REQUEUE_AFTER_SECONDS=60)
+def test_the_sweep_resends_lost_steps_in_batches(domain, user, no_broker):
+    documents_create_many(domain=domain, user=user, intakes=[intake_prepare(text=t) for t in TEXTS[:3]])
+    StepRun.objects.filter(step="analyze").update(queued_at=timezone.now() - timedelta(minutes=5))
+    no_broker.clear()
+    assert workflow_sweep()["not_picked_up"] == 3
+    messages = _messages(no_broker, "analyze")
+    assert sorted(len(m) if isinstance(m, list) else 1 for m in messages) == [1, 2]
+    assert workflow_sweep()["not_picked_up"] == 0, "re-sent at most once per window"
