@@ -17,6 +17,14 @@ app = Celery("heysh")
 
 QUEUES = ("ai", "storage", "general")
 
+# Message priority of the pipeline's downstream steps (indexing, notification). On Redis 0 is
+# the highest and the default; kombu keeps one list per priority step (0, 3, 6, 9) and a worker
+# takes from the highest non-empty one. So a worker serves the cheap upstream steps of new
+# documents (extraction) before the model-bound indexing: during a bulk load the upstream
+# burst is over quickly and indexing then runs full batches instead of competing with it.
+# The embedded SQLAlchemy broker ignores priorities (plain FIFO).
+DOWNSTREAM_PRIORITY = 6
+
 # Hard limits per queue; soft limits raise inside the task first so it can record why.
 TIME_LIMITS = {"ai": (540, 600), "storage": (240, 300), "general": (240, 300)}
 LONGEST_HARD_LIMIT = max(hard for _, hard in TIME_LIMITS.values())
@@ -37,7 +45,8 @@ app.conf.update(
     task_default_queue="general",
     task_routes={
         "tasks.pipeline.extract": {"queue": "ai"},
-        "tasks.pipeline.index": {"queue": "ai"},
+        "tasks.pipeline.index": {"queue": "ai", "priority": DOWNSTREAM_PRIORITY},
+        "tasks.pipeline.notify": {"queue": "general", "priority": DOWNSTREAM_PRIORITY},
         "tasks.pipeline.graph": {"queue": "storage"},
         "tasks.pipeline.*": {"queue": "general"},
         "tasks.bootstrap.*": {"queue": "general"},
