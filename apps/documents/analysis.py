@@ -221,8 +221,6 @@ def _store(analyses: list[Analysis]) -> None:
                 index_version=F("index_version") + 1
             )
         Chunk.objects.bulk_create([chunk for a in analyses for chunk in a.chunks], batch_size=1000)
-        for a in analyses:
-            a.version.text, a.version.mime, a.version.language, a.version.page_count = a.text, a.mime, a.language, a.page_count
         rows_update(
             DocumentVersion,
             {a.version.pk: {"text": a.text, "mime": a.mime, "language": a.language, "page_count": a.page_count} for a in analyses},

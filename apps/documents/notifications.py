@@ -103,14 +103,13 @@ def _message(run: ProcessingRun) -> tuple[str, str, str]:
     return "document_ready", f"{document.title} is ready", f"“{document.title}” was processed and is now searchable in {run.domain.name}."
 
 
-def _webhook(run: ProcessingRun, *, attempt: int, delivered_before: bool) -> bool | None:
+def _webhook(run: ProcessingRun, *, event: str, attempt: int, delivered_before: bool) -> bool | None:
     """Deliver the run's event to the domain's webhook (None: the domain has none). Raises WebhookFailed."""
     if not run.domain.webhook_url:
         return None
     if delivered_before:
         return True
     document, version = run.document, run.version
-    event = "document.failed" if version.status == DocumentStatus.FAILED else "document.ready"
     payload = {
         "event": event,
         "sent_at": timezone.now().isoformat(),
@@ -133,11 +132,11 @@ def runs_notify(*, run_ids: list[int], attempts: dict[int, int] | None = None) -
     cache: dict = {}
     # At most one row per (user, run, kind) (a unique constraint): a redelivery adds none.
     notified = set(Notification.objects.filter(run__in=runs).values_list("run_id", "user_id", "kind"))
-    rows, new_users_of = [], {}
+    rows, new_users_of, kind_of = [], {}, {}
     for run in runs:
         kind, title, body = _message(run)
         new_users = [user for user in _recipients(run, cache) if (run.pk, user.pk, kind) not in notified]
-        new_users_of[run.pk] = new_users
+        new_users_of[run.pk], kind_of[run.pk] = new_users, kind
         rows += [
             Notification(user=user, run=run, kind=kind, domain_id=run.domain_id, document=run.document, title=title[:300], body=body,
                          data={"document_id": run.document_id, "version_id": run.version_id, "status": run.version.status})
@@ -155,10 +154,10 @@ def runs_notify(*, run_ids: list[int], attempts: dict[int, int] | None = None) -
     delivered = set(WebhookDelivery.objects.filter(run__in=hooked, ok=True).values_list("run_id", "event")) if hooked else set()
     outcomes: dict[int, dict | Exception] = {}
     for run in runs:
-        kind = _message(run)[0]
+        kind = kind_of[run.pk]
         event = "document.failed" if kind == "document_failed" else "document.ready"
         try:
-            webhook = _webhook(run, attempt=attempts.get(run.pk, 1), delivered_before=(run.pk, event) in delivered)
+            webhook = _webhook(run, event=event, attempt=attempts.get(run.pk, 1), delivered_before=(run.pk, event) in delivered)
         except Exception as exc:  # noqa: PERF203 (a failing webhook of one domain must not hold back the others)
             outcomes[run.pk] = exc
             continue

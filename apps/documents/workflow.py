@@ -85,6 +85,18 @@ class StepContext:
     heartbeat: Callable[[], None]
 
 
+def one_by_one(contexts: list[StepContext], body: Callable[[StepContext], dict]) -> dict[int, dict | Exception]:
+    """Run ``body`` for each step on its own: how a batch body falls back when its shared pass
+    fails, so one bad document fails (or retries) alone while the others succeed."""
+    outcomes: dict[int, dict | Exception] = {}
+    for ctx in contexts:
+        try:
+            outcomes[ctx.step_run.pk] = body(ctx)
+        except Exception as exc:  # noqa: PERF203 (each document succeeds or fails on its own)
+            outcomes[ctx.step_run.pk] = exc
+    return outcomes
+
+
 def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -181,28 +193,24 @@ def runs_start(*, versions: list[DocumentVersion], request_id: str = "") -> list
         existing = {run.version_id: run for run in ProcessingRun.objects.filter(version__in=[v.pk for v in versions])}
         new = [v for v in versions if v.pk not in existing]
         if new:
+            # PostgreSQL and SQLite ≥ 3.35 return the primary keys of bulk inserts.
             runs = ProcessingRun.objects.bulk_create([
                 ProcessingRun(version=v, document_id=v.document_id, domain_id=v.domain_id, request_id=request_id) for v in new
             ])
-            if any(run.pk is None for run in runs):  # a backend without RETURNING
-                by_version = {r.version_id: r for r in ProcessingRun.objects.filter(version__in=[v.pk for v in new])}
-                runs = [by_version[v.pk] for v in new]
             existing.update({run.version_id: run for run in runs})
             # The analysis steps are created queued: no second statement to queue them.
             now = timezone.now()
-            StepRun.objects.bulk_create([
+            steps = StepRun.objects.bulk_create([
                 StepRun(run=run, step=step, ordinal=i, **({"status": Status.QUEUED, "queued_at": now} if step == Step.ANALYZE else {}))
                 for run in runs
                 for i, step in enumerate(STEPS)
             ])
             Document.objects.filter(pk__in=[v.document_id for v in new]).update(status=DocumentStatus.PROCESSING, error="")
             DocumentVersion.objects.filter(pk__in=[v.pk for v in new]).update(status=DocumentStatus.PROCESSING, error="")
-            analyze_of_run = dict(
-                StepRun.objects.filter(run__in=runs, step=Step.ANALYZE).values_list("run_id", "pk")
-            )
             # Small in-process documents are analysed in batches; a PDF or a URL gets its own message.
-            batchable = [analyze_of_run[run.pk] for run, v in zip(runs, new, strict=True) if analysis_batchable(v)]
-            alone = [analyze_of_run[run.pk] for run, v in zip(runs, new, strict=True) if not analysis_batchable(v)]
+            batchable, alone = [], []
+            for version, analyze in zip(new, steps[:: len(STEPS)], strict=True):
+                (batchable if analysis_batchable(version) else alone).append(analyze.pk)
             transaction.on_commit(lambda: (_send_batches(batchable, Step.ANALYZE), [_send(i, Step.ANALYZE) for i in alone]))
     if len(new) == 1:
         logger.info("run %s started for version %s", existing[new[0].pk].pk, new[0].pk)

@@ -100,13 +100,9 @@ def extract_batch_body(contexts) -> dict[int, dict | Exception]:
     except Exception:
         if len(contexts) == 1:
             raise
-        outcomes: dict[int, dict | Exception] = {}
-        for ctx in contexts:
-            try:
-                outcomes[ctx.step_run.pk] = extract_body(ctx)
-            except Exception as exc:  # noqa: PERF203 (each document succeeds or fails on its own)
-                outcomes[ctx.step_run.pk] = exc
-        return outcomes
+        from apps.documents.workflow import one_by_one
+
+        return one_by_one(contexts, extract_body)
     per_version: dict[int, dict] = {v: {"chunks": 0, "entities_found": 0, "relations_found": 0} for v in versions}
     for version_id, content_hash, _ in rows:
         counts = per_version[version_id]

@@ -345,9 +345,7 @@ def graph_batch_body(contexts) -> dict[int, dict | Exception]:
             if len(group) == 1:
                 outcomes[group[0].step_run.pk] = exc
                 continue
-            for ctx in group:
-                try:
-                    outcomes[ctx.step_run.pk] = graph_body(ctx)
-                except Exception as one:  # noqa: PERF203 (each document succeeds or fails on its own)
-                    outcomes[ctx.step_run.pk] = one
+            from apps.documents.workflow import one_by_one
+
+            outcomes.update(one_by_one(group, graph_body))
     return outcomes

@@ -5,7 +5,7 @@ A delivery claims its step with a conditional UPDATE (queued, or running with an
 expired lease → running under a new lease); no row updated means a duplicate delivery,
 which exits. The finishing step marks itself succeeded and queues the next one in the
 same transaction; the message is sent on commit. The knowledge-base step waits on a
-database counter of finished documents (``services.bootstrap_document_finished``)
+database counter of finished documents (``services.bootstrap_documents_finished``)
 instead of a chord. ``bootstrap_sweep`` re-sends what the broker lost.
 """
 

@@ -205,10 +205,6 @@ def content_update(*, user, content: GeneratedContent, title: str | None = None,
 # --- Fan-in: the knowledge-base step waits for its documents ------------------------
 
 
-def bootstrap_document_finished(*, document_id: int) -> None:
-    bootstrap_documents_finished(document_ids=[document_id])
-
-
 def bootstrap_documents_finished(*, document_ids: list[int]) -> None:
     """Count finished documents towards their bootstraps; called when documents' runs end.
 
