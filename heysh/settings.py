@@ -357,6 +357,7 @@ EMAIL_HOST = env.str("HEYSH_EMAIL_HOST", "localhost", help="SMTP host.")
 EMAIL_PORT = env.int("HEYSH_EMAIL_PORT", 25, min_value=1, max_value=65535, help="SMTP port.")
 DEFAULT_FROM_EMAIL = env.str("HEYSH_DEFAULT_FROM_EMAIL", "heysh@localhost", help="Sender of notification mail.")
 NOTIFY_BY_EMAIL = env.bool("HEYSH_NOTIFY_BY_EMAIL", False, help="Also send notifications by email.")
+WEBHOOK_ALLOW_PRIVATE = env.bool("HEYSH_WEBHOOK_ALLOW_PRIVATE", False, help="Let domain webhooks target private, loopback or link-local addresses (a receiver on your own network). Off: such URLs are refused when saved and at every delivery.")
 WEBHOOK_TIMEOUT_SECONDS = env.int("HEYSH_WEBHOOK_TIMEOUT_SECONDS", 10, min_value=1, help="Timeout of one webhook delivery.")
 
 # --- Security -------------------------------------------------------------------

@@ -5,7 +5,8 @@ Server-side request forgery is the danger: a URL (or a redirect) pointing at
 services. So the host name is resolved HERE, every address is vetted, the connection
 goes to the vetted address (no second lookup an attacker's DNS could answer
 differently), and redirects are followed by hand, one vetted hop at a time.
-``HEYSH_FETCH_ALLOW_PRIVATE`` lifts the address rule for tests only.
+``HEYSH_FETCH_ALLOW_PRIVATE`` lifts the address rule for tests only. Domain webhooks
+go out through the same checks (``vetted_target``; ``HEYSH_WEBHOOK_ALLOW_PRIVATE``).
 """
 
 from __future__ import annotations
@@ -94,6 +95,18 @@ def resolve_public(host: str, port: int, *, allow_private: bool) -> str:
     return str(addresses[0])
 
 
+def vetted_target(url: str, *, allow_private: bool) -> tuple[httpx.URL, dict[str, str], dict]:
+    """Where to connect for ``url``: its host resolved and vetted here, then (URL with the vetted
+    address, Host header, TLS extensions naming the host). The connection goes to that address,
+    so a second DNS answer cannot redirect it; TLS still names (SNI) and verifies the host."""
+    scheme, host, port = check_url(url)
+    address = resolve_public(host, port, allow_private=allow_private)
+    default_port = port == (443 if scheme == "https" else 80)
+    headers = {"Host": host if default_port else f"{host}:{port}"}
+    extensions = {"sni_hostname": host} if scheme == "https" else {}
+    return httpx.URL(url).copy_with(host=address), headers, extensions
+
+
 def _filename(url: str) -> str:
     name = PurePosixPath(unquote(urlsplit(url).path)).name
     return name[:200]
@@ -107,13 +120,8 @@ def fetch_url(url: str, *, max_bytes: int, timeout: float, allow_private: bool =
         for _hop in range(MAX_REDIRECTS + 1):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"Fetching the URL took longer than {timeout:g} s.")
-            scheme, host, port = check_url(current)
-            address = resolve_public(host, port, allow_private=allow_private)
-            target = httpx.URL(current).copy_with(host=address)
-            default_port = port == (443 if scheme == "https" else 80)
-            headers = {"Host": host if default_port else f"{host}:{port}", "User-Agent": USER_AGENT, "Accept": "*/*"}
-            # TLS still names (SNI) and verifies the certificate for the host name, not the IP.
-            extensions = {"sni_hostname": host} if scheme == "https" else {}
+            target, headers, extensions = vetted_target(current, allow_private=allow_private)
+            headers |= {"User-Agent": USER_AGENT, "Accept": "*/*"}
             with client.stream("GET", target, headers=headers, extensions=extensions) as response:
                 if response.is_redirect:
                     location = response.headers.get("location")

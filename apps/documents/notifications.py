@@ -8,6 +8,9 @@
   ``"<timestamp>." + body`` under the domain's ``webhook_secret``. A failed delivery
   fails the step's attempt, so the engine retries it with backoff as a new attempt;
   every attempt is logged in WebhookDelivery; a successful one is never repeated.
+  The URL goes through URL intake's SSRF rules (``apps.documents.fetch``): a private,
+  loopback or link-local target is refused unless ``WEBHOOK_ALLOW_PRIVATE``, and a
+  refused delivery is logged without failing the step (no retry could fix it).
 
 A failed run reaches this step too (the engine queues it on failure): the kind is
 then ``document_failed`` and the body carries the reason.
@@ -29,6 +32,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.core import metrics
+from apps.documents.errors import PermanentError
+from apps.documents.fetch import vetted_target
 from apps.documents.models import DocumentStatus, Notification, ProcessingRun, WebhookDelivery
 from apps.domains.models import Membership
 
@@ -36,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Heysh-Signature"
 TIMESTAMP_HEADER = "X-Heysh-Timestamp"
+REFUSED = "refused: "  # the start of a delivery's error when the URL itself is not allowed
 
 
 class WebhookFailed(Exception):
@@ -63,19 +69,23 @@ def webhook_deliver(*, run: ProcessingRun, event: str, payload: dict, attempt: i
     started = time.monotonic()
     status_code, error = None, ""
     try:
-        response = httpx.post(
-            domain.webhook_url, content=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False
-        )
+        # The same SSRF rules as URL intake: resolved and vetted here, connected to the vetted address.
+        target, host_headers, extensions = vetted_target(domain.webhook_url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE)
+        with httpx.Client(timeout=settings.WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False) as client:
+            response = client.post(target, content=body, headers=headers | host_headers, extensions=extensions)
         status_code = response.status_code
         if not 200 <= status_code < 300:
             error = f"receiver answered HTTP {status_code}"
-    except httpx.HTTPError as exc:
+    except PermanentError as exc:  # a URL that can never be delivered to: retrying cannot help
+        error = REFUSED + exc.message
+    except (httpx.HTTPError, ConnectionError) as exc:
         error = f"{type(exc).__name__}: {exc}"[:1000]
     delivery = WebhookDelivery.objects.create(
         domain=domain, run=run, event=event, url=domain.webhook_url, attempt=attempt, status_code=status_code,
         ok=not error, error=error, duration_ms=int((time.monotonic() - started) * 1000),
     )
-    metrics.heysh_webhook_deliveries_total.labels(outcome="ok" if delivery.ok else "failed").inc()
+    outcome = "ok" if delivery.ok else "refused" if error.startswith(REFUSED) else "failed"
+    metrics.heysh_webhook_deliveries_total.labels(outcome=outcome).inc()
     return delivery
 
 
@@ -119,6 +129,11 @@ def _webhook(run: ProcessingRun, *, event: str, attempt: int, delivered_before: 
         "run": {"id": run.pk},
     }
     delivery = webhook_deliver(run=run, event=event, payload=payload, attempt=attempt)
+    if delivery.error.startswith(REFUSED):
+        # The domain's URL is not allowed (private address, unknown host): the delivery log says
+        # why; the document and its notifications are not held back by a setting no retry fixes.
+        logger.warning("webhook of domain %s refused: %s", run.domain_id, delivery.error)
+        return False
     if not delivery.ok:
         raise WebhookFailed(f"Webhook delivery failed: {delivery.error}")
     return True

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from apps.domains.validators import validate_webhook_url
+
 
 class Domain(models.Model):
     class Status(models.TextChoices):
@@ -18,7 +20,10 @@ class Domain(models.Model):
     description = models.TextField(blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    webhook_url = models.URLField(blank=True, help_text="POSTed a signed JSON event when a document finishes.")
+    webhook_url = models.URLField(
+        blank=True, validators=[validate_webhook_url],
+        help_text="POSTed a signed JSON event when a document finishes (public addresses only, unless HEYSH_WEBHOOK_ALLOW_PRIVATE).",
+    )
     webhook_secret = models.CharField(max_length=200, blank=True, help_text="HMAC-SHA256 key for the X-Heysh-Signature header.")
     # Bumped whenever chunks or embeddings of the domain change: per-process search caches
     # (vector matrix, keyword index) compare it to know they are stale.

@@ -112,3 +112,28 @@ def test_api_key_role_decides_domain_writes(key_client, domain):
     assert key_client(domain, role="editor").delete(detail(domain.slug)).status_code == 403
     domain.refresh_from_db()
     assert domain.name == "e"
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("http://10.1.2.3/hook", "private or reserved address (10.1.2.3)"),
+    ("http://169.254.169.254/latest/meta-data/", "private or reserved address (169.254.169.254)"),
+    ("http://[::1]:8080/hook", "private or reserved address (::1)"),
+    ("http://localhost:9000/hook", "localhost"),
+    ("ftp://hooks.example.com/hook", "Only http:// and https:// URLs can receive webhooks."),
+    ("https://user:pw@hooks.example.com/hook", "credentials"),
+])
+def test_a_webhook_url_aimed_at_this_machine_or_network_is_refused_on_save(owner_client, domain, url, reason):
+    response = owner_client.patch(detail(domain.slug), {"webhook_url": url}, format="json")
+
+    assert response.status_code == 400, response.json()
+    assert reason in str(response.json()), response.json()
+    domain.refresh_from_db()
+    assert domain.webhook_url == "", "nothing else was written"
+
+
+def test_a_public_webhook_url_is_accepted_and_private_ones_when_allowed(owner_client, domain, settings):
+    assert owner_client.patch(detail(domain.slug), {"webhook_url": "https://hooks.example.com/heysh"}, format="json").status_code == 200
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    assert owner_client.patch(detail(domain.slug), {"webhook_url": "http://10.1.2.3/hook"}, format="json").status_code == 200
+    domain.refresh_from_db()
+    assert domain.webhook_url == "http://10.1.2.3/hook"

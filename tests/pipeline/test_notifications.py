@@ -13,6 +13,7 @@ from django.test import override_settings
 from apps.documents.models import Notification, ProcessingRun, StepRun, WebhookDelivery
 from apps.documents.notifications import webhook_signature
 from apps.documents.services import document_create
+from apps.domains.models import Domain
 from tests.factories import MembershipFactory, UserFactory
 from tests.pipeline.conftest import drain
 from tests.pipeline.stand_in import StandInServer
@@ -20,6 +21,12 @@ from tests.pipeline.stand_in import StandInServer
 pytestmark = pytest.mark.django_db
 
 SECRET = "whsec-test-secret"
+
+
+@pytest.fixture(autouse=True)
+def _loopback_receivers(settings):
+    """The stand-in receivers listen on 127.0.0.1, which webhooks may only reach when allowed."""
+    settings.WEBHOOK_ALLOW_PRIVATE = True
 
 
 def _verify(request) -> bool:
@@ -100,3 +107,22 @@ def test_webhook_that_never_answers_fails_notify_but_not_the_document(domain, us
     assert run.status == ProcessingRun.Status.FAILED and run.error.startswith("Notification: Gave up after 2 attempts")
     assert list(WebhookDelivery.objects.filter(run=run).values_list("ok", flat=True)) == [False, False]
     assert "ConnectError" in WebhookDelivery.objects.filter(run=run).first().error
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_webhook_to_a_private_address_is_refused_and_the_document_still_finishes(domain, user, no_broker, settings, host):
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    with StandInServer(lambda r: (200, {"ok": True})) as receiver:
+        # Saved while allowed, or a public-looking name that resolves to this machine: checked at delivery.
+        url = receiver.url.replace("127.0.0.1", host) + "/hook"
+        Domain.objects.filter(pk=domain.pk).update(webhook_url=url, webhook_secret=SECRET)
+        document, run = _process(domain, user)
+    assert receiver.requests == [], "nothing was sent"
+    document.refresh_from_db()
+    run.refresh_from_db()
+    assert document.status == "ready" and run.status == ProcessingRun.Status.SUCCEEDED
+    notify = StepRun.objects.get(run=run, step="notify")
+    assert notify.attempt == 1 and notify.metrics["webhook"] is False, "no retry: no attempt could succeed"
+    (delivery,) = WebhookDelivery.objects.filter(run=run)
+    assert not delivery.ok and delivery.error.startswith("refused: The URL points at a private or reserved address (")
+    assert Notification.objects.filter(run=run, user=user).exists()
