@@ -126,8 +126,18 @@ def _held(step: BootstrapStep, owner: str):
     )
 
 
-def bootstrap_fail(bootstrap: DomainBootstrap, message: str) -> None:
+def bootstrap_fail(bootstrap: DomainBootstrap, message: str, *, step: BootstrapStep) -> None:
+    """Mark the bootstrap failed and tell the domain's owners and editors why (called once per
+    failure, under the failed step's fence, in the transaction that records it)."""
+    from apps.domains.bootstrap.services import notify_members
+    from apps.domains.models import Membership
+
     DomainBootstrap.objects.filter(pk=bootstrap.pk).update(status=DomainBootstrap.Status.FAILED, error=message)
+    notify_members(
+        bootstrap=bootstrap, kind="bootstrap_failed", roles=[Membership.Role.OWNER, Membership.Role.EDITOR],
+        title=f"Setting up {bootstrap.domain.name} stopped", body=f"{message}\nFix the cause, then retry the step from the domain's bootstrap page.",
+        extra={"step": step.step, "failed_at": timezone.now().isoformat()},
+    )
 
 
 def run(step_id: int, handlers: dict[str, Callable[[BootstrapStep], Outcome]]) -> str:
@@ -186,7 +196,7 @@ def _record_failure(step: BootstrapStep, owner: str, message: str, *, permanent:
                 status=BootstrapStep.Status.FAILED, error=message, finished_at=timezone.now(), lease_owner="", lease_expires_at=None
             )
             if updated:
-                bootstrap_fail(step.bootstrap, f"{step.get_step_display()} failed: {message}")
+                bootstrap_fail(step.bootstrap, f"{step.get_step_display()} failed: {message}", step=step)
             return
         countdown = backoff_seconds(step.attempt)
         updated = _held(step, owner).update(
@@ -204,14 +214,14 @@ def sweep(*, now=None) -> dict:
     now = now or timezone.now()
     counts = {"expired": 0, "resent": 0, "dead": 0, "waiting_checked": 0}
     expired = BootstrapStep.objects.filter(status=BootstrapStep.Status.RUNNING, lease_expires_at__lt=now)
-    for step in expired.select_related("bootstrap"):
+    for step in expired.select_related("bootstrap__domain"):
         with transaction.atomic():
             if step.attempt >= settings.STEP_MAX_ATTEMPTS:
                 message = f"lease expired after {step.attempt} attempts (worker lost)"
                 if BootstrapStep.objects.filter(pk=step.pk, status=BootstrapStep.Status.RUNNING, lease_expires_at__lt=now).update(
                     status=BootstrapStep.Status.FAILED, error=message, finished_at=now, lease_owner="", lease_expires_at=None
                 ):
-                    bootstrap_fail(step.bootstrap, f"{step.get_step_display()} failed: {message}")
+                    bootstrap_fail(step.bootstrap, f"{step.get_step_display()} failed: {message}", step=step)
                     counts["dead"] += 1
                 continue
             if BootstrapStep.objects.filter(pk=step.pk, status=BootstrapStep.Status.RUNNING, lease_expires_at__lt=now).update(

@@ -290,19 +290,19 @@ def _maybe_finish_ingest(bootstrap: DomainBootstrap) -> None:
 # --- Notifications -----------------------------------------------------------------
 
 
-def notify_members(*, bootstrap: DomainBootstrap, kind: str, title: str, body: str, roles=None) -> int:
-    """One notification per member (of the given roles) and round; a redelivered step adds none."""
+def notify_members(*, bootstrap: DomainBootstrap, kind: str, title: str, body: str, roles=None, extra: dict | None = None) -> int:
+    """One notification per member (of the given roles), round and ``extra`` (e.g. which failure);
+    a redelivered step adds none."""
     from apps.documents.models import Notification
 
     members = Membership.objects.filter(domain_id=bootstrap.domain_id)
     if roles:
         members = members.filter(role__in=roles)
     created = 0
-    data = {"bootstrap_id": bootstrap.pk, "round": bootstrap.generation_round}
+    data = {"bootstrap_id": bootstrap.pk, "round": bootstrap.generation_round, **(extra or {})}
     for membership in members.select_related("user"):
         exists = Notification.objects.filter(
-            user=membership.user, domain_id=bootstrap.domain_id, kind=kind,
-            data__bootstrap_id=bootstrap.pk, data__round=bootstrap.generation_round,
+            user=membership.user, domain_id=bootstrap.domain_id, kind=kind, data__contains=data
         ).exists()
         if not exists:
             Notification.objects.create(
