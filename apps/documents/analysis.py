@@ -23,7 +23,7 @@ from django.utils.text import get_valid_filename
 
 from apps.core import metrics
 from apps.core.bulk import rows_update
-from apps.documents.chunking import chunk_text
+from apps.documents.chunking import ChunkSpan, chunk_text
 from apps.documents.errors import DuplicateContent, PermanentError
 from apps.documents.models import Chunk, Document, DocumentVersion
 from apps.documents.parsers import ParsedDocument, parse, sniff
@@ -186,6 +186,15 @@ class Analysis:
                 "language": self.language, "mime": self.mime}
 
 
+def parse_and_chunk(data: bytes, mime: str) -> tuple[ParsedDocument, str, list[ChunkSpan], int | None]:
+    """(parsed document, clean text, chunk spans, page count) of bytes of a known type: the pure
+    part of analysis, no rows written. PermanentError when the text is empty or not text."""
+    parsed = parse(data, mime)
+    text, sections, page_count = assemble_text(parsed)
+    _check_readable(text)
+    return parsed, text, chunk_text(text, size=settings.CHUNK_CHARS, overlap=settings.CHUNK_OVERLAP_CHARS, sections=sections), page_count
+
+
 def _analyze(version: DocumentVersion) -> Analysis:
     """Parse, clean, detect the language and chunk one version (nothing is written but a fetched original)."""
     if version.document.source == Document.Source.URL and not version.original:
@@ -193,10 +202,7 @@ def _analyze(version: DocumentVersion) -> Analysis:
     else:
         data = _stored_bytes(version)
         mime = sniff(data, filename=version.filename, declared=version.mime)
-    parsed = parse(data, mime)
-    text, sections, page_count = assemble_text(parsed)
-    _check_readable(text)
-    spans = chunk_text(text, size=settings.CHUNK_CHARS, overlap=settings.CHUNK_OVERLAP_CHARS, sections=sections)
+    parsed, text, spans, page_count = parse_and_chunk(data, mime)
     chunks = [
         Chunk(
             version=version, document_id=version.document_id, domain_id=version.domain_id, ordinal=ordinal,
