@@ -174,7 +174,8 @@ STEP_LEASE_SECONDS = env.int("HEYSH_STEP_LEASE_SECONDS", 120, min_value=5, help=
 SWEEP_INTERVAL_SECONDS = env.int("HEYSH_SWEEP_INTERVAL_SECONDS", 30, min_value=1, help="How often beat runs the recovery sweep.")
 STEP_BACKOFF_SECONDS = env.int("HEYSH_STEP_BACKOFF_SECONDS", 5, min_value=0, help="First retry delay of a failed step; doubles per attempt (capped at 10 minutes).")
 STEP_REQUEUE_AFTER_SECONDS = env.int("HEYSH_STEP_REQUEUE_AFTER_SECONDS", 300, min_value=1, help="A queued step not picked up for this long is re-sent by the sweep (the broker lost it).")
-INDEX_BATCH_DOCUMENTS = env.int("HEYSH_INDEX_BATCH_DOCUMENTS", 128, min_value=1, max_value=1000, help="Queued documents one indexing task embeds together (one model call for many short documents).")
+INDEX_BATCH_DOCUMENTS = env.int("HEYSH_INDEX_BATCH_DOCUMENTS", 256, min_value=1, max_value=1000, help="Queued documents one indexing task embeds together (one model pass for many short documents).")
+INDEX_BATCH_CHUNKS = env.int("HEYSH_INDEX_BATCH_CHUNKS", 512, min_value=1, max_value=100000, help="Chunks an indexing task embeds at most when it takes further queued documents along (the documents its message names always run): long documents make smaller batches, which stay well inside the time limit.")
 STEP_BATCH_DOCUMENTS = env.int("HEYSH_STEP_BATCH_DOCUMENTS", 32, min_value=1, max_value=1000, help="Queued documents one extraction, graph or notification task processes together (1: one at a time).")
 WORKER_CONCURRENCY = env.int("HEYSH_WORKER_CONCURRENCY", 2, min_value=1, help="Processes per Celery worker.")
 

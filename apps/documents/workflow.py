@@ -32,14 +32,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from apps.core import context, metrics
 from apps.core.bulk import rows_update
 from apps.documents.errors import PermanentError
-from apps.documents.models import Document, DocumentStatus, DocumentVersion, ProcessingRun, StepRun
+from apps.documents.models import Chunk, Document, DocumentStatus, DocumentVersion, ProcessingRun, StepRun
 from apps.domains.models import Domain
 
 logger = logging.getLogger(__name__)
@@ -372,7 +373,37 @@ def _take_more(step: str, owner: str, step_runs: dict[int, StepRun]) -> list[int
         if not all(analysis_batchable(s.run.version) for s in step_runs.values()):
             return []
         only = batchable_steps()
+    elif step == Step.INDEX:
+        picked = _index_steps_that_fit(step_runs, room)
+        if not picked:
+            return []
+        only, room = Q(pk__in=picked), len(picked)
     return step_claim_more(step=step, owner=owner, limit=room, only=only)
+
+
+def _index_steps_that_fit(step_runs: dict[int, StepRun], limit: int) -> list[int]:
+    """Further queued indexing steps, oldest first, that fit in this batch: at most ``limit``
+    documents and ``INDEX_BATCH_CHUNKS`` chunks in all. An indexing batch costs its chunks, not
+    its documents: 256 abstracts embed in seconds, 256 long reports would outlast the time limit."""
+    room = settings.INDEX_BATCH_CHUNKS - Chunk.objects.filter(version_id__in=[s.run.version_id for s in step_runs.values()]).count()
+    if room <= 0:
+        return []
+    chunks_of_version = (
+        Chunk.objects.filter(version_id=OuterRef("run__version_id")).order_by().values("version_id").annotate(n=Count("pk")).values("n")
+    )
+    candidates = (
+        StepRun.objects.filter(step=Step.INDEX, status=Status.QUEUED, queued_at__lte=timezone.now())
+        .order_by("queued_at")
+        .annotate(chunks=Coalesce(Subquery(chunks_of_version), 0))
+        .values_list("pk", "chunks")[:limit]
+    )
+    picked = []
+    for pk, chunks in candidates:
+        if chunks > room:
+            break  # queue order is kept: a long document is not overtaken forever by short ones
+        picked.append(pk)
+        room -= chunks
+    return picked
 
 
 def step_execute(*, step_run_id: int | list[int], step: str) -> str | None:

@@ -119,3 +119,34 @@ def test_the_sweep_resends_lost_steps_in_batches(domain, user, no_broker):
     messages = _messages(no_broker, "analyze")
     assert sorted(len(m) if isinstance(m, list) else 1 for m in messages) == [1, 2]
     assert workflow_sweep()["not_picked_up"] == 0, "re-sent at most once per window"
+
+
+def _through_graph(document) -> StepRun:
+    """Run a document's analysis, extraction and graph steps; return its (now queued) indexing step."""
+    for step in ("analyze", "extract", "graph"):
+        assert step_execute(step_run_id=StepRun.objects.get(run__document=document, step=step).pk, step=step) == "succeeded"
+    return StepRun.objects.get(run__document=document, step="index", status=StepRun.Status.QUEUED)
+
+
+@override_settings(STEP_BATCH_DOCUMENTS=1, INDEX_BATCH_DOCUMENTS=8, INDEX_BATCH_CHUNKS=4, CHUNK_CHARS=100, CHUNK_OVERLAP_CHARS=0)
+def test_an_index_batch_takes_further_documents_only_within_its_chunk_budget(domain, user, no_broker):
+    long_text = " ".join(f"Sentence number {i} says that Neo4j stores graphs." for i in range(12))
+    texts = [TEXTS[0], TEXTS[1], long_text, TEXTS[2]]
+    documents = [d for d, _ in documents_create_many(domain=domain, user=user, intakes=[intake_prepare(text=t) for t in texts])]
+    short0, short1, long, short2 = (_through_graph(d) for d in documents)
+    assert Chunk.objects.filter(document=documents[2]).count() > 4 and Chunk.objects.filter(document=documents[0]).count() == 1
+
+    def batch_of(step_run):
+        return StepRun.objects.get(pk=step_run.pk).metrics["batch"]
+
+    # short0 takes short1 along (2 chunks); the long document would overflow the budget, and
+    # short2 does not overtake it.
+    assert step_execute(step_run_id=short0.pk, step="index") == "succeeded"
+    assert batch_of(short0) == batch_of(short1) == 2
+    assert {StepRun.objects.get(pk=s.pk).status for s in (long, short2)} == {StepRun.Status.QUEUED}
+
+    # A document over the budget on its own still runs (its message names it), alone.
+    assert step_execute(step_run_id=long.pk, step="index") == "succeeded"
+    assert batch_of(long) == 1
+    assert step_execute(step_run_id=short2.pk, step="index") == "succeeded"
+    assert Chunk.objects.filter(document__in=documents, embedding__isnull=True).count() == 0
