@@ -20,7 +20,6 @@ from apps.search.models import EntityType, ExtractionCache, RelationType
 
 logger = logging.getLogger(__name__)
 
-EXTRACT_BATCH_SIZE = 16
 ENTITY_TYPES = set(EntityType.values)
 RELATION_TYPES = set(RelationType.values)
 
@@ -56,8 +55,9 @@ def extractions_cached(
         for row in ExtractionCache.objects.filter(chunk_hash__in=hashes, prompt_version=prompt_version, model=model)
     }
     missing = list({h: t for h, t in chunks if h not in found}.items())
-    for i in range(0, len(missing), EXTRACT_BATCH_SIZE):
-        batch = missing[i : i + EXTRACT_BATCH_SIZE]
+    size = max(int(extractor.batch_size), 1)
+    for i in range(0, len(missing), size):
+        batch = missing[i : i + size]
         results = extractor.extract([text for _, text in batch])
         if len(results) != len(batch):
             raise RuntimeError(f"extractor {extractor.name} returned {len(results)} results for {len(batch)} texts")

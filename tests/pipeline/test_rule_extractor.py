@@ -81,3 +81,24 @@ def test_lowercase_text_and_empty_input_give_no_false_entities():
 def test_titles_do_not_split_sentences():
     text = "Dr. Smith met Prof. Jones. Then they left."
     assert [text[s:e].strip() for s, e in sentences(text)] == ["Dr. Smith met Prof. Jones.", "Then they left."]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("extractor_batch, calls", [(2, 3), (RuleExtractor.batch_size, 1)])
+def test_the_cache_is_filled_one_extractor_call_per_batch_size(extractor_batch, calls):
+    from apps.search.extraction import extractions_cached
+    from apps.search.models import ExtractionCache
+
+    seen = []
+
+    class Counting(RuleExtractor):
+        batch_size = extractor_batch
+
+        def extract(self, texts):
+            seen.append(len(texts))
+            return super().extract(texts)
+
+    texts = [f"Neo4j stores graph number {i}." for i in range(5)]
+    found = extractions_cached(chunks=[(f"h{i}", t) for i, t in enumerate(texts)], extractor=Counting())
+    assert len(seen) == calls and sum(seen) == 5
+    assert set(found) == {f"h{i}" for i in range(5)} and ExtractionCache.objects.count() == 5
