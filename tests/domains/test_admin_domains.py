@@ -82,3 +82,19 @@ def test_editors_cannot_issue_keys_in_the_admin(client, domain):
 
     assert response.status_code == 403
     assert not ApiKey.objects.filter(name="nope").exists()
+
+
+def test_the_admin_refuses_a_webhook_aimed_at_the_internal_network(client):
+    staff = UserFactory(is_staff=True)
+    client.force_login(staff)
+
+    response = client.post("/admin/domains/domain/add/", {
+        "name": "Hooked", "slug": "hooked", "description": "", "status": "active",
+        "webhook_url": "http://169.254.169.254/latest/meta-data/", "webhook_secret": "",
+        "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
+        "memberships-MIN_NUM_FORMS": "0", "memberships-MAX_NUM_FORMS": "1000", "_save": "1",
+    })
+
+    assert response.status_code == 200, "the form is shown again"
+    assert "private or reserved address (169.254.169.254)" in response.content.decode()
+    assert not Domain.objects.filter(slug="hooked").exists()
