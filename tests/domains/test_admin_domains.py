@@ -56,16 +56,20 @@ def test_staff_see_only_their_domains(client):
         assert "Their domain" not in client.get(changelist).content.decode(), changelist
 
 
+def _add_domain(client, **fields):
+    """POST the admin's add-domain form (no membership rows) with ``fields`` over blank defaults."""
+    return client.post("/admin/domains/domain/add/", {
+        "description": "", "status": "active", "webhook_url": "", "webhook_secret": "", **fields,
+        "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
+        "memberships-MIN_NUM_FORMS": "0", "memberships-MAX_NUM_FORMS": "1000", "_save": "1",
+    })
+
+
 def test_a_domain_created_in_the_admin_is_owned_by_its_creator(client):
     staff = UserFactory(is_staff=True)
     client.force_login(staff)
 
-    response = client.post("/admin/domains/domain/add/", {
-        "name": "Admin made", "slug": "admin-made", "description": "", "status": "active",
-        "webhook_url": "", "webhook_secret": "",
-        "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
-        "memberships-MIN_NUM_FORMS": "0", "memberships-MAX_NUM_FORMS": "1000", "_save": "1",
-    })
+    response = _add_domain(client, name="Admin made", slug="admin-made")
 
     assert response.status_code == 302, response.content.decode()[:2000]
     domain = Domain.objects.get(slug="admin-made")
@@ -88,12 +92,7 @@ def test_the_admin_refuses_a_webhook_aimed_at_the_internal_network(client):
     staff = UserFactory(is_staff=True)
     client.force_login(staff)
 
-    response = client.post("/admin/domains/domain/add/", {
-        "name": "Hooked", "slug": "hooked", "description": "", "status": "active",
-        "webhook_url": "http://169.254.169.254/latest/meta-data/", "webhook_secret": "",
-        "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
-        "memberships-MIN_NUM_FORMS": "0", "memberships-MAX_NUM_FORMS": "1000", "_save": "1",
-    })
+    response = _add_domain(client, name="Hooked", slug="hooked", webhook_url="http://169.254.169.254/latest/meta-data/")
 
     assert response.status_code == 200, "the form is shown again"
     assert "private or reserved address (169.254.169.254)" in response.content.decode()
