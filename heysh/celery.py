@@ -11,23 +11,13 @@ import os
 from celery import Celery
 from kombu import Queue
 
+from apps.core.queues import LONGEST_HARD_LIMIT, QUEUES, TIME_LIMITS
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heysh.settings")
 
 app = Celery("heysh")
 
-QUEUES = ("ai", "storage", "general")
-
-# Message priority of the pipeline's downstream steps (indexing, notification). On Redis 0 is
-# the highest and the default; kombu keeps one list per priority step (0, 3, 6, 9) and a worker
-# takes from the highest non-empty one. So a worker serves the cheap upstream steps of new
-# documents (extraction) before the model-bound indexing: during a bulk load the upstream
-# burst is over quickly and indexing then runs full batches instead of competing with it.
-# The embedded SQLAlchemy broker ignores priorities (plain FIFO).
-DOWNSTREAM_PRIORITY = 6
-
-# Hard limits per queue; soft limits raise inside the task first so it can record why.
-TIME_LIMITS = {"ai": (540, 600), "storage": (240, 300), "general": (240, 300)}
-LONGEST_HARD_LIMIT = max(hard for _, hard in TIME_LIMITS.values())
+__all__ = ["LONGEST_HARD_LIMIT", "QUEUES", "TIME_LIMITS", "app"]
 
 
 @app.on_after_configure.connect
@@ -43,15 +33,8 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
     task_queues=[Queue(name) for name in QUEUES],
     task_default_queue="general",
-    task_routes={
-        "tasks.pipeline.extract": {"queue": "ai"},
-        "tasks.pipeline.index": {"queue": "ai", "priority": DOWNSTREAM_PRIORITY},
-        "tasks.pipeline.notify": {"queue": "general", "priority": DOWNSTREAM_PRIORITY},
-        "tasks.pipeline.graph": {"queue": "storage"},
-        "tasks.pipeline.*": {"queue": "general"},
-        "tasks.bootstrap.*": {"queue": "general"},
-        "tasks.maintenance.*": {"queue": "general"},
-    },
+    # No task_routes: each workflow step's queue and priority come from its spec
+    # (apps.core.workflows), set on the generated task and on every message sent.
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "apps.documents",
     "apps.search",
     "apps.domains.bootstrap",
+    "apps.cms",
 ]
 
 MIDDLEWARE = [

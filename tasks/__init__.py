@@ -1,2 +1,2 @@
 """Celery task modules. Each task is a thin interface over a service: it takes ids."""
-from tasks import bootstrap, diagnostics, maintenance, pipeline, projections  # noqa: F401
+from tasks import bootstrap, diagnostics, projections, workflows  # noqa: F401

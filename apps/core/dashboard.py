@@ -11,10 +11,10 @@ from django.db.models import Count
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
+from apps.core.queues import QUEUES
+from apps.core.workflows.models import StepStatus
+from apps.core.workflows.registry import workflows
 from apps.domains.access import readable_domains
-
-STEP_QUEUES = {"analyze": "general", "extract": "ai", "graph": "storage", "index": "ai", "notify": "general"}
-BOOTSTRAP_QUEUES = {"research": "general", "ingest": "storage", "generate": "ai", "activate": "general"}
 
 
 def _link(name: str, args, label) -> str:
@@ -34,16 +34,12 @@ def _documents_by_status(domain_ids) -> list[dict]:
 
 
 def _queue_depth(domain_ids) -> list[dict]:
-    from apps.documents.models import StepRun
-    from apps.domains.models import BootstrapStep
-
-    depth = {"ai": 0, "storage": 0, "general": 0}
-    queued = StepRun.objects.filter(status=StepRun.Status.QUEUED, run__domain_id__in=domain_ids)
-    for step, n in queued.values_list("step").annotate(n=Count("pk")).values_list("step", "n"):
-        depth[STEP_QUEUES.get(step, "general")] += n
-    queued = BootstrapStep.objects.filter(status=BootstrapStep.Status.QUEUED, bootstrap__domain_id__in=domain_ids)
-    for step, n in queued.values_list("step").annotate(n=Count("pk")).values_list("step", "n"):
-        depth[BOOTSTRAP_QUEUES.get(step, "general")] += n
+    """Steps queued per queue, from every workflow's own step → queue table."""
+    depth = dict.fromkeys(QUEUES, 0)
+    for workflow in workflows():
+        queued = workflow.model.objects.filter(status=StepStatus.QUEUED, **{f"{workflow.domain_path}__in": domain_ids})
+        for step, n in queued.values_list("step").annotate(n=Count("pk")).values_list("step", "n"):
+            depth[workflow.step(step).queue] += n
     return [{"queue": q, "count": n} for q, n in depth.items()]
 
 

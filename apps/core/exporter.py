@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterable
 from functools import lru_cache
 
+from celery import current_app
 from django.http import HttpResponse
 from django.views.decorators.cache import never_cache
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess, start_http_server
@@ -30,11 +31,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from apps.core import metrics
+from apps.core.queues import QUEUES
+from apps.core.workflows.registry import queue_of_steps
 
 logger = logging.getLogger(__name__)
-
-PIPELINE_STEP_TASK = "tasks.pipeline.{step}"
-
 
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir") or None
@@ -42,9 +42,11 @@ def multiprocess_dir() -> str | None:
 
 @lru_cache(maxsize=64)
 def queue_for_task(task_name: str) -> str:
-    """The queue the Celery router sends ``task_name`` to (heysh.celery's task_routes)."""
-    from heysh.celery import app
-
+    """The queue ``task_name`` is sent to: the task's own (workflow steps), else the router's."""
+    app = current_app
+    queue = getattr(app.tasks.get(task_name), "queue", None)
+    if queue:
+        return queue
     route = app.amqp.router.route({}, task_name)
     queue = route.get("queue")
     return getattr(queue, "name", None) or str(queue or app.conf.task_default_queue)
@@ -99,10 +101,11 @@ class PlatformCollector(Collector):
             by_status.add_metric([row["step"], row["status"]], row["n"])
         yield by_status
 
+        queue_of_step = queue_of_steps()["pipeline"]
         oldest = {queue: 0.0 for queue in _queues()}
         queued = StepRun.objects.filter(status=StepRun.Status.QUEUED, queued_at__isnull=False)
         for row in queued.values("step").annotate(first=Min("queued_at")).order_by():
-            queue = queue_for_task(PIPELINE_STEP_TASK.format(step=row["step"]))
+            queue = queue_of_step[row["step"]]
             age = max(0.0, (now - row["first"]).total_seconds())
             oldest[queue] = max(oldest.get(queue, 0.0), age)
         age_family = _family(metrics.celery_queue_oldest_message_age_seconds)
@@ -127,7 +130,7 @@ class PlatformCollector(Collector):
         yield oldest_run
 
     def _queue_lengths(self):
-        from heysh.celery import app
+        app = current_app
 
         family = _family(metrics.celery_queue_length)
         with app.connection_for_read() as conn:
@@ -154,8 +157,6 @@ class PlatformCollector(Collector):
 
 
 def _queues() -> list[str]:
-    from heysh.celery import QUEUES
-
     return list(QUEUES)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.db import connection
@@ -38,7 +39,7 @@ def check_cache() -> str:
 
 
 def check_broker() -> str:
-    from heysh.celery import app
+    app = current_app
 
     # The URL comes from settings at call time (not the Celery app's cached config),
     # so the probe follows what this process is configured with right now.

@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils.text import get_valid_filename
 
 from apps.core import metrics
@@ -30,7 +30,7 @@ from apps.documents.parsers import ParsedDocument, parse, sniff
 from apps.documents.parsers.sniff import EXTENSIONS, GENERIC_DECLARED
 from apps.documents.parsers.text import clean_text
 from apps.documents.parsers.types import MARKDOWN, PLAIN
-from apps.domains.models import Domain
+from apps.domains.services import domains_index_invalidate
 
 logger = logging.getLogger(__name__)
 
@@ -164,9 +164,12 @@ def analysis_batchable(version: DocumentVersion) -> bool:
     return version.mime in (PLAIN, MARKDOWN) and 0 < version.size <= BATCH_MAX_BYTES
 
 
-def batchable_steps() -> Q:
-    """``analysis_batchable`` as a StepRun filter."""
-    return Q(run__version__mime__in=(PLAIN, MARKDOWN), run__version__size__gt=0, run__version__size__lte=BATCH_MAX_BYTES)
+def analysis_joinable(contexts, room: int) -> tuple[Q, int] | None:
+    """Which queued analysis steps may join a batch: small in-process documents only. One large
+    PDF must not hold a batch past its time limit, so a batch that holds one takes no others."""
+    if not all(analysis_batchable(ctx.version) for ctx in contexts):
+        return None
+    return Q(run__version__mime__in=(PLAIN, MARKDOWN), run__version__size__gt=0, run__version__size__lte=BATCH_MAX_BYTES), room
 
 
 @dataclass
@@ -223,9 +226,7 @@ def _store(analyses: list[Analysis]) -> None:
         if replaced:
             Chunk.objects.filter(version_id__in=replaced).delete()
             # Search caches keyed on the domain's index version must forget the old chunks.
-            Domain.objects.filter(pk__in={a.version.domain_id for a in analyses if a.version.pk in replaced}).update(
-                index_version=F("index_version") + 1
-            )
+            domains_index_invalidate({a.version.domain_id for a in analyses if a.version.pk in replaced})
         Chunk.objects.bulk_create([chunk for a in analyses for chunk in a.chunks], batch_size=1000)
         rows_update(
             DocumentVersion,
@@ -248,16 +249,16 @@ def analyze_version(*, version_id: int) -> dict:
     return analysis.summary()
 
 
-def analyze_batch_body(contexts) -> dict[int, dict | Exception]:
-    """The analysis step for several versions: each is parsed on its own (a bad one fails alone),
-    the chunks of all that succeeded are stored in one transaction."""
+def analyze_step(contexts) -> dict[int, dict | Exception]:
+    """The analysis step: each version is parsed on its own (a bad one fails alone), the chunks
+    of all that succeeded are stored in one transaction."""
     outcomes: dict[int, dict | Exception] = {}
     analyses: dict[int, Analysis] = {}
     for ctx in contexts:
         try:
-            analyses[ctx.step_run.pk] = _analyze(ctx.version)
+            analyses[ctx.pk] = _analyze(ctx.version)
         except Exception as exc:  # noqa: PERF203 (each document succeeds or fails on its own)
-            outcomes[ctx.step_run.pk] = exc
+            outcomes[ctx.pk] = exc
         ctx.heartbeat()
     if analyses:
         _store(list(analyses.values()))

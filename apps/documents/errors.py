@@ -1,18 +1,8 @@
-"""How a pipeline step says what went wrong.
+"""Errors of the document pipeline. ``PermanentError`` is the engine's (a bad input fails at once)."""
 
-``PermanentError``: the input itself is bad (corrupt PDF, unsupported type, private
-URL...). Retrying cannot help: the document fails at once with this message, which
-is shown to the user, so it must be clear and must not contain secrets.
-Any other exception is treated as transient and retried with backoff until the
-step's attempts run out.
-"""
+from apps.core.workflows.errors import PermanentError
 
-
-class PermanentError(Exception):
-    def __init__(self, message: str, *, code: str = "invalid_document"):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+__all__ = ["DuplicateContent", "PermanentError"]
 
 
 class DuplicateContent(PermanentError):

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from apps.core.workflows.models import DurableStep
 from apps.domains.models import Domain
 
 
@@ -138,7 +139,9 @@ class ProcessingRun(models.Model):
         return f"run {self.pk} of {self.version}"
 
 
-class StepRun(models.Model):
+class StepRun(DurableStep):
+    """One step of a document's processing run; the engine (``apps.core.workflows``) drives it."""
+
     class Step(models.TextChoices):
         ANALYZE = "analyze", "Analysis"
         EXTRACT = "extract", "Knowledge extraction"
@@ -146,30 +149,13 @@ class StepRun(models.Model):
         INDEX = "index", "Vector indexing"
         NOTIFY = "notify", "Notification"
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"  # not yet reached
-        QUEUED = "queued", "Queued"  # message sent, not claimed
-        RUNNING = "running", "Running"  # claimed, lease held
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"  # attempts exhausted or permanent error
-
     run = models.ForeignKey(ProcessingRun, on_delete=models.CASCADE, related_name="steps")
     step = models.CharField(max_length=10, choices=Step.choices)
-    ordinal = models.PositiveSmallIntegerField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
-    attempt = models.PositiveIntegerField(default=0)
-    lease_owner = models.CharField(max_length=200, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    queued_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
     metrics = models.JSONField(default=dict, blank=True)
 
-    class Meta:
+    class Meta(DurableStep.Meta):
         ordering = ["run", "ordinal"]
         constraints = [models.UniqueConstraint(fields=["run", "step"], name="steprun_unique_run_step")]
-        indexes = [models.Index(fields=["status", "lease_expires_at"]), models.Index(fields=["status", "queued_at"])]
 
     def __str__(self) -> str:
         return f"{self.step} of run {self.run_id}"

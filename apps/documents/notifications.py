@@ -187,16 +187,12 @@ def run_notify(*, run: ProcessingRun, attempt: int = 1) -> dict:
     return outcome
 
 
-def notify_body(ctx) -> dict:
-    return run_notify(run=ctx.run, attempt=ctx.step_run.attempt)
-
-
-def notify_batch_body(contexts) -> dict[int, dict | Exception]:
+def notify_step(contexts) -> dict[int, dict | Exception]:
     """The notify step for several runs (see ``runs_notify``)."""
     outcomes = runs_notify(run_ids=[ctx.run.pk for ctx in contexts], attempts={ctx.run.pk: ctx.step_run.attempt for ctx in contexts})
     batch = {"batch": len(contexts)} if len(contexts) > 1 else {}
     return {
-        ctx.step_run.pk: outcome if isinstance(outcome, Exception) else {**outcome, **batch}
+        ctx.pk: outcome if isinstance(outcome, Exception) else {**outcome, **batch}
         for ctx in contexts
         for outcome in [outcomes[ctx.run.pk]]
     }

@@ -17,9 +17,10 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db.models import Max
 from django.utils.text import get_valid_filename
 
+from apps.core.backends import graph_stores, vector_stores
 from apps.core.bulk import rows_update
 from apps.core.errors import ServiceError
 from apps.documents.analysis import max_document_bytes, sha256
@@ -29,7 +30,9 @@ from apps.documents.parsers import sniff
 from apps.documents.parsers.docx import check_archive
 from apps.documents.parsers.text import first_line_title
 from apps.documents.parsers.types import DOCX, PLAIN
+from apps.documents.signals import document_deleting
 from apps.domains.models import Domain
+from apps.domains.services import domains_index_invalidate
 
 logger = logging.getLogger(__name__)
 
@@ -323,9 +326,6 @@ def document_new_version(
 
 def document_delete(*, document: Document) -> None:
     """Remove the document's share of every projection, then its rows and stored files."""
-    from apps.core.backends import graph_stores, vector_stores
-    from apps.search.graph_update import graph_prune, graph_touched
-
     versions = list(DocumentVersion.objects.filter(document=document))
     for version in versions:
         for _, store in graph_stores.configured():
@@ -335,12 +335,15 @@ def document_delete(*, document: Document) -> None:
     names = [version.original.name for version in versions if version.original]
     domain_id = document.domain_id
     with transaction.atomic():
-        # The graph rows this document supported: entities and relations left without any
-        # mention or evidence once its chunks are gone are pruned (graph_prune).
-        touched = graph_touched(version_ids=[version.pk for version in versions])
+        # Listeners look at what the document supported before its rows go (the graph's
+        # entities and relations) and tidy up after, in this transaction.
+        after = [cleanup for _, cleanup in document_deleting.send(
+            sender=Document, domain_id=domain_id, version_ids=[version.pk for version in versions]
+        ) if cleanup]
         document.delete()
-        graph_prune(domain_id=domain_id, **touched)
-        Domain.objects.filter(pk=domain_id).update(index_version=F("index_version") + 1)
+        for cleanup in after:
+            cleanup()
+        domains_index_invalidate([domain_id])
         transaction.on_commit(lambda: [_discard(name) for name in names])
     logger.info("document deleted (%d versions) from domain %s", len(versions), domain_id)
 

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from apps.core.workflows.models import DurableStep
 from apps.domains.validators import validate_webhook_url
 
 
@@ -128,38 +129,22 @@ class DomainBootstrap(models.Model):
         return f"Bootstrap of {self.domain}"
 
 
-class BootstrapStep(models.Model):
+class BootstrapStep(DurableStep):
+    """One step of a domain's bootstrap; the engine (``apps.core.workflows``) drives it."""
+
     class Step(models.TextChoices):
         RESEARCH = "research", "Research"
         INGEST = "ingest", "Knowledge-base creation"
         GENERATE = "generate", "Content generation"
         ACTIVATE = "activate", "Activation"
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"  # not yet reached
-        QUEUED = "queued", "Queued"  # message sent, not claimed
-        RUNNING = "running", "Running"  # claimed, lease held
-        WAITING = "waiting", "Waiting"  # lease released, waiting on documents (fan-in counter)
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
     bootstrap = models.ForeignKey(DomainBootstrap, on_delete=models.CASCADE, related_name="steps")
     step = models.CharField(max_length=12, choices=Step.choices)
-    ordinal = models.PositiveSmallIntegerField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
-    attempt = models.PositiveIntegerField(default=0)
-    lease_owner = models.CharField(max_length=200, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    queued_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
     output = models.JSONField(default=dict, blank=True)
 
-    class Meta:
+    class Meta(DurableStep.Meta):
         ordering = ["bootstrap", "ordinal"]
         constraints = [models.UniqueConstraint(fields=["bootstrap", "step"], name="bootstrapstep_unique_step")]
-        indexes = [models.Index(fields=["status", "lease_expires_at"])]
 
     def __str__(self) -> str:
         return f"{self.get_step_display()} of {self.bootstrap.domain}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from rest_framework import status
 
@@ -126,3 +127,13 @@ def api_key_revoke(*, actor, api_key: ApiKey) -> ApiKey:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
     return api_key
+
+
+def domains_index_invalidate(domain_ids) -> None:
+    """The one way to say "the searchable content of these domains changed": bumps their
+    ``index_version``, which every per-process search cache compares before answering.
+    Call it inside the transaction that makes the change, so no cache can be rebuilt from a
+    state between the change and the bump."""
+    ids = sorted({int(i) for i in domain_ids})
+    if ids:
+        Domain.objects.filter(pk__in=ids).update(index_version=F("index_version") + 1)

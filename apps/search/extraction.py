@@ -82,27 +82,12 @@ def version_extract(*, version: DocumentVersion, heartbeat: Callable[[], None] |
     return {"chunks": len(chunks), "entities_found": entities, "relations_found": relations}
 
 
-def extract_body(ctx) -> dict:
-    result = version_extract(version=ctx.version, heartbeat=ctx.heartbeat)
-    metrics.heysh_pipeline_items_written_total.labels(kind="extractions").inc(result["chunks"])
-    return result
-
-
-def extract_batch_body(contexts) -> dict[int, dict | Exception]:
-    """Extract several documents' versions: one cache lookup and one extractor pass for all their chunks.
-
-    If the shared pass fails, each version is extracted on its own, so one bad document
-    fails alone while the others succeed."""
+def extract_step(contexts) -> dict[int, dict | Exception]:
+    """The extraction step: one cache lookup and one extractor pass for all the chunks of the
+    batch's versions. (If that pass fails, the engine extracts each version on its own.)"""
     versions = [ctx.version.pk for ctx in contexts]
     rows = list(Chunk.objects.filter(version_id__in=versions).order_by("version_id", "ordinal").values_list("version_id", "content_hash", "text"))
-    try:
-        results = extractions_cached(chunks=[(h, t) for _, h, t in rows], heartbeat=contexts[0].heartbeat)
-    except Exception:
-        if len(contexts) == 1:
-            raise
-        from apps.documents.workflow import one_by_one
-
-        return one_by_one(contexts, extract_body)
+    results = extractions_cached(chunks=[(h, t) for _, h, t in rows], heartbeat=contexts[0].heartbeat)
     per_version: dict[int, dict] = {v: {"chunks": 0, "entities_found": 0, "relations_found": 0} for v in versions}
     for version_id, content_hash, _ in rows:
         counts = per_version[version_id]
@@ -110,4 +95,4 @@ def extract_batch_body(contexts) -> dict[int, dict | Exception]:
         counts["entities_found"] += len(results[content_hash].entities)
         counts["relations_found"] += len(results[content_hash].relations)
     metrics.heysh_pipeline_items_written_total.labels(kind="extractions").inc(len(rows))
-    return {ctx.step_run.pk: {**per_version[ctx.version.pk], "batch": len(contexts)} for ctx in contexts}
+    return {ctx.pk: {**per_version[ctx.version.pk], "batch": len(contexts)} for ctx in contexts}

@@ -30,6 +30,7 @@ from django.db.models.functions import Coalesce
 
 from apps.core import metrics
 from apps.core.backends import graph_stores
+from apps.core.workflows.engine import one_by_one
 from apps.documents.models import Chunk, DocumentVersion
 from apps.search.extraction import ENTITY_TYPES, RELATION_TYPES, extractions_cached
 from apps.search.models import Entity, EntityType, Mention, Relation, RelationEvidence
@@ -319,11 +320,7 @@ def versions_graph_update(*, versions: list[DocumentVersion], heartbeat: Callabl
     return out
 
 
-def graph_body(ctx) -> dict:
-    return version_graph_update(version=ctx.version, heartbeat=ctx.heartbeat)
-
-
-def graph_batch_body(contexts) -> dict[int, dict | Exception]:
+def graph_step(contexts) -> dict[int, dict | Exception]:
     """Graph rows of several documents: one transaction (one domain lock, one resolver) per domain.
 
     A group that fails as a whole is retried document by document, so a bad document fails
@@ -340,12 +337,10 @@ def graph_batch_body(contexts) -> dict[int, dict | Exception]:
     for group in [*groups.values(), *alone]:
         try:
             by_version = versions_graph_update(versions=[c.version for c in group], heartbeat=group[0].heartbeat)
-            outcomes.update({c.step_run.pk: by_version[c.version.pk] for c in group})
+            outcomes.update({c.pk: by_version[c.version.pk] for c in group})
         except Exception as exc:
             if len(group) == 1:
-                outcomes[group[0].step_run.pk] = exc
+                outcomes[group[0].pk] = exc
                 continue
-            from apps.documents.workflow import one_by_one
-
-            outcomes.update(one_by_one(group, graph_body))
+            outcomes.update(one_by_one(group, graph_step))
     return outcomes

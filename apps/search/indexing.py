@@ -19,14 +19,17 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from apps.core import metrics
 from apps.core.backends import embedders, vector_stores
 from apps.core.bulk import rows_update
-from apps.documents.models import Chunk, DocumentVersion
-from apps.domains.models import Domain
+from apps.documents.models import Chunk, DocumentVersion, StepRun
+from apps.domains.services import domains_index_invalidate
 from apps.search.projections import vector_items
 
 EMBED_BATCH_SIZE = 256
@@ -73,8 +76,7 @@ def versions_publish(*, versions: Sequence[DocumentVersion], heartbeat: Callable
     """``version_publish`` for several versions: one index_version bump per domain, one query for
     the older versions; a version whose projection fails gets its exception, the others go on."""
     store = vector_stores["default"]
-    for domain_id in sorted({v.domain_id for v in versions}):
-        Domain.objects.filter(pk=domain_id).update(index_version=F("index_version") + 1)
+    domains_index_invalidate(v.domain_id for v in versions)
     older: dict[int, list[int]] = {v.pk: [] for v in versions}
     latest = {v.document_id: v for v in versions}
     for pk, document_id, number in DocumentVersion.objects.filter(document_id__in=list(latest)).values_list("pk", "document_id", "number"):
@@ -103,7 +105,7 @@ def versions_publish(*, versions: Sequence[DocumentVersion], heartbeat: Callable
             if older[version.pk]:
                 with transaction.atomic():
                     removed = Chunk.objects.filter(version_id__in=older[version.pk]).delete()[1].get("documents.Chunk", 0)
-                    Domain.objects.filter(pk=version.domain_id).update(index_version=F("index_version") + 1)
+                    domains_index_invalidate([version.domain_id])
             results[version.pk] = {"vectors": upserted, "older_chunks_removed": removed}
             metrics.heysh_pipeline_items_written_total.labels(kind="vectors").inc(upserted)
         except Exception as exc:  # noqa: PERF203 (one version's projection failing must not fail the others)
@@ -119,12 +121,9 @@ def version_index(*, version: DocumentVersion, heartbeat: Callable[[], None] | N
     }
 
 
-def index_body(ctx) -> dict:
-    return version_index(version=ctx.version, heartbeat=ctx.heartbeat)
-
-
-def index_batch_body(contexts) -> dict[int, dict | Exception]:
-    """Index several documents' versions: one embedding pass, then each version on its own."""
+def index_step(contexts) -> dict[int, dict | Exception]:
+    """The indexing step: one embedding pass for the batch's versions, then each version is
+    published on its own."""
     heartbeat = contexts[0].heartbeat
     embedded = chunks_embed(versions=[c.version for c in contexts], heartbeat=heartbeat)
     model = embedders["default"].model_name
@@ -133,8 +132,32 @@ def index_batch_body(contexts) -> dict[int, dict | Exception]:
     results: dict[int, dict | Exception] = {}
     for ctx in contexts:
         outcome = published[ctx.version.pk]
-        results[ctx.step_run.pk] = outcome if isinstance(outcome, Exception) else {
-            "embedded": embedded.get(ctx.version.pk, 0), "model": model, "batch": len(contexts),
-            "embed_seconds": embed_seconds, **outcome,
+        results[ctx.pk] = outcome if isinstance(outcome, Exception) else {
+            "embedded": embedded.get(ctx.version.pk, 0), "model": model, "embed_seconds": embed_seconds, "batch": len(contexts), **outcome,
         }
     return results
+
+
+def index_joinable(contexts, room: int) -> tuple[Q, int] | None:
+    """Further queued indexing steps, oldest first, that fit in this batch: at most ``room``
+    documents and ``INDEX_BATCH_CHUNKS`` chunks in all. An indexing batch costs its chunks, not
+    its documents: 256 abstracts embed in seconds, 256 long reports would outlast the time limit."""
+    budget = settings.INDEX_BATCH_CHUNKS - Chunk.objects.filter(version_id__in=[c.version.pk for c in contexts]).count()
+    if budget <= 0:
+        return None
+    chunks_of_version = (
+        Chunk.objects.filter(version_id=OuterRef("run__version_id")).order_by().values("version_id").annotate(n=Count("pk")).values("n")
+    )
+    candidates = (
+        StepRun.objects.filter(step=StepRun.Step.INDEX, status=StepRun.Status.QUEUED, queued_at__lte=timezone.now())
+        .order_by("queued_at")
+        .annotate(chunks=Coalesce(Subquery(chunks_of_version), 0))
+        .values_list("pk", "chunks")[:room]
+    )
+    picked = []
+    for pk, chunks in candidates:
+        if chunks > budget:
+            break  # queue order is kept: a long document is not overtaken forever by short ones
+        picked.append(pk)
+        budget -= chunks
+    return (Q(pk__in=picked), len(picked)) if picked else None

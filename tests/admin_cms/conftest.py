@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.domains.bootstrap import engine
+from apps.domains.bootstrap import workflow
 from apps.domains.models import Domain, DomainBootstrap, GeneratedContent
 from tests.factories import DomainFactory, MembershipFactory, UserFactory
 
@@ -13,7 +13,7 @@ def bootstrap_in_review(domain: Domain, *, creator=None) -> DomainBootstrap:
     domain.save()
     bootstrap = DomainBootstrap.objects.create(domain=domain, status=DomainBootstrap.Status.IN_REVIEW,
                                               created_by=creator, generation_round=1, current_step="generate")
-    engine.ensure_steps(bootstrap)
+    workflow.ensure_steps(bootstrap)
     bootstrap.steps.filter(step__in=["research", "ingest", "generate"]).update(status="succeeded")
     for ordinal, (section, title, body) in enumerate([
         ("overview", "", f"{domain.name} is about telescopes."),

@@ -7,21 +7,26 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.core.workflows import engine
+from apps.core.workflows.spec import StepSpec, one_at_a_time
 from apps.documents.errors import PermanentError
 from apps.documents.models import Notification
-from apps.domains.bootstrap import engine
 from apps.domains.bootstrap.services import bootstrap_start
+from apps.domains.bootstrap.workflow import BootstrapWorkflow, bootstrap_workflow
 from apps.domains.models import BootstrapStep, DomainBootstrap
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def _failing(exc):
-    def handler(step):
+def _run(step_id: int, exc: Exception) -> str | None:
+    """One delivery of the step through the engine, with every step body raising ``exc``."""
+
+    def failing(ctx):
         raise exc
 
-    return {name: handler for name in BootstrapStep.Step.values}
+    workflow = BootstrapWorkflow(steps=[StepSpec(s.name, s.queue, one_at_a_time(failing)) for s in bootstrap_workflow().steps])
+    return engine.step_execute(workflow, BootstrapStep.Step.RESEARCH, step_id)
 
 
 @pytest.fixture
@@ -39,7 +44,7 @@ def test_a_permanent_failure_notifies_owners_and_editors_once(bootstrap, user):
     MembershipFactory(domain=bootstrap.domain, user=viewer, role="viewer")
     research = bootstrap.steps.get(step=BootstrapStep.Step.RESEARCH)
 
-    assert engine.run(research.pk, _failing(PermanentError("No source could be fetched."))) == "failed"
+    assert _run(research.pk, PermanentError("No source could be fetched.")) == "failed"
 
     bootstrap.refresh_from_db()
     assert bootstrap.status == DomainBootstrap.Status.FAILED
@@ -47,7 +52,7 @@ def test_a_permanent_failure_notifies_owners_and_editors_once(bootstrap, user):
     assert [n[0] for n in notices] == sorted([user.pk, editor.pk]), "owners and editors, not viewers"
     assert all(title == "Setting up Rocketry stopped" and "No source could be fetched." in body and "retry" in body
                for _, title, body in notices)
-    assert engine.run(research.pk, _failing(PermanentError("again"))) == "duplicate"
+    assert _run(research.pk, PermanentError("again")) is None
     assert len(_notices()) == 2, "a redelivered message notifies nobody again"
 
 
@@ -55,10 +60,10 @@ def test_transient_failures_notify_only_when_the_attempts_run_out(bootstrap, set
     settings.STEP_MAX_ATTEMPTS = 2
     research = bootstrap.steps.get(step=BootstrapStep.Step.RESEARCH)
 
-    assert engine.run(research.pk, _failing(ConnectionError("search backend down"))) == "retry"
+    assert _run(research.pk, ConnectionError("search backend down")) == "retry"
     assert _notices() == []
     BootstrapStep.objects.filter(pk=research.pk).update(queued_at=timezone.now())
-    assert engine.run(research.pk, _failing(ConnectionError("search backend down"))) == "retry"
+    assert _run(research.pk, ConnectionError("search backend down")) == "failed", "the last attempt fails the step"
     (notice,) = _notices()
     assert "ConnectionError: search backend down" in notice[2]
 
@@ -70,6 +75,6 @@ def test_a_step_whose_worker_vanished_too_often_notifies_from_the_sweep(bootstra
         status=BootstrapStep.Status.RUNNING, attempt=1, lease_owner="gone:1", lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
 
-    assert engine.sweep()["dead"] == 1
+    assert engine.workflow_sweep(bootstrap_workflow())["dead_lettered"] == 1
     (notice,) = _notices()
-    assert "lease expired after 1 attempts" in notice[2]
+    assert "Gave up after 1 attempts: Lease expired" in notice[2]

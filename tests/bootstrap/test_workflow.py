@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
+from apps.core.workflows.engine import workflow_sweep
 from apps.documents.models import Chunk, Document, DocumentStatus, Notification
 from apps.documents.services import document_create
-from apps.domains.bootstrap import engine
+from apps.domains.bootstrap.workflow import bootstrap_workflow
 from apps.domains.models import BootstrapStep, Domain, DomainBootstrap, GeneratedContent, ResearchCandidate
 from tests.bootstrap.conftest import LEASE_SECONDS, wait_until
 from tests.factories import DomainFactory, MembershipFactory, UserFactory
@@ -197,7 +198,7 @@ def test_worker_killed_mid_step_is_recovered_by_the_sweep(start_worker, client_f
     step = BootstrapStep.objects.get(pk=running.pk)
     assert step.status == BootstrapStep.Status.RUNNING  # the dead worker still "holds" it
     start_worker()
-    wait_until(lambda: engine.sweep()["expired"] == 1, timeout=LEASE_SECONDS + 30, interval=1, what="lease expiry")
+    wait_until(lambda: workflow_sweep(bootstrap_workflow())["lease_expired"] == 1, timeout=LEASE_SECONDS + 30, interval=1, what="lease expiry")
     body = _wait_status(client, bootstrap_row.domain.slug, "in_review")
     research = next(s for s in body["steps"] if s["step"] == "research")
     assert research["status"] == "succeeded" and research["attempt"] == 2

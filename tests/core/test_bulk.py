@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_rows_update_sets_each_rows_own_values_in_one_statement(domain, user, monkeypatch):
-    monkeypatch.setattr("apps.documents.workflow._send", lambda *args, **kwargs: None)
+    monkeypatch.setattr("apps.core.workflows.engine.send", lambda *args, **kwargs: None)
     documents = [document_create(domain=domain, user=user, text=f"Text number {n} about Django.")[0] for n in range(3)]
     steps = list(StepRun.objects.filter(run__document__in=documents, step="analyze").order_by("pk"))
     later = timezone.now() + timedelta(hours=1)
@@ -37,7 +37,7 @@ def test_rows_update_sets_each_rows_own_values_in_one_statement(domain, user, mo
 
 
 def test_rows_update_writes_foreign_keys_bytes_and_text(domain, user, monkeypatch):
-    monkeypatch.setattr("apps.documents.workflow._send", lambda *args, **kwargs: None)
+    monkeypatch.setattr("apps.core.workflows.engine.send", lambda *args, **kwargs: None)
     first, _ = document_create(domain=domain, user=user, text="One document.")
     second, _ = document_create(domain=domain, user=user, text="Another document.")
     versions = {d.pk: DocumentVersion.objects.get(document=d) for d in (first, second)}

@@ -179,11 +179,11 @@ def test_identical_content_sent_concurrently_makes_one_document(monkeypatch):
 
     from django.db import connection
 
-    from apps.documents import workflow
+    from apps.core.workflows import engine
     from tests.factories import DomainFactory, UserFactory
 
     # The run's first message would go to the broker on commit; no worker runs in this test.
-    monkeypatch.setattr(workflow, "_send", lambda *args, **kwargs: None)
+    monkeypatch.setattr(engine, "send", lambda *args, **kwargs: None)
     owner, domain = UserFactory(), DomainFactory()
     barrier = threading.Barrier(2)
     results, errors = [], []

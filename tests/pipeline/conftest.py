@@ -24,12 +24,17 @@ def drain(run, *, limit: int = 100) -> None:
 def no_broker(monkeypatch):
     """In-process tests run steps themselves: record would-be messages instead of sending them."""
     sent = []
-    monkeypatch.setattr("apps.documents.workflow._send", lambda step_run_id, step, countdown=0: sent.append((step, step_run_id, countdown)))
     monkeypatch.setattr(
-        "apps.documents.workflow._send_document_finished",
-        lambda ids: sent.extend(("finished", i, 0) for i in (ids if isinstance(ids, list) else [ids])),
+        "apps.core.workflows.engine.send",
+        lambda workflow, step, ids, countdown=0: sent.append((step, ids, countdown)),
+    )
+    # The documents' "finished" event becomes one bootstrap message; record it instead.
+    monkeypatch.setattr(
+        "apps.core.workflows.engine.task_send",
+        lambda name, args, **options: sent.extend(("finished", i, 0) for i in args[0]),
     )
     # The test's own transaction never commits: record at on_commit time instead.
     immediate = SimpleNamespace(atomic=transaction.atomic, on_commit=lambda func, using=None, robust=False: func())
     monkeypatch.setattr("apps.documents.workflow.transaction", immediate)
+    monkeypatch.setattr("apps.core.workflows.engine.transaction", immediate)
     return sent

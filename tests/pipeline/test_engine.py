@@ -12,18 +12,10 @@ from django.utils import timezone
 
 from apps.documents.models import Document, DocumentStatus, Notification, ProcessingRun, StepRun
 from apps.documents.services import document_create
-from apps.documents.workflow import (
-    STEPS,
-    Heartbeat,
-    LeaseLost,
-    _fenced,
-    _step_succeed,
-    run_restart,
-    run_retry_failed,
-    step_claim,
-    step_execute,
-    workflow_sweep,
-)
+from apps.core.workflows import engine
+from apps.core.workflows.engine import Heartbeat, LeaseLost
+from apps.core.workflows.spec import Outcome
+from apps.documents.workflow import STEPS, pipeline, run_restart, run_retry_failed, step_execute, workflow_sweep
 from apps.search.models import Entity, Mention, Relation
 from tests.pipeline.conftest import drain
 
@@ -40,6 +32,10 @@ def _create(domain, user, text=TEXT, title="Doc"):
     document, created = document_create(domain=domain, user=user, text=text, title=title)
     assert created
     return document, ProcessingRun.objects.get(document=document)
+
+
+def step_claim(*, step_run_id: int, step: str, owner: str) -> bool:
+    return bool(engine.steps_claim(pipeline(), step, [step_run_id], owner))
 
 
 def _steps(run):
@@ -156,12 +152,14 @@ def test_lost_lease_fences_the_old_owner(domain, user, no_broker):
     step_run.refresh_from_db()
     assert step_run.attempt == 2 and step_run.lease_owner == "b:2"
     with pytest.raises(LeaseLost):
-        Heartbeat([step_run.pk], "a:1")(force=True)
-    _step_succeed(step_run, owner="a:1", attempt=1, result={"stale": True})
+        Heartbeat(StepRun, [step_run.pk], "a:1")(force=True)
+    stale = StepRun.objects.get(pk=step_run.pk)
+    stale.attempt = 1  # what the old owner remembers
+    engine._steps_succeed(pipeline(), [stale], owner="a:1", outcomes={stale.pk: Outcome({"stale": True})})
     step_run.refresh_from_db()
     assert step_run.status == StepRun.Status.RUNNING and step_run.metrics == {}
     assert _steps(run)["extract"].status == StepRun.Status.PENDING
-    Heartbeat([step_run.pk], "b:2")(force=True)  # the new owner's heartbeat works
+    Heartbeat(StepRun, [step_run.pk], "b:2")(force=True)  # the new owner's heartbeat works
 
 
 @override_settings(STEP_MAX_ATTEMPTS=3, STEP_BACKOFF_SECONDS=4)
@@ -223,9 +221,9 @@ def test_fenced_queryset_matches_only_the_owner(domain, user, no_broker):
     _, run = _create(domain, user)
     step_run = _steps(run)["analyze"]
     step_claim(step_run_id=step_run.pk, step="analyze", owner="me:1")
-    assert _fenced(step_run.pk, "me:1", 1).count() == 1
-    assert _fenced(step_run.pk, "me:1", 2).count() == 0
-    assert _fenced(step_run.pk, "other:1", 1).count() == 0
+    assert engine._fenced(pipeline(), StepRun(pk=step_run.pk, attempt=1), "me:1").count() == 1
+    assert engine._fenced(pipeline(), StepRun(pk=step_run.pk, attempt=2), "me:1").count() == 0
+    assert engine._fenced(pipeline(), StepRun(pk=step_run.pk, attempt=1), "other:1").count() == 0
 
 
 @override_settings(EXTRACTORS=SCRIPTED)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from apps.documents.workflow import _send
+from apps.core.workflows import engine
+from apps.documents.workflow import pipeline
 from heysh.celery import app
 
 pytestmark = pytest.mark.skipif(not str(app.conf.broker_url).startswith("redis"), reason="priorities are a Redis broker feature")
@@ -25,11 +26,11 @@ def test_a_worker_gets_extraction_before_indexing_queued_earlier():
         _drain(channel, "ai")
         _drain(channel, "general")
         try:
-            _send([1, 2], "index")
-            _send(3, "index")
-            _send([4, 5], "extract")
-            _send(6, "notify")
-            _send(7, "analyze")
+            engine.send(pipeline(), "index", [1, 2])
+            engine.send(pipeline(), "index", 3)
+            engine.send(pipeline(), "extract", [4, 5])
+            engine.send(pipeline(), "notify", 6)
+            engine.send(pipeline(), "analyze", 7)
             assert _drain(channel, "ai") == ["tasks.pipeline.extract", "tasks.pipeline.index", "tasks.pipeline.index"]
             assert _drain(channel, "general") == ["tasks.pipeline.analyze", "tasks.pipeline.notify"]
         finally:

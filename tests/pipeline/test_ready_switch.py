@@ -28,6 +28,6 @@ def test_new_version_is_found_even_if_a_cache_was_built_between_index_and_ready(
     assert _search(owner_client, "wombat") == []
 
     run = ProcessingRun.objects.create(version=second, document=doc, domain=domain)
-    workflow._document_ready(run)
+    workflow.runs_ready([run])
 
     assert _search(owner_client, "wombat") == ["Marsupials"]

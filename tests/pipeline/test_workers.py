@@ -16,9 +16,10 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 
+from apps.core.workflows import engine
 from apps.documents.models import Chunk, Document, DocumentStatus, Notification, ProcessingRun, StepRun
 from apps.documents.services import document_create
-from apps.documents.workflow import _send, workflow_sweep
+from apps.documents.workflow import pipeline, workflow_sweep
 from apps.search.models import Entity, ExtractionCache, Mention, RelationEvidence
 from tests.documents.files import make_docx, make_pdf
 from tests.workers import wait_until
@@ -165,7 +166,7 @@ def test_same_step_delivered_concurrently_has_one_effect(celery_workers, domain,
     document = _create(domain, user, text=_text(30), title="dup")
     analyze = StepRun.objects.get(run__document=document, step="analyze")
     for _ in range(5):
-        _send(analyze.pk, "analyze")
+        engine.send(pipeline(), "analyze", analyze.pk)
     first = celery_workers.start(**FAST)
     second = celery_workers.start(**FAST)
     wait_until(lambda: _settled([document]), timeout=90, what="document settled")

@@ -15,6 +15,14 @@ def ensure_sweep_schedule(sender, **kwargs) -> None:
     )
 
 
+def count_finished_documents(sender, *, document_ids, **kwargs) -> None:
+    """Documents' runs ended: one message asks the general worker to count them towards the
+    bootstraps waiting for them (off the finishing worker, which may be the busy AI worker)."""
+    from apps.core.workflows.engine import task_send  # app loading: the engine imports models
+
+    task_send("tasks.bootstrap.document_finished", [document_ids], queue="general")
+
+
 class BootstrapConfig(AppConfig):
     """Admin, templates and beat schedule of the bootstrap workflow (its models live in apps.domains)."""
 
@@ -23,8 +31,13 @@ class BootstrapConfig(AppConfig):
     verbose_name = "Domain bootstrap"
 
     def ready(self) -> None:
+        # Imported here: these modules import models, which exist only once apps are loaded.
         from django.apps import apps
 
+        from apps.documents.signals import documents_finished
+        from apps.domains.bootstrap import steps  # noqa: F401  (registers the bootstrap workflow)
+
+        documents_finished.connect(count_finished_documents, dispatch_uid="bootstrap.count_finished_documents")
         # This app has no models module, so it receives no post_migrate of its own.
         post_migrate.connect(
             ensure_sweep_schedule, sender=apps.get_app_config("domains"), dispatch_uid="bootstrap-sweep-schedule"

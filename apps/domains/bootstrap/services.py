@@ -6,30 +6,29 @@ import hashlib
 import logging
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 from rest_framework import status as http
 
 from apps.core.errors import ServiceError
+from apps.documents.services import document_create
 from apps.domains.access import readable_domains, writable_domains
-from apps.domains.bootstrap import engine
+from apps.domains.bootstrap import workflow
 from apps.domains.models import (
     BootstrapStep,
     Domain,
     DomainBootstrap,
     GeneratedContent,
-    Membership,
     ResearchCandidate,
     ReviewDecision,
 )
+from apps.domains.services import domain_create
 
 logger = logging.getLogger(__name__)
 
 MAX_SEED_TEXTS = 20
 MAX_SEED_URLS = 50
 MAX_KEYWORDS = 20
-POLL_SECONDS = 3  # how often a waiting knowledge-base step looks at its documents
 
 
 def _forbidden(message: str) -> ServiceError:
@@ -75,8 +74,6 @@ def bootstrap_start(
     ``seed_texts`` is a list of ``{"title", "text"}``; ``seed_files`` uploaded files, ingested
     at once (their bytes cannot wait in a JSON column) and listed as research candidates.
     """
-    from apps.domains.services import domain_create
-
     name = (name or "").strip()
     if not name:
         raise ServiceError("A domain needs a name.", detail={"name": ["This field is required."]})
@@ -90,16 +87,14 @@ def bootstrap_start(
         bootstrap = DomainBootstrap.objects.create(
             domain=domain, topic_keywords=keywords, seed_sources=seeds, created_by=user, started_at=timezone.now()
         )
-        engine.ensure_steps(bootstrap)
+        workflow.ensure_steps(bootstrap)
         for upload in seed_files or []:
             _ingest_seed_upload(bootstrap=bootstrap, user=user, upload=upload, request_id=request_id)
-        engine.step_queue(bootstrap.steps.get(step=BootstrapStep.Step.RESEARCH))
+        workflow.step_queue(bootstrap.steps.get(step=BootstrapStep.Step.RESEARCH))
     return bootstrap
 
 
 def _ingest_seed_upload(*, bootstrap: DomainBootstrap, user, upload, request_id: str) -> None:
-    from apps.documents.services import document_create
-
     try:
         with transaction.atomic():
             document, _ = document_create(domain=bootstrap.domain, user=user, upload=upload, request_id=request_id)
@@ -143,7 +138,7 @@ def bootstrap_approve(*, user, bootstrap: DomainBootstrap, comment: str = "") ->
         )
         bootstrap.reviewed_at = timezone.now()
         bootstrap.save(update_fields=["reviewed_at", "updated_at"])
-        engine.step_queue(bootstrap.steps.get(step=BootstrapStep.Step.ACTIVATE), reset_attempts=True)
+        workflow.step_queue(bootstrap.steps.get(step=BootstrapStep.Step.ACTIVATE), reset_attempts=True)
     return decision
 
 
@@ -163,8 +158,8 @@ def bootstrap_request_changes(*, user, bootstrap: DomainBootstrap, comment: str)
         bootstrap.status = DomainBootstrap.Status.RUNNING
         bootstrap.reviewed_at = timezone.now()
         bootstrap.save(update_fields=["status", "reviewed_at", "updated_at"])
-        engine.set_domain_status(bootstrap, Domain.Status.BOOTSTRAPPING)
-        engine.step_queue(bootstrap.steps.get(step=BootstrapStep.Step.GENERATE), reset_attempts=True)
+        workflow.set_domain_status(bootstrap, Domain.Status.BOOTSTRAPPING)
+        workflow.step_queue(bootstrap.steps.get(step=BootstrapStep.Step.GENERATE), reset_attempts=True)
     return decision
 
 
@@ -179,7 +174,7 @@ def bootstrap_retry_step(*, user, step: BootstrapStep) -> BootstrapStep:
         )
     with transaction.atomic():
         DomainBootstrap.objects.filter(pk=bootstrap.pk).update(status=DomainBootstrap.Status.RUNNING, error="")
-        engine.step_queue(step, reset_attempts=True)
+        workflow.step_queue(step, reset_attempts=True)
     step.refresh_from_db()
     return step
 
@@ -200,116 +195,6 @@ def content_update(*, user, content: GeneratedContent, title: str | None = None,
     content._change_reason = "edited in review"
     content.save()
     return content
-
-
-# --- Fan-in: the knowledge-base step waits for its documents ------------------------
-
-
-def bootstrap_documents_finished(*, document_ids: list[int]) -> None:
-    """Count finished documents towards their bootstraps; called when documents' runs end.
-
-    Safe to call any number of times: a candidate moves out of ``pending`` once, and only
-    that conditional UPDATE bumps the counter. Documents no bootstrap waits for cost one query.
-    """
-    from apps.documents.models import DocumentStatus
-
-    candidates = list(
-        ResearchCandidate.objects.filter(
-            document_id__in=document_ids, outcome=ResearchCandidate.Outcome.PENDING,
-            document__status__in=[DocumentStatus.READY, DocumentStatus.FAILED],
-        ).select_related("document")
-    )
-    bootstraps = set()
-    for candidate in candidates:
-        document = candidate.document
-        if _record_outcome(candidate, ready=document.status == DocumentStatus.READY, error=document.error):
-            bootstraps.add(candidate.bootstrap_id)
-    for bootstrap in DomainBootstrap.objects.filter(pk__in=bootstraps):
-        _maybe_finish_ingest(bootstrap)
-
-
-def _record_outcome(candidate: ResearchCandidate, *, ready: bool, error: str = "") -> bool:
-    outcome = ResearchCandidate.Outcome.READY if ready else ResearchCandidate.Outcome.FAILED
-    with transaction.atomic():
-        moved = ResearchCandidate.objects.filter(pk=candidate.pk, outcome=ResearchCandidate.Outcome.PENDING).update(
-            outcome=outcome, error=(error or "")[:2000]
-        )
-        if moved:
-            counter = "documents_done" if ready else "documents_failed"
-            DomainBootstrap.objects.filter(pk=candidate.bootstrap_id).update(**{counter: F(counter) + 1})
-    return bool(moved)
-
-
-def bootstrap_check_documents(*, bootstrap: DomainBootstrap) -> None:
-    """Poll the documents of a waiting knowledge-base step (the sweep's safety net for the hook)."""
-    from apps.documents.models import DocumentStatus
-
-    pending = ResearchCandidate.objects.filter(
-        bootstrap=bootstrap, chosen=True, outcome=ResearchCandidate.Outcome.PENDING, document__isnull=False,
-        document__status__in=[DocumentStatus.READY, DocumentStatus.FAILED],
-    ).select_related("document")
-    for candidate in pending:
-        _record_outcome(candidate, ready=candidate.document.status == DocumentStatus.READY, error=candidate.document.error)
-    _maybe_finish_ingest(bootstrap)
-
-
-def bootstrap_poll_documents(*, bootstrap_id: int) -> None:
-    """Check the documents now and, while the step still waits, again in ``POLL_SECONDS``.
-
-    The document pipeline's completion hook makes the counter move at once; this poll
-    makes the workflow independent of it; the beat sweep checks too, should a poll message be lost.
-    """
-    bootstrap = DomainBootstrap.objects.filter(pk=bootstrap_id).first()
-    if bootstrap is None:
-        return
-    bootstrap_check_documents(bootstrap=bootstrap)
-    if BootstrapStep.objects.filter(bootstrap_id=bootstrap_id, step=BootstrapStep.Step.INGEST,
-                                    status=BootstrapStep.Status.WAITING).exists():
-        from tasks.bootstrap import check_documents
-
-        check_documents.apply_async((bootstrap_id,), queue="general", countdown=POLL_SECONDS)
-
-
-def _maybe_finish_ingest(bootstrap: DomainBootstrap) -> None:
-    with transaction.atomic():
-        bootstrap = DomainBootstrap.objects.select_for_update().get(pk=bootstrap.pk)
-        if bootstrap.documents_done + bootstrap.documents_failed < bootstrap.documents_expected:
-            return
-        output = {
-            "documents_expected": bootstrap.documents_expected,
-            "documents_done": bootstrap.documents_done,
-            "documents_failed": bootstrap.documents_failed,
-        }
-        finished = BootstrapStep.objects.filter(
-            bootstrap=bootstrap, step=BootstrapStep.Step.INGEST, status=BootstrapStep.Status.WAITING
-        ).update(status=BootstrapStep.Status.SUCCEEDED, finished_at=timezone.now(), output=output)
-        if finished:
-            engine.queue_next(bootstrap, BootstrapStep.Step.INGEST)
-
-
-# --- Notifications -----------------------------------------------------------------
-
-
-def notify_members(*, bootstrap: DomainBootstrap, kind: str, title: str, body: str, roles=None, extra: dict | None = None) -> int:
-    """One notification per member (of the given roles), round and ``extra`` (e.g. which failure);
-    a redelivered step adds none."""
-    from apps.documents.models import Notification
-
-    members = Membership.objects.filter(domain_id=bootstrap.domain_id)
-    if roles:
-        members = members.filter(role__in=roles)
-    created = 0
-    data = {"bootstrap_id": bootstrap.pk, "round": bootstrap.generation_round, **(extra or {})}
-    for membership in members.select_related("user"):
-        exists = Notification.objects.filter(
-            user=membership.user, domain_id=bootstrap.domain_id, kind=kind, data__contains=data
-        ).exists()
-        if not exists:
-            Notification.objects.create(
-                user=membership.user, domain_id=bootstrap.domain_id, kind=kind, title=title, body=body, data=data
-            )
-            created += 1
-    return created
 
 
 def text_key(text: str) -> str:

@@ -8,22 +8,24 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import ServiceError
+from apps.core.workflows.registry import workflow_register
+from apps.core.workflows.spec import Outcome, StepSpec, one_at_a_time
 from apps.documents.errors import PermanentError
-from apps.domains.bootstrap import engine, generation, research
-from apps.domains.bootstrap.engine import Outcome
-from apps.domains.models import BootstrapStep, Domain, DomainBootstrap, Membership, ResearchCandidate
+from apps.documents.services import document_create
+from apps.domains.bootstrap import generation, research, workflow
+from apps.domains.bootstrap.notices import notify_members
+from apps.domains.bootstrap.workflow import BootstrapContext, BootstrapWorkflow
+from apps.domains.models import BootstrapStep, Domain, DomainBootstrap, GeneratedContent, Membership, ResearchCandidate
 
 logger = logging.getLogger(__name__)
 
 
-def research_step(step: BootstrapStep) -> Outcome:
-    engine.set_domain_status(step.bootstrap, Domain.Status.BOOTSTRAPPING)
-    return Outcome(research.research_run(step.bootstrap))
+def research_step(ctx: BootstrapContext) -> Outcome:
+    workflow.set_domain_status(ctx.bootstrap, Domain.Status.BOOTSTRAPPING)
+    return Outcome(research.research_run(ctx.bootstrap))
 
 
 def _create_document(bootstrap: DomainBootstrap, candidate: ResearchCandidate):
-    from apps.documents.services import document_create
-
     user, domain = bootstrap.created_by, bootstrap.domain
     if candidate.kind == ResearchCandidate.Kind.SEED_URL:
         return document_create(domain=domain, user=user, url=candidate.url, request_id=f"bootstrap-{bootstrap.pk}")
@@ -41,9 +43,9 @@ def _create_document(bootstrap: DomainBootstrap, candidate: ResearchCandidate):
     raise PermanentError(f"{candidate.get_kind_display()} candidates are not ingestible.")
 
 
-def ingest_step(step: BootstrapStep) -> Outcome:
+def ingest_step(ctx: BootstrapContext) -> Outcome:
     """Ingest every chosen candidate through the document pipeline, then wait for all of them."""
-    bootstrap = step.bootstrap
+    bootstrap = ctx.bootstrap
     created, refused = 0, 0
     pending = bootstrap.candidates.filter(chosen=True, document__isnull=True, outcome=ResearchCandidate.Outcome.PENDING)
     for candidate in pending.select_related("source_document__domain", "source_document__current_version"):
@@ -74,15 +76,13 @@ def ingest_step(step: BootstrapStep) -> Outcome:
     return Outcome({"created": created, "refused": refused, "expected": chosen.count()}, wait=True)
 
 
-def generate_step(step: BootstrapStep) -> Outcome:
-    from apps.domains.bootstrap.services import notify_members
-
-    bootstrap = step.bootstrap
+def generate_step(ctx: BootstrapContext) -> Outcome:
+    bootstrap = ctx.bootstrap
     output = generation.generate(bootstrap)
     bootstrap.refresh_from_db()
     with transaction.atomic():
         DomainBootstrap.objects.filter(pk=bootstrap.pk).update(status=DomainBootstrap.Status.IN_REVIEW, error="")
-        engine.set_domain_status(bootstrap, Domain.Status.IN_REVIEW)
+        workflow.set_domain_status(bootstrap, Domain.Status.IN_REVIEW)
         notify_members(
             bootstrap=bootstrap, kind="bootstrap_review", roles=[Membership.Role.OWNER, Membership.Role.EDITOR],
             title=f"{bootstrap.domain.name} is ready for review",
@@ -92,25 +92,23 @@ def generate_step(step: BootstrapStep) -> Outcome:
     return Outcome(output, advance=False)
 
 
-def activate_step(step: BootstrapStep) -> Outcome:
-    from apps.domains.bootstrap.services import notify_members
-    from apps.domains.models import GeneratedContent
-
-    bootstrap = step.bootstrap
+def activate_step(ctx: BootstrapContext) -> Outcome:
+    bootstrap = ctx.bootstrap
     with transaction.atomic():
         contents = GeneratedContent.objects.filter(bootstrap=bootstrap, round=bootstrap.generation_round)
         approved = contents.exclude(status=GeneratedContent.Status.APPROVED).update(status=GeneratedContent.Status.APPROVED)
         now = timezone.now()
         DomainBootstrap.objects.filter(pk=bootstrap.pk).update(status=DomainBootstrap.Status.ACTIVE, activated_at=now, error="")
-        engine.set_domain_status(bootstrap, Domain.Status.ACTIVE)
+        workflow.set_domain_status(bootstrap, Domain.Status.ACTIVE)
         notify_members(bootstrap=bootstrap, kind="domain_activated", title=f"{bootstrap.domain.name} is live",
                        body="Its overview, key entities and FAQ are published.")
     return Outcome({"published": contents.count(), "newly_approved": approved})
 
 
-HANDLERS = {
-    BootstrapStep.Step.RESEARCH: research_step,
-    BootstrapStep.Step.INGEST: ingest_step,
-    BootstrapStep.Step.GENERATE: generate_step,
-    BootstrapStep.Step.ACTIVATE: activate_step,
-}
+# Research and activation coordinate, ingestion writes documents, generation is AI work.
+BOOTSTRAP = workflow_register(BootstrapWorkflow(steps=[
+    StepSpec(BootstrapStep.Step.RESEARCH, "general", one_at_a_time(research_step)),
+    StepSpec(BootstrapStep.Step.INGEST, "storage", one_at_a_time(ingest_step)),
+    StepSpec(BootstrapStep.Step.GENERATE, "ai", one_at_a_time(generate_step)),
+    StepSpec(BootstrapStep.Step.ACTIVATE, "general", one_at_a_time(activate_step)),
+]))

@@ -10,13 +10,14 @@ backwards. The source row stays, with ``merged_into`` set, so its identity (key)
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from rest_framework import status as http
 
 from apps.core.errors import ServiceError
 from apps.domains.access import writable_domains
-from apps.domains.models import Domain, EntityMerge
+from apps.domains.models import EntityMerge
+from apps.domains.services import domains_index_invalidate
 from apps.search.models import Entity, Mention, Relation, RelationEvidence
 
 
@@ -96,7 +97,7 @@ def entity_merge(*, user, source: Entity, target: Entity) -> EntityMerge:
         source._change_reason = f"merged into {target.name!r}"
         source.save(update_fields=["merged_into", "updated_at"])
         _recount(source, target)
-        Domain.objects.filter(pk=source.domain_id).update(index_version=F("index_version") + 1)
+        domains_index_invalidate([source.domain_id])
         return EntityMerge.objects.create(domain_id=source.domain_id, source=source, target=target, undo=undo,
                                           merged_by=user if getattr(user, "pk", None) else None)
 
@@ -137,7 +138,7 @@ def entity_unmerge(*, user, merge: EntityMerge) -> Entity:
         source._change_reason = "merge undone"
         source.save(update_fields=["merged_into", "updated_at"])
         _recount(source, target)
-        Domain.objects.filter(pk=source.domain_id).update(index_version=F("index_version") + 1)
+        domains_index_invalidate([source.domain_id])
         merge.undone_at = timezone.now()
         merge.undone_by = user if getattr(user, "pk", None) else None
         merge.save(update_fields=["undone_at", "undone_by"])
