@@ -56,4 +56,4 @@ app.conf.update(
 )
 
 # Task metrics, request-id propagation, worker/beat metrics servers, JSON logging.
-import apps.core.celery_metrics  # noqa: E402,F401
+import apps.cms.celery_metrics  # noqa: E402,F401

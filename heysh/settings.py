@@ -82,7 +82,7 @@ INSTALLED_APPS = [
     "apps.domains",
     "apps.documents",
     "apps.search",
-    "apps.domains.bootstrap",
+    "apps.bootstrap",
     "apps.cms",
 ]
 
@@ -409,7 +409,7 @@ UNFOLD = {
     "SITE_HEADER": "heysh",
     "SITE_SUBHEADER": "Knowledge CMS",
     "SITE_SYMBOL": "hub",
-    "DASHBOARD_CALLBACK": "apps.core.dashboard.dashboard_callback",
+    "DASHBOARD_CALLBACK": "apps.cms.dashboard.dashboard_callback",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
     # Teal primary: distinct from unfold's default purple, readable in light and dark mode.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apps.domains.bootstrap.workflow import bootstrap_documents_finished, bootstrap_poll_documents
+from apps.bootstrap.workflow import bootstrap_documents_finished, bootstrap_poll_documents
 from heysh.celery import app
 
 

@@ -55,7 +55,7 @@ heysh_search_latency_seconds = Histogram(
 heysh_search_results = Histogram("heysh_search_results", "Chunks returned per search.", ["mode"], buckets=(0, 1, 5, 10, 20, 50, 100))
 heysh_webhook_deliveries_total = Counter("heysh_webhook_deliveries_total", "Webhook deliveries.", ["outcome"])
 
-# --- Readiness and workflow state, collected at scrape time (apps.core.exporter) -------
+# --- Readiness and workflow state, collected at scrape time (apps.cms.exporter) -------
 # The gauges below (and heysh_documents, celery_queue_length,
 # celery_queue_oldest_message_age_seconds) are the catalogue for what the platform
 # collector computes from the database and the broker on every scrape of the API's

@@ -11,7 +11,3 @@ urlpatterns = [
     path("domains/<slug:slug>/api-keys/", views.ApiKeyListCreateView.as_view(), name="apikey-list"),
     path("domains/<slug:slug>/api-keys/<int:api_key_id>/", views.ApiKeyDetailView.as_view(), name="apikey-detail"),
 ]
-
-from apps.domains.bootstrap.urls import urlpatterns as bootstrap_urlpatterns  # noqa: E402
-
-urlpatterns += bootstrap_urlpatterns

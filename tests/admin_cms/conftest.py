@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.domains.bootstrap import workflow
+from apps.bootstrap import workflow
 from apps.domains.models import Domain, DomainBootstrap, GeneratedContent
 from tests.factories import DomainFactory, MembershipFactory, UserFactory
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
+from apps.bootstrap.workflow import bootstrap_workflow
 from apps.core.workflows.engine import workflow_sweep
 from apps.documents.models import Chunk, Document, DocumentStatus, Notification
 from apps.documents.services import document_create
-from apps.domains.bootstrap.workflow import bootstrap_workflow
 from apps.domains.models import BootstrapStep, Domain, DomainBootstrap, GeneratedContent, ResearchCandidate
 from tests.bootstrap.conftest import LEASE_SECONDS, wait_until
 from tests.factories import DomainFactory, MembershipFactory, UserFactory

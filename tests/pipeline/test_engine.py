@@ -10,11 +10,11 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from apps.documents.models import Document, DocumentStatus, Notification, ProcessingRun, StepRun
-from apps.documents.services import document_create
 from apps.core.workflows import engine
 from apps.core.workflows.engine import Heartbeat, LeaseLost
 from apps.core.workflows.spec import Outcome
+from apps.documents.models import Document, DocumentStatus, Notification, ProcessingRun, StepRun
+from apps.documents.services import document_create
 from apps.documents.workflow import STEPS, pipeline, run_restart, run_retry_failed, step_execute, workflow_sweep
 from apps.search.models import Entity, Mention, Relation
 from tests.pipeline.conftest import drain

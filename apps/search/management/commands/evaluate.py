@@ -128,9 +128,10 @@ class Command(BaseCommand):
 
     def _ingest(self, domain, user, dataset) -> dict[int, list[str]]:
         """Every corpus line through document_create; the workflow's tasks run eagerly in this process."""
+        from celery import current_app as app
+
         from apps.documents.models import Document, DocumentStatus
         from apps.documents.services import document_create
-        from heysh.celery import app
 
         eager, propagates = app.conf.task_always_eager, app.conf.task_eager_propagates
         app.conf.task_always_eager, app.conf.task_eager_propagates = True, False

@@ -7,14 +7,14 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from apps.bootstrap import generation, research, workflow
+from apps.bootstrap.notices import notify_members
+from apps.bootstrap.workflow import BootstrapContext, BootstrapWorkflow
 from apps.core.errors import ServiceError
 from apps.core.workflows.registry import workflow_register
 from apps.core.workflows.spec import Outcome, StepSpec, one_at_a_time
 from apps.documents.errors import PermanentError
 from apps.documents.services import document_create
-from apps.domains.bootstrap import generation, research, workflow
-from apps.domains.bootstrap.notices import notify_members
-from apps.domains.bootstrap.workflow import BootstrapContext, BootstrapWorkflow
 from apps.domains.models import BootstrapStep, Domain, DomainBootstrap, GeneratedContent, Membership, ResearchCandidate
 
 logger = logging.getLogger(__name__)

@@ -39,7 +39,7 @@ def _queue_of(task_name: str, delivery_info: dict | None = None) -> str:
     routing_key = (delivery_info or {}).get("routing_key")
     if routing_key:
         return routing_key
-    from apps.core.exporter import queue_for_task
+    from apps.cms.exporter import queue_for_task
 
     return queue_for_task(task_name)
 
@@ -69,7 +69,7 @@ def on_before_task_publish(sender=None, headers=None, routing_key=None, **kwargs
         if user_id != "-":
             headers.setdefault(USER_ID_HEADER, user_id)
     if _in_beat:
-        from apps.core.exporter import beat_heartbeat
+        from apps.cms.exporter import beat_heartbeat
 
         beat_heartbeat()
 
@@ -136,7 +136,7 @@ def on_task_retry(sender=None, request=None, **kwargs):
 
 @signals.worker_init.connect(dispatch_uid="heysh.worker_init")
 def on_worker_init(**kwargs):
-    from apps.core.exporter import start_metrics_server
+    from apps.cms.exporter import start_metrics_server
 
     start_metrics_server()
 
@@ -153,7 +153,7 @@ def on_worker_shutdown(sender=None, **kwargs):
 
 @signals.worker_process_shutdown.connect(dispatch_uid="heysh.worker_process_shutdown")
 def on_worker_process_shutdown(pid=None, **kwargs):
-    from apps.core.exporter import multiprocess_dir
+    from apps.cms.exporter import multiprocess_dir
 
     if multiprocess_dir():
         from prometheus_client import multiprocess
@@ -164,7 +164,7 @@ def on_worker_process_shutdown(pid=None, **kwargs):
 @signals.beat_init.connect(dispatch_uid="heysh.beat_init")
 def on_beat_init(**kwargs):
     global _in_beat
-    from apps.core.exporter import beat_heartbeat, start_metrics_server
+    from apps.cms.exporter import beat_heartbeat, start_metrics_server
 
     _in_beat = True
     start_metrics_server()

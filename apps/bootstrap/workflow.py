@@ -16,11 +16,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.bootstrap.notices import notify_members
 from apps.core.workflows import engine
 from apps.core.workflows.registry import workflow_get
 from apps.core.workflows.spec import StepContext, Workflow
 from apps.documents.models import DocumentStatus
-from apps.domains.bootstrap.notices import notify_members
 from apps.domains.models import BootstrapStep, Domain, DomainBootstrap, Membership, ResearchCandidate
 
 logger = logging.getLogger(__name__)

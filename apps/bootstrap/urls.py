@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.domains.bootstrap import views
+from apps.bootstrap import views
 
 urlpatterns = [
     path("bootstraps/", views.BootstrapListCreateView.as_view(), name="bootstrap-list"),

@@ -8,9 +8,9 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.bootstrap import selectors, services
+from apps.bootstrap.serializers import BootstrapCreateSerializer, CommentSerializer, ContentUpdateSerializer
 from apps.core import context
-from apps.domains.bootstrap import selectors, services
-from apps.domains.bootstrap.serializers import BootstrapCreateSerializer, CommentSerializer, ContentUpdateSerializer
 from apps.domains.models import BootstrapStep, GeneratedContent
 
 

@@ -26,7 +26,7 @@ def count_finished_documents(sender, *, document_ids, **kwargs) -> None:
 class BootstrapConfig(AppConfig):
     """Admin, templates and beat schedule of the bootstrap workflow (its models live in apps.domains)."""
 
-    name = "apps.domains.bootstrap"
+    name = "apps.bootstrap"
     label = "bootstrap"
     verbose_name = "Domain bootstrap"
 
@@ -34,8 +34,8 @@ class BootstrapConfig(AppConfig):
         # Imported here: these modules import models, which exist only once apps are loaded.
         from django.apps import apps
 
+        from apps.bootstrap import steps  # noqa: F401  (registers the bootstrap workflow)
         from apps.documents.signals import documents_finished
-        from apps.domains.bootstrap import steps  # noqa: F401  (registers the bootstrap workflow)
 
         documents_finished.connect(count_finished_documents, dispatch_uid="bootstrap.count_finished_documents")
         # This app has no models module, so it receives no post_migrate of its own.

@@ -10,10 +10,10 @@ from django.utils import timezone
 from django.utils.text import slugify
 from rest_framework import status as http
 
+from apps.bootstrap import workflow
 from apps.core.errors import ServiceError
 from apps.documents.services import document_create
 from apps.domains.access import readable_domains, writable_domains
-from apps.domains.bootstrap import workflow
 from apps.domains.models import (
     BootstrapStep,
     Domain,

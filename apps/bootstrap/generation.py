@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 
-from apps.domains.bootstrap import llm
+from apps.bootstrap import llm
 from apps.domains.models import DomainBootstrap, GeneratedContent, ReviewDecision
 
 KEY_ENTITIES = 8

@@ -12,8 +12,8 @@ import logging
 
 from django.conf import settings
 
+from apps.bootstrap import llm
 from apps.domains.access import readable_domains
-from apps.domains.bootstrap import llm
 from apps.domains.models import DomainBootstrap, ResearchCandidate
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def _other_domain_documents(bootstrap: DomainBootstrap, queries: list[str]) -> l
 
 
 def research_run(bootstrap: DomainBootstrap) -> dict:
-    from apps.domains.bootstrap.services import text_key
+    from apps.bootstrap.services import text_key
 
     for seed in bootstrap.seed_sources:
         if seed.get("kind") == "url":

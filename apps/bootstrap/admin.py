@@ -21,12 +21,12 @@ from unfold.decorators import action, display
 from unfold.enums import ActionVariant
 from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
-from apps.core import cms_views
+from apps.bootstrap import services
 from apps.core.admin import DomainScopedAdmin
 from apps.core.errors import ServiceError
 from apps.domains.access import writable_domains
-from apps.domains.bootstrap import services
 from apps.domains.models import BootstrapStep, DomainBootstrap, GeneratedContent, ResearchCandidate, ReviewDecision
+from apps.search import admin_views as cms_views
 
 # Badge colour per displayed status.
 STATUS_LABELS = {
@@ -339,4 +339,3 @@ class DomainBootstrapAdmin(DomainScopedAdmin):
         pass  # the bootstrap's own fields are written by the workflow only
 
 
-from apps.domains.bootstrap import beat_admin  # noqa: E402,F401  (re-registers beat in the theme)
