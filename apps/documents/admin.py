@@ -19,7 +19,7 @@ from unfold.utils import display_for_label
 
 from apps.core import context
 from apps.core.admin import DomainScopedAdmin
-from apps.core.errors import ServiceError
+from apps.core.exceptions import ServiceError
 from apps.documents import selectors, services
 from apps.documents.models import (
     Chunk,
@@ -140,7 +140,7 @@ class DocumentAddForm(forms.ModelForm):
                 url=cleaned.get("url") or None,
             )
         except ServiceError as exc:
-            raise ValidationError(str(exc.detail))
+            raise ValidationError(exc.message)
         return cleaned
 
 
@@ -243,7 +243,7 @@ class DocumentAdmin(DomainScopedAdmin):
                 call(document)
                 done += 1
             except ServiceError as exc:
-                errors.append(f"{document}: {exc.detail}")
+                errors.append(f"{document}: {exc.message}")
         return done, errors
 
     def _report(self, request, verb: str, done: int, errors: list[str]) -> None:

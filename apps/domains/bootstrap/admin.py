@@ -23,7 +23,7 @@ from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminTextareaWidget
 
 from apps.core import cms_views
 from apps.core.admin import DomainScopedAdmin
-from apps.core.errors import ServiceError
+from apps.core.exceptions import ServiceError
 from apps.domains.access import writable_domains
 from apps.domains.bootstrap import services
 from apps.domains.models import BootstrapStep, DomainBootstrap, GeneratedContent, ResearchCandidate, ReviewDecision
@@ -254,7 +254,7 @@ class DomainBootstrapAdmin(DomainScopedAdmin):
                     seed_texts=[{"title": data["seed_title"], "text": data["seed_text"]}] if data["seed_text"].strip() else [],
                 )
             except ServiceError as exc:
-                form.add_error(None, str(exc.detail))
+                form.add_error(None, exc.message)
             else:
                 self.message_user(request, f"Bootstrap of “{bootstrap.domain.name}” started.", messages.SUCCESS)
                 return redirect("admin:domains_domainbootstrap_change", bootstrap.pk)
@@ -275,7 +275,7 @@ class DomainBootstrapAdmin(DomainScopedAdmin):
             try:
                 handle(bootstrap, form.cleaned_data["comment"])
             except ServiceError as exc:
-                form.add_error(None, str(exc.detail))
+                form.add_error(None, exc.message)
             else:
                 return redirect("admin:domains_domainbootstrap_change", bootstrap.pk)
         context = {
@@ -332,7 +332,7 @@ class DomainBootstrapAdmin(DomainScopedAdmin):
                                         title=content_form.cleaned_data.get("title"),
                                         body=content_form.cleaned_data.get("body"))
             except ServiceError as exc:
-                self.message_user(request, str(exc.detail), messages.ERROR)
+                self.message_user(request, exc.message, messages.ERROR)
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def save_model(self, request, obj, form, change):

@@ -7,7 +7,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.errors import ServiceError
+from apps.core.exceptions import ServiceError
 from apps.documents.errors import PermanentError
 from apps.domains.bootstrap import engine, generation, research
 from apps.domains.bootstrap.engine import Outcome
@@ -57,9 +57,8 @@ def ingest_step(step: BootstrapStep) -> Outcome:
             created += 1
         except (PermanentError, ServiceError) as exc:
             # One refused source is listed with its reason; the others go on.
-            message = getattr(exc, "message", None) or str(getattr(exc, "detail", exc))
             ResearchCandidate.objects.filter(pk=candidate.pk).update(
-                outcome=ResearchCandidate.Outcome.FAILED, error=str(message)[:2000]
+                outcome=ResearchCandidate.Outcome.FAILED, error=exc.message[:2000]
             )
             refused += 1
     chosen = bootstrap.candidates.filter(chosen=True).exclude(outcome=ResearchCandidate.Outcome.SKIPPED)
