@@ -22,11 +22,12 @@ from unfold.enums import ActionVariant
 from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
 from apps.core import cms_views
-from apps.core.admin import DomainScopedAdmin
+from apps.core.admin import ReadOnlyInline
 from apps.core.exceptions import ServiceError
 from apps.domains.access import writable_domains
 from apps.domains.bootstrap import services
 from apps.domains.models import BootstrapStep, DomainBootstrap, GeneratedContent, ResearchCandidate, ReviewDecision
+from apps.domains.scoped_admin import DomainScopedAdmin
 
 # Badge colour per displayed status.
 STATUS_LABELS = {
@@ -72,24 +73,6 @@ class BootstrapStartForm(forms.Form):
 
 class DecisionForm(forms.Form):
     comment = forms.CharField(required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 4}))
-
-
-class ReadOnlyInline(TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_view_permission(self, request, obj=None):
-        return True  # the parent admin already decided the bootstrap is visible
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class StepInline(ReadOnlyInline):
