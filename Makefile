@@ -26,6 +26,7 @@ run: install
 
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) HEYSH_EMBEDDER=hashing \
 	HEYSH_VAR_DIR=$(TEST_VAR_DIR) HF_HUB_OFFLINE=1 \
 	$(PY) -m pytest $(PYTEST_ARGS)

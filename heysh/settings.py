@@ -199,8 +199,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": [
-        "apps.core.throttling.AnonRateThrottle",
-        "apps.core.throttling.PrincipalRateThrottle",
+        "apps.domains.throttling.AnonRateThrottle",
+        "apps.domains.throttling.PrincipalRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {"anon": THROTTLE_ANON, "principal": THROTTLE_USER},
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",

@@ -22,10 +22,11 @@ from unfold.enums import ActionVariant
 from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
 from apps.bootstrap import services
-from apps.core.admin import DomainScopedAdmin
-from apps.core.errors import ServiceError
+from apps.core.admin import ReadOnlyInline
+from apps.core.exceptions import ServiceError
 from apps.domains.access import writable_domains
 from apps.domains.models import BootstrapStep, DomainBootstrap, GeneratedContent, ResearchCandidate, ReviewDecision
+from apps.domains.scoped_admin import DomainScopedAdmin
 from apps.search import admin_views as cms_views
 
 # Badge colour per displayed status.
@@ -72,24 +73,6 @@ class BootstrapStartForm(forms.Form):
 
 class DecisionForm(forms.Form):
     comment = forms.CharField(required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 4}))
-
-
-class ReadOnlyInline(TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_view_permission(self, request, obj=None):
-        return True  # the parent admin already decided the bootstrap is visible
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class StepInline(ReadOnlyInline):
@@ -254,7 +237,7 @@ class DomainBootstrapAdmin(DomainScopedAdmin):
                     seed_texts=[{"title": data["seed_title"], "text": data["seed_text"]}] if data["seed_text"].strip() else [],
                 )
             except ServiceError as exc:
-                form.add_error(None, str(exc.detail))
+                form.add_error(None, exc.message)
             else:
                 self.message_user(request, f"Bootstrap of “{bootstrap.domain.name}” started.", messages.SUCCESS)
                 return redirect("admin:domains_domainbootstrap_change", bootstrap.pk)
@@ -275,7 +258,7 @@ class DomainBootstrapAdmin(DomainScopedAdmin):
             try:
                 handle(bootstrap, form.cleaned_data["comment"])
             except ServiceError as exc:
-                form.add_error(None, str(exc.detail))
+                form.add_error(None, exc.message)
             else:
                 return redirect("admin:domains_domainbootstrap_change", bootstrap.pk)
         context = {
@@ -332,7 +315,7 @@ class DomainBootstrapAdmin(DomainScopedAdmin):
                                         title=content_form.cleaned_data.get("title"),
                                         body=content_form.cleaned_data.get("body"))
             except ServiceError as exc:
-                self.message_user(request, str(exc.detail), messages.ERROR)
+                self.message_user(request, exc.message, messages.ERROR)
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def save_model(self, request, obj, form, change):

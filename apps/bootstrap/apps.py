@@ -1,18 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
-
-
-def ensure_sweep_schedule(sender, **kwargs) -> None:
-    """Register the bootstrap sweep with beat once; later migrations leave an edited schedule alone."""
-    from django.conf import settings
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-    schedule, _ = IntervalSchedule.objects.get_or_create(
-        every=settings.SWEEP_INTERVAL_SECONDS, period=IntervalSchedule.SECONDS
-    )
-    PeriodicTask.objects.get_or_create(
-        name="bootstrap sweep", defaults={"task": "tasks.bootstrap.sweep", "interval": schedule}
-    )
 
 
 def count_finished_documents(sender, *, document_ids, **kwargs) -> None:
@@ -32,13 +18,11 @@ class BootstrapConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: these modules import models, which exist only once apps are loaded.
-        from django.apps import apps
+        from django.conf import settings
 
         from apps.bootstrap import steps  # noqa: F401  (registers the bootstrap workflow)
+        from apps.core.schedules import schedule_register
         from apps.documents.signals import documents_finished
 
         documents_finished.connect(count_finished_documents, dispatch_uid="bootstrap.count_finished_documents")
-        # This app has no models module, so it receives no post_migrate of its own.
-        post_migrate.connect(
-            ensure_sweep_schedule, sender=apps.get_app_config("domains"), dispatch_uid="bootstrap-sweep-schedule"
-        )
+        schedule_register(name="bootstrap sweep", task="tasks.bootstrap.sweep", every_seconds=settings.SWEEP_INTERVAL_SECONDS)

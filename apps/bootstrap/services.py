@@ -8,10 +8,9 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
-from rest_framework import status as http
 
 from apps.bootstrap import workflow
-from apps.core.errors import ServiceError
+from apps.core.exceptions import Conflict, Forbidden, NotFound, ServiceError
 from apps.documents.services import document_create
 from apps.domains.access import readable_domains, writable_domains
 from apps.domains.models import (
@@ -29,10 +28,6 @@ logger = logging.getLogger(__name__)
 MAX_SEED_TEXTS = 20
 MAX_SEED_URLS = 50
 MAX_KEYWORDS = 20
-
-
-def _forbidden(message: str) -> ServiceError:
-    return ServiceError(message, code="permission_denied", status_code=http.HTTP_403_FORBIDDEN)
 
 
 def _clean_keywords(keywords) -> list[str]:
@@ -113,16 +108,15 @@ def _ingest_seed_upload(*, bootstrap: DomainBootstrap, user, upload, request_id:
 
 def _require_writer(*, user, bootstrap: DomainBootstrap) -> None:
     if not readable_domains(user).filter(pk=bootstrap.domain_id).exists():
-        raise ServiceError("Not found.", code="not_found", status_code=http.HTTP_404_NOT_FOUND)
+        raise NotFound("Not found.")
     if not writable_domains(user).filter(pk=bootstrap.domain_id).exists():
-        raise _forbidden("Only owners and editors of this domain may review it.")
+        raise Forbidden("Only owners and editors of this domain may review it.")
 
 
 def _require_in_review(bootstrap: DomainBootstrap) -> None:
     if bootstrap.status != DomainBootstrap.Status.IN_REVIEW:
-        raise ServiceError(
-            f"The domain is not waiting for review (bootstrap is {bootstrap.get_status_display().lower()}).",
-            code="conflict", status_code=http.HTTP_409_CONFLICT,
+        raise Conflict(
+            f"The domain is not waiting for review (bootstrap is {bootstrap.get_status_display().lower()})."
         )
 
 
@@ -168,9 +162,8 @@ def bootstrap_retry_step(*, user, step: BootstrapStep) -> BootstrapStep:
     bootstrap = step.bootstrap
     _require_writer(user=user, bootstrap=bootstrap)
     if step.status != BootstrapStep.Status.FAILED:
-        raise ServiceError(
-            f"Only a failed step can be retried; {step.get_step_display()} is {step.get_status_display().lower()}.",
-            code="conflict", status_code=http.HTTP_409_CONFLICT,
+        raise Conflict(
+            f"Only a failed step can be retried; {step.get_step_display()} is {step.get_status_display().lower()}."
         )
     with transaction.atomic():
         DomainBootstrap.objects.filter(pk=bootstrap.pk).update(status=DomainBootstrap.Status.RUNNING, error="")
@@ -183,7 +176,7 @@ def content_update(*, user, content: GeneratedContent, title: str | None = None,
     """An editor's change to a generated statement under review; recorded in its history."""
     _require_writer(user=user, bootstrap=content.bootstrap)
     if content.status not in (GeneratedContent.Status.DRAFT, GeneratedContent.Status.IN_REVIEW):
-        raise ServiceError("Only content under review can be edited.", code="conflict", status_code=http.HTTP_409_CONFLICT)
+        raise Conflict("Only content under review can be edited.")
     if body is not None and not body.strip():
         raise ServiceError("A statement cannot be empty.", detail={"body": ["This field may not be blank."]})
     if title is not None:

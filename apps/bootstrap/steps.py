@@ -10,7 +10,7 @@ from django.utils import timezone
 from apps.bootstrap import generation, research, workflow
 from apps.bootstrap.notices import notify_members
 from apps.bootstrap.workflow import BootstrapContext, BootstrapWorkflow
-from apps.core.errors import ServiceError
+from apps.core.exceptions import ServiceError
 from apps.core.workflows.registry import workflow_register
 from apps.core.workflows.spec import Outcome, StepSpec, one_at_a_time
 from apps.documents.errors import PermanentError
@@ -59,9 +59,8 @@ def ingest_step(ctx: BootstrapContext) -> Outcome:
             created += 1
         except (PermanentError, ServiceError) as exc:
             # One refused source is listed with its reason; the others go on.
-            message = getattr(exc, "message", None) or str(getattr(exc, "detail", exc))
             ResearchCandidate.objects.filter(pk=candidate.pk).update(
-                outcome=ResearchCandidate.Outcome.FAILED, error=str(message)[:2000]
+                outcome=ResearchCandidate.Outcome.FAILED, error=exc.message[:2000]
             )
             refused += 1
     chosen = bootstrap.candidates.filter(chosen=True).exclude(outcome=ResearchCandidate.Outcome.SKIPPED)

@@ -4,6 +4,9 @@
 
 ``code`` is stable and machine-readable, ``message`` is for people, ``detail`` holds
 per-field validation messages when there are any.
+
+Services raise the framework-free errors of ``apps.core.exceptions``; the HTTP status
+for each kind of refusal is decided here and nowhere else.
 """
 
 from __future__ import annotations
@@ -11,22 +14,25 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from apps.core import context
+from apps.core.exceptions import ServiceError
+
+STATUS_FOR_KIND = {
+    "invalid": status.HTTP_400_BAD_REQUEST,
+    "forbidden": status.HTTP_403_FORBIDDEN,
+    "not_found": status.HTTP_404_NOT_FOUND,
+    "conflict": status.HTTP_409_CONFLICT,
+    "too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    "unsupported": status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+}
 
 
-class ServiceError(exceptions.APIException):
-    """A business rule refused the request; services raise it, views turn it into a 4xx."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "invalid"
-
-    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None, detail: dict | None = None):
-        super().__init__(message, code or self.default_code)
-        if status_code is not None:
-            self.status_code = status_code
-        self.extra = detail or {}
+def status_for(exc: ServiceError) -> int:
+    return STATUS_FOR_KIND[exc.kind]
 
 
 def _message(detail) -> str:
@@ -55,6 +61,9 @@ def error_body(code: str, message: str, detail=None) -> dict:
 
 
 def exception_handler(exc, ctx):
+    if isinstance(exc, ServiceError):
+        set_rollback()
+        return Response(error_body(exc.code, exc.message, exc.detail), status=status_for(exc))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -69,7 +78,7 @@ def exception_handler(exc, ctx):
         )
     else:
         code = _code(exc) if isinstance(exc, exceptions.APIException) else "error"
-        detail = getattr(exc, "extra", None)
+        detail = None
         message = _message(exc.detail) if isinstance(exc, exceptions.APIException) else str(exc)
     response.data = error_body(code, message, detail)
     return response

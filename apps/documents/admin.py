@@ -13,13 +13,12 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from unfold.admin import TabularInline
 from unfold.decorators import action, display
 from unfold.utils import display_for_label
 
 from apps.core import context
-from apps.core.admin import DomainScopedAdmin
-from apps.core.errors import ServiceError
+from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline
+from apps.core.exceptions import ServiceError
 from apps.documents import selectors, services
 from apps.documents.models import (
     Chunk,
@@ -30,6 +29,7 @@ from apps.documents.models import (
     StepRun,
     WebhookDelivery,
 )
+from apps.domains.scoped_admin import DomainScopedAdmin
 
 STATUS_COLORS = {"pending": "info", "processing": "warning", "ready": "success", "failed": "danger"}
 RUN_COLORS = {"queued": "info", "running": "warning", "succeeded": "success", "failed": "danger"}
@@ -71,24 +71,6 @@ def run_timeline_html(run: ProcessingRun | None) -> str:
         "<th class='text-left'>Error</th></tr></thead><tbody>{}</tbody></table>",
         url, run.pk, _badge(run.status, run.get_status_display(), RUN_COLORS), selectors.run_progress(run=run, steps=steps), rows,
     )
-
-
-class ReadOnlyInline(TabularInline):
-    extra = 0
-    max_num = 0
-    can_delete = False
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff  # the parent page is already domain-scoped
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class VersionInline(ReadOnlyInline):
@@ -140,7 +122,7 @@ class DocumentAddForm(forms.ModelForm):
                 url=cleaned.get("url") or None,
             )
         except ServiceError as exc:
-            raise ValidationError(str(exc.detail))
+            raise ValidationError(exc.message)
         return cleaned
 
 
@@ -243,7 +225,7 @@ class DocumentAdmin(DomainScopedAdmin):
                 call(document)
                 done += 1
             except ServiceError as exc:
-                errors.append(f"{document}: {exc.detail}")
+                errors.append(f"{document}: {exc.message}")
         return done, errors
 
     def _report(self, request, verb: str, done: int, errors: list[str]) -> None:
@@ -277,19 +259,8 @@ class DocumentAdmin(DomainScopedAdmin):
         return self._detail(request, object_id, self.retry_failed)
 
 
-class ReadOnlyAdmin(DomainScopedAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(DocumentVersion)
-class DocumentVersionAdmin(ReadOnlyAdmin):
+class DocumentVersionAdmin(ReadOnlyAdmin, DomainScopedAdmin):
     list_display = ["document", "number", "mime", "size", "language", "page_count", "status_badge", "created_at"]
     list_filter = ["domain", "status", "mime"]
     search_fields = ["document__title", "filename", "content_hash"]
@@ -307,7 +278,7 @@ class DocumentVersionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Chunk)
-class ChunkAdmin(ReadOnlyAdmin):
+class ChunkAdmin(ReadOnlyAdmin, DomainScopedAdmin):
     list_display = ["document", "version", "ordinal", "page", "start", "end", "preview"]
     list_filter = ["domain"]
     search_fields = ["text", "document__title"]
@@ -334,7 +305,7 @@ class StepRunInline(ReadOnlyInline):
 
 
 @admin.register(ProcessingRun)
-class ProcessingRunAdmin(ReadOnlyAdmin):
+class ProcessingRunAdmin(ReadOnlyAdmin, DomainScopedAdmin):
     list_display = ["id", "document", "version", "status_badge", "progress", "created_at", "finished_at"]
     list_filter = ["domain", "status"]
     search_fields = ["document__title", "request_id"]
@@ -362,7 +333,7 @@ class NotificationAdmin(DomainScopedAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin, DomainScopedAdmin):
     list_display = ["event", "url", "domain", "attempt", "status_code", "ok", "duration_ms", "created_at"]
     list_filter = ["domain", "ok", "event"]
     search_fields = ["url", "error"]

@@ -7,8 +7,11 @@ class DocumentsConfig(AppConfig):
     verbose_name = "Documents"
 
     def ready(self):
-        from django.db.models.signals import post_migrate
+        from django.conf import settings
 
-        from apps.documents.schedules import sweep_schedule_install
+        from apps.core.schedules import schedule_register
 
-        post_migrate.connect(sweep_schedule_install, sender=self, dispatch_uid="documents.sweep_schedule")
+        schedule_register(
+            name="pipeline: recovery sweep", task="tasks.maintenance.sweep", every_seconds=settings.SWEEP_INTERVAL_SECONDS,
+            queue="general", description="Re-sends pipeline steps whose lease expired or whose message was lost.",
+        )

@@ -3,16 +3,13 @@
 With S3/MinIO as the documents storage the API never streams the bytes itself: it
 answers ``302`` to a presigned, short-lived URL (``HEYSH_S3_URL_EXPIRE_SECONDS``) and
 the client fetches from the object store. With local storage it streams the file.
-Scoped like every other read: a document outside the caller's domains is a 404.
+Scoped like every other read: a document outside the caller's domains is not found.
+The API view is ``apps.documents.views.DocumentDownloadView``.
 """
 
 from __future__ import annotations
 
-from django.http import FileResponse, HttpResponseRedirect
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.views import APIView
-
-from apps.core.errors import ServiceError
+from apps.core.exceptions import NotFound
 from apps.documents.models import Document, DocumentVersion, documents_storage
 from apps.domains.access import readable_domains
 
@@ -24,10 +21,10 @@ def is_object_storage(storage) -> bool:
 
 
 def document_version_for_download(*, user, document_id: int, number: int | None = None) -> DocumentVersion:
-    """The readable document's version (current by default) that has an original file; 404 otherwise."""
+    """The readable document's version (current by default) that has an original file; NotFound otherwise."""
     document = Document.objects.filter(pk=document_id, domain__in=readable_domains(user)).first()
     if document is None:
-        raise ServiceError("Document not found.", code="not_found", status_code=404)
+        raise NotFound("Document not found.")
     versions = DocumentVersion.objects.filter(document=document)
     if number is not None:
         version = versions.filter(number=number).first()
@@ -36,20 +33,20 @@ def document_version_for_download(*, user, document_id: int, number: int | None 
     else:
         version = versions.order_by("-number").first()
     if version is None:
-        raise ServiceError("Document version not found.", code="not_found", status_code=404)
+        raise NotFound("Document version not found.")
     if not version.original:
-        raise ServiceError("This document version has no original file (it was pasted text or is not fetched yet).",
-                           code="no_original", status_code=404)
+        raise NotFound("This document version has no original file (it was pasted text or is not fetched yet).",
+                       code="no_original")
     return version
 
 
-def _filename(version: DocumentVersion) -> str:
+def download_filename(version: DocumentVersion) -> str:
     return version.filename or version.original.name.rsplit("/", 1)[-1]
 
 
 def presigned_download_url(*, version: DocumentVersion) -> str:
     storage = documents_storage()
-    filename = _filename(version).replace('"', "")
+    filename = download_filename(version).replace('"', "")
     return storage.url(
         version.original.name,
         parameters={
@@ -57,37 +54,6 @@ def presigned_download_url(*, version: DocumentVersion) -> str:
             **({"ResponseContentType": version.mime} if version.mime else {}),
         },
     )
-
-
-class DocumentDownloadView(APIView):
-    @extend_schema(
-        summary="Download a document's original file",
-        parameters=[OpenApiParameter("version", int, description="Version number; default the current version.")],
-        responses={
-            302: OpenApiResponse(description="Redirect to a presigned, short-lived object-storage URL (S3/MinIO)."),
-            200: OpenApiResponse(description="The file (local storage)."),
-            404: OpenApiResponse(description="Unknown document, another domain's document, or no original file."),
-        },
-    )
-    def get(self, request, pk: int):
-        raw = request.query_params.get("version")
-        if raw is not None and not raw.isdigit():
-            raise ServiceError("version must be a positive integer.", code="invalid", status_code=400)
-        version = document_version_for_download(user=request.user, document_id=pk, number=int(raw) if raw else None)
-        storage = documents_storage()
-        if is_object_storage(storage):
-            response = HttpResponseRedirect(presigned_download_url(version=version))
-        else:
-            try:
-                handle = storage.open(version.original.name, "rb")
-            except FileNotFoundError:
-                raise ServiceError("The original file is missing from storage.", code="file_missing", status_code=404)
-            response = FileResponse(
-                handle, as_attachment=True, filename=_filename(version),
-                content_type=version.mime or "application/octet-stream",
-            )
-        response["Cache-Control"] = "private, no-store"
-        return response
 
 
 def documents_bucket_ensure(*, create: bool | None = None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, QuerySet
 from django.http import Http404
 
+from apps.core.exceptions import Forbidden
 from apps.documents.models import Chunk, Document, ProcessingRun, StepRun
 from apps.domains.access import readable_domains, writable_domains
 from apps.domains.models import Domain
@@ -31,14 +32,12 @@ def document_get(*, user, pk: int) -> Document:
 
 
 def domain_for_write(*, user, slug: str) -> Domain:
-    """The domain a document goes into: 404 when unreadable, 403 when the caller may only read it."""
-    from rest_framework.exceptions import PermissionDenied
-
+    """The domain a document goes into: 404 when unreadable, Forbidden when the caller may only read it."""
     domain = readable_domains(user).filter(slug=slug).first()
     if domain is None:
         raise Http404("Domain not found.")
     if not writable_domains(user).filter(pk=domain.pk).exists():
-        raise PermissionDenied("You need the editor or owner role in this domain to change its documents.")
+        raise Forbidden("You need the editor or owner role in this domain to change its documents.")
     return domain
 
 

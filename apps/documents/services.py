@@ -3,8 +3,9 @@
 Everything a caller can get wrong is refused here, BEFORE anything is stored or
 queued, with a ``ServiceError`` the API turns into a clear 4xx:
 
-- empty → 400, larger than ``MAX_UPLOAD_MB`` → 413, a type not supported or not
-  matching its name → 415 (the type is sniffed from the bytes, see parsers/sniff.py);
+- empty → invalid (400), larger than ``MAX_UPLOAD_MB`` → ``TooLarge`` (413), a type not
+  supported or not matching its name → ``Unsupported`` (415) (the type is sniffed from
+  the bytes, see parsers/sniff.py);
 - identical bytes already in the domain → the existing document, no second run.
 """
 
@@ -22,7 +23,7 @@ from django.utils.text import get_valid_filename
 
 from apps.core.backends import graph_stores, vector_stores
 from apps.core.bulk import rows_update
-from apps.core.errors import ServiceError
+from apps.core.exceptions import Conflict, ServiceError, TooLarge, Unsupported
 from apps.documents.analysis import max_document_bytes, sha256
 from apps.documents.errors import PermanentError
 from apps.documents.models import Document, DocumentStatus, DocumentVersion, ProcessingRun, StepRun, documents_storage
@@ -36,7 +37,8 @@ from apps.domains.services import domains_index_invalidate
 
 logger = logging.getLogger(__name__)
 
-STATUS_FOR_CODE = {"empty": 400, "too_large": 413, "invalid_url": 400, "forbidden_address": 400}
+# How a refused input's PermanentError code is reported; any other code is a type that cannot be handled.
+ERROR_FOR_CODE = {"empty": ServiceError, "too_large": TooLarge, "invalid_url": ServiceError, "forbidden_address": ServiceError}
 
 
 @dataclass(frozen=True)
@@ -53,13 +55,11 @@ class Intake:
 
 
 def _refused(exc: PermanentError) -> ServiceError:
-    return ServiceError(exc.message, code=exc.code, status_code=STATUS_FOR_CODE.get(exc.code, 415))
+    return ERROR_FOR_CODE.get(exc.code, Unsupported)(exc.message, code=exc.code)
 
 
-def _too_large() -> ServiceError:
-    return ServiceError(
-        f"The document is larger than the {settings.MAX_UPLOAD_MB} MB limit.", code="too_large", status_code=413
-    )
+def _too_large() -> TooLarge:
+    return TooLarge(f"The document is larger than the {settings.MAX_UPLOAD_MB} MB limit.")
 
 
 def _read_upload(upload) -> bytes:
@@ -90,7 +90,7 @@ def _safe_filename(name: str) -> str:
 
 def _checked_bytes(data: bytes, *, filename: str, declared: str = "") -> str:
     if not data.strip():
-        raise ServiceError("The document is empty.", code="empty", status_code=400)
+        raise ServiceError("The document is empty.", code="empty")
     try:
         mime = sniff(data, filename=filename, declared=declared)
         if mime == DOCX:
@@ -104,7 +104,7 @@ def intake_prepare(*, upload=None, text: str | None = None, title: str | None = 
     """Validate one submission (exactly one of upload, text, url) without storing anything."""
     given = [name for name, value in (("file", upload), ("text", text), ("url", url or None)) if value is not None]
     if len(given) != 1:
-        raise ServiceError("Send exactly one of: a file, text, or a URL.", code="invalid", status_code=400)
+        raise ServiceError("Send exactly one of: a file, text, or a URL.")
     title = (title or "").strip()[:300]
     if upload is not None:
         filename = _safe_filename(getattr(upload, "name", "") or "document")
@@ -127,7 +127,7 @@ def intake_prepare(*, upload=None, text: str | None = None, title: str | None = 
 
     url = url.strip()
     if len(url) > 2000:
-        raise ServiceError("The URL is longer than 2000 characters.", code="invalid_url", status_code=400)
+        raise ServiceError("The URL is longer than 2000 characters.", code="invalid_url")
     try:
         check_literal_host(url, allow_private=settings.FETCH_ALLOW_PRIVATE)
     except PermanentError as exc:
@@ -302,8 +302,8 @@ def document_new_version(
         if same is not None:
             if same.document_id == document.pk:
                 return same, False
-            raise ServiceError(
-                "The same content is already in this domain as another document.", code="duplicate", status_code=409,
+            raise Conflict(
+                "The same content is already in this domain as another document.", code="duplicate",
                 detail={"document_id": same.document_id},
             )
     version = None
@@ -351,7 +351,7 @@ def document_delete(*, document: Document) -> None:
 def _latest_version(document: Document) -> DocumentVersion:
     version = DocumentVersion.objects.filter(document=document).order_by("-number").first()
     if version is None:
-        raise ServiceError("The document has no version to process.", code="conflict", status_code=409)
+        raise Conflict("The document has no version to process.")
     return version
 
 
@@ -367,11 +367,11 @@ def document_reprocess(*, document: Document, request_id: str = "") -> Processin
 
 
 def document_retry_failed(*, document: Document) -> ProcessingRun:
-    """Re-queue the failed steps of the latest run; 409 when nothing failed."""
+    """Re-queue the failed steps of the latest run; Conflict when nothing failed."""
     from apps.documents.workflow import run_retry_failed
 
     version = _latest_version(document)
     run = ProcessingRun.objects.filter(version=version).first()
     if run is None or not StepRun.objects.filter(run=run, status=StepRun.Status.FAILED).exists():
-        raise ServiceError("Nothing to retry: no step of the latest run has failed.", code="conflict", status_code=409)
+        raise Conflict("Nothing to retry: no step of the latest run has failed.")
     return run_retry_failed(run=run)

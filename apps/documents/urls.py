@@ -1,7 +1,6 @@
 from django.urls import path
 
 from apps.documents import views
-from apps.documents.downloads import DocumentDownloadView
 
 urlpatterns = [
     path("documents", views.DocumentListCreateView.as_view(), name="document-list"),
@@ -10,7 +9,7 @@ urlpatterns = [
     path("documents/<int:pk>/retry", views.DocumentRetryView.as_view(), name="document-retry"),
     path("documents/<int:pk>/versions", views.DocumentVersionCreateView.as_view(), name="document-versions"),
     path("documents/<int:pk>/chunks", views.DocumentChunksView.as_view(), name="document-chunks"),
-    path("documents/<int:pk>/download", DocumentDownloadView.as_view(), name="document-download"),
+    path("documents/<int:pk>/download", views.DocumentDownloadView.as_view(), name="document-download"),
     path("runs/<int:pk>", views.RunDetailView.as_view(), name="run-detail"),
     path("runs/<int:pk>/events", views.RunEventsView.as_view(), name="run-events"),
 ]

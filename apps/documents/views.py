@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from django.http import StreamingHttpResponse
+from django.http import FileResponse, HttpResponseRedirect, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -17,8 +17,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core import context
-from apps.documents import selectors, services
-from apps.documents.models import Document, DocumentStatus, ProcessingRun
+from apps.core.exceptions import NotFound, ServiceError
+from apps.documents import downloads, selectors, services
+from apps.documents.models import Document, DocumentStatus, ProcessingRun, documents_storage
 from apps.documents.serializers import (
     ChunkSerializer,
     DocumentAcceptedSerializer,
@@ -194,6 +195,37 @@ class DocumentChunksView(APIView):
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(chunks, request, view=self)
         return paginator.get_paginated_response(ChunkSerializer(page, many=True).data)
+
+
+class DocumentDownloadView(APIView):
+    @extend_schema(
+        summary="Download a document's original file",
+        parameters=[OpenApiParameter("version", int, description="Version number; default the current version.")],
+        responses={
+            302: OpenApiResponse(description="Redirect to a presigned, short-lived object-storage URL (S3/MinIO)."),
+            200: OpenApiResponse(description="The file (local storage)."),
+            404: OpenApiResponse(description="Unknown document, another domain's document, or no original file."),
+        },
+    )
+    def get(self, request, pk: int):
+        raw = request.query_params.get("version")
+        if raw is not None and not raw.isdigit():
+            raise ServiceError("version must be a positive integer.", code="invalid")
+        version = downloads.document_version_for_download(user=request.user, document_id=pk, number=int(raw) if raw else None)
+        storage = documents_storage()
+        if downloads.is_object_storage(storage):
+            response = HttpResponseRedirect(downloads.presigned_download_url(version=version))
+        else:
+            try:
+                handle = storage.open(version.original.name, "rb")
+            except FileNotFoundError:
+                raise NotFound("The original file is missing from storage.", code="file_missing")
+            response = FileResponse(
+                handle, as_attachment=True, filename=downloads.download_filename(version),
+                content_type=version.mime or "application/octet-stream",
+            )
+        response["Cache-Control"] = "private, no-store"
+        return response
 
 
 def _seconds(request, name: str, default: float, maximum: float) -> float:

@@ -14,10 +14,10 @@ from django.contrib.auth.models import Group
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from apps.core.admin import DomainScopedAdmin
 from apps.domains import services
 from apps.domains.access import owned_domains
 from apps.domains.models import ApiKey, Domain, Membership
+from apps.domains.scoped_admin import DomainScopedAdmin
 
 User = get_user_model()
 

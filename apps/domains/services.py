@@ -11,9 +11,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from rest_framework import status
 
-from apps.core.errors import ServiceError
+from apps.core.exceptions import Conflict, Forbidden, ServiceError
 from apps.domains.access import owned_domains, writable_domains
 from apps.domains.authentication import ApiKeyPrincipal, generate_key
 from apps.domains.models import ApiKey, Domain, Membership
@@ -21,26 +20,22 @@ from apps.domains.models import ApiKey, Domain, Membership
 DOMAIN_EDITABLE_FIELDS = ("name", "description", "webhook_url", "webhook_secret")
 
 
-def _forbidden(message: str) -> ServiceError:
-    return ServiceError(message, code="permission_denied", status_code=status.HTTP_403_FORBIDDEN)
-
-
 def _require_owner(*, user, domain: Domain) -> None:
     if not owned_domains(user).filter(pk=domain.pk).exists():
-        raise _forbidden("Only an owner of this domain may do that.")
+        raise Forbidden("Only an owner of this domain may do that.")
 
 
 def domain_create(*, user, slug: str, name: str, description: str = "", **extra) -> Domain:
     """Create a domain; the creating person becomes its first owner."""
     if isinstance(user, ApiKeyPrincipal) or user is None or not user.is_authenticated:
-        raise _forbidden("Only people can create domains; API keys belong to one domain.")
+        raise Forbidden("Only people can create domains; API keys belong to one domain.")
     try:
         with transaction.atomic():
             domain = Domain.objects.create(slug=slug, name=name, description=description, created_by=user, **extra)
             Membership.objects.create(domain=domain, user=user, role=Membership.Role.OWNER)
     except IntegrityError:
-        raise ServiceError(f"A domain with slug {slug!r} already exists.", code="conflict", status_code=409,
-                           detail={"slug": ["A domain with this slug already exists."]})
+        raise Conflict(f"A domain with slug {slug!r} already exists.",
+                       detail={"slug": ["A domain with this slug already exists."]})
     return domain
 
 
@@ -52,7 +47,7 @@ def membership_ensure_owner(*, domain: Domain, user) -> Membership:
 
 def domain_update(*, user, domain: Domain, **fields) -> Domain:
     if not writable_domains(user).filter(pk=domain.pk).exists():
-        raise _forbidden("Viewers cannot change this domain.")
+        raise Forbidden("Viewers cannot change this domain.")
     unknown = set(fields) - set(DOMAIN_EDITABLE_FIELDS)
     if unknown:
         raise ServiceError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
@@ -79,7 +74,7 @@ def membership_add(*, actor, domain: Domain, username: str, role: str) -> Member
         raise ServiceError(f"No active user named {username!r}.", detail={"username": ["Unknown user."]})
     membership, created = Membership.objects.get_or_create(domain=domain, user=member, defaults={"role": role})
     if not created:
-        raise ServiceError(f"{username} is already a member of this domain.", code="conflict", status_code=409)
+        raise Conflict(f"{username} is already a member of this domain.")
     return membership
 
 
@@ -90,7 +85,7 @@ def membership_change_role(*, actor, membership: Membership, role: str) -> Membe
     list(Membership.objects.select_for_update().filter(domain=membership.domain, role=Membership.Role.OWNER))
     membership.refresh_from_db()
     if membership.role == Membership.Role.OWNER and role != Membership.Role.OWNER and _owner_count(membership.domain) == 1:
-        raise ServiceError("A domain needs at least one owner; make someone else owner first.", code="last_owner", status_code=409)
+        raise Conflict("A domain needs at least one owner; make someone else owner first.", code="last_owner")
     membership.role = role
     membership.save(update_fields=["role"])
     return membership
@@ -102,7 +97,7 @@ def membership_remove(*, actor, membership: Membership) -> None:
     list(Membership.objects.select_for_update().filter(domain=membership.domain, role=Membership.Role.OWNER))
     membership.refresh_from_db()
     if membership.role == Membership.Role.OWNER and _owner_count(membership.domain) == 1:
-        raise ServiceError("The last owner cannot be removed; make someone else owner first.", code="last_owner", status_code=409)
+        raise Conflict("The last owner cannot be removed; make someone else owner first.", code="last_owner")
     membership.delete()
 
 

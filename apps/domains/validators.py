@@ -5,14 +5,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from apps.core.netguard import check_literal_host
+from apps.core.workflows.errors import PermanentError
+
 
 def validate_webhook_url(url: str) -> None:
     """A webhook must be an http(s) URL without credentials that does not name a private,
     loopback or link-local address (unless ``WEBHOOK_ALLOW_PRIVATE``). Host names are resolved
     and vetted again at every delivery: a name can point elsewhere later."""
-    from apps.documents.errors import PermanentError  # the outbound-URL rules live with URL intake
-    from apps.documents.fetch import check_literal_host
-
     if not url:
         return
     try:

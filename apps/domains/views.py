@@ -12,7 +12,7 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.errors import ServiceError
+from apps.core.exceptions import Forbidden
 from apps.domains import schema, selectors, services  # noqa: F401  (schema registers the API key scheme)
 from apps.domains.access import owned_domains
 from apps.domains.authentication import ApiKeyPrincipal
@@ -37,8 +37,7 @@ def _owned_domain(request, slug: str):
     """The domain, if the caller may manage it: 404 if invisible, 403 if visible but not owned."""
     domain = selectors.domain_get(user=request.user, slug=slug)
     if not owned_domains(request.user).filter(pk=domain.pk).exists():
-        raise ServiceError("Only an owner of this domain may manage its members and API keys.",
-                           code="permission_denied", status_code=status.HTTP_403_FORBIDDEN)
+        raise Forbidden("Only an owner of this domain may manage its members and API keys.")
     return domain
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
-from unfold.admin import ModelAdmin, TabularInline
 
-from apps.core.admin import DomainScopedAdmin
+from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline
+from apps.domains.scoped_admin import DomainScopedAdmin
 from apps.search.admin_actions import EntityCurationMixin
 from apps.search.models import Entity, ExtractionCache, Mention, Relation, RelationEvidence
 
@@ -36,30 +36,10 @@ def chunk_citation(chunk) -> str:
     return format_html("{} · {}", _admin_link(document, document.title), " · ".join(parts))
 
 
-class ReadOnlyInline(TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_view_permission(self, request, obj=None):
-        # Rows belong to the parent object, whose page is already scoped by domain.
-        return request.user.is_active and request.user.is_staff
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 class MentionInline(ReadOnlyInline):
     model = Mention
     fields = ["surface", "citation", "context"]
     readonly_fields = fields
-    max_num = 0
     verbose_name_plural = "mentions (provenance)"
 
     def get_queryset(self, request):
@@ -88,17 +68,6 @@ class RelationEvidenceInline(ReadOnlyInline):
     @admin.display(description="where")
     def citation(self, obj):
         return chunk_citation(obj.chunk)
-
-
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Entity)
@@ -134,7 +103,7 @@ class RelationAdmin(DomainScopedAdmin):
 
 
 @admin.register(Mention)
-class MentionAdmin(ReadOnlyAdminMixin, DomainScopedAdmin):
+class MentionAdmin(ReadOnlyAdmin, DomainScopedAdmin):
     list_display = ["surface", "entity", "citation", "domain"]
     list_filter = ["domain", "entity__type"]
     search_fields = ["surface", "entity__name"]
@@ -146,7 +115,7 @@ class MentionAdmin(ReadOnlyAdminMixin, DomainScopedAdmin):
 
 
 @admin.register(RelationEvidence)
-class RelationEvidenceAdmin(ReadOnlyAdminMixin, DomainScopedAdmin):
+class RelationEvidenceAdmin(ReadOnlyAdmin, DomainScopedAdmin):
     domain_field = "relation__domain"
     list_display = ["relation", "citation", "snippet"]
     list_filter = ["relation__type", "relation__domain"]
@@ -159,7 +128,7 @@ class RelationEvidenceAdmin(ReadOnlyAdminMixin, DomainScopedAdmin):
 
 
 @admin.register(ExtractionCache)
-class ExtractionCacheAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class ExtractionCacheAdmin(ReadOnlyAdmin):
     """Keyed by content hash, not by domain: shared across domains, so only superusers see it."""
 
     list_display = ["chunk_hash", "model", "prompt_version", "created_at"]

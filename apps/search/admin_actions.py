@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from unfold.decorators import action
 from unfold.widgets import UnfoldAdminSelectWidget
 
-from apps.core.errors import ServiceError
+from apps.core.exceptions import ServiceError
 from apps.domains.access import writable_domains
 from apps.domains.models import EntityMerge
 from apps.search.models import Entity
@@ -53,7 +53,7 @@ class EntityCurationMixin:
             try:
                 entity_merge(user=request.user, source=entity, target=target)
             except ServiceError as exc:
-                form.add_error(None, str(exc.detail))
+                form.add_error(None, exc.message)
             else:
                 self.message_user(request, f"“{entity.name}” merged into “{target.name}”; “Undo merge” reverts it.",
                                   messages.SUCCESS)
@@ -74,7 +74,7 @@ class EntityCurationMixin:
             try:
                 entity_unmerge(user=request.user, merge=merge)
             except ServiceError as exc:
-                self.message_user(request, str(exc.detail), messages.ERROR)
+                self.message_user(request, exc.message, messages.ERROR)
             else:
                 self.message_user(request, f"Merge of “{entity.name}” into “{merge.target.name}” undone.", messages.SUCCESS)
             return redirect("admin:search_entity_change", entity.pk)

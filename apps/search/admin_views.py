@@ -11,7 +11,7 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from apps.core.errors import ServiceError
+from apps.core.exceptions import ServiceError
 from apps.domains.access import readable_domains
 
 CYTOSCAPE = "cms/vendor/cytoscape-3.34.4/cytoscape.min.js"
@@ -37,7 +37,7 @@ def search_preview(request, slug: str, model_admin=None):
             response = search_run(user=request.user, query=query, domains=[domain.slug], mode=mode if mode in MODES else "hybrid",
                                   k=10, expand=True)
         except ServiceError as exc:
-            error = str(exc.detail)
+            error = exc.message
     context = {
         **model_admin.admin_site.each_context(request), "title": f"Search preview · {domain.name}", "domain": domain,
         "query": query, "mode": mode, "modes": MODES, "response": response, "error": error,

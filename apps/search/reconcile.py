@@ -247,22 +247,7 @@ def reconcile_all(*, include_embedded: bool = False) -> list[ReconcileReport]:
     return reports
 
 
-# --- schedule and schema, installed after migrate ---------------------------------
-def reconcile_schedule_install(**kwargs) -> None:
-    """post_migrate receiver: create the reconcile PeriodicTask once; later admin edits are kept."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-    using = kwargs.get("using", "default")
-    interval, _ = IntervalSchedule.objects.using(using).get_or_create(
-        every=getattr(settings, "PROJECTION_RECONCILE_INTERVAL_SECONDS", 900), period=IntervalSchedule.SECONDS
-    )
-    PeriodicTask.objects.using(using).get_or_create(
-        name=RECONCILE_TASK_NAME,
-        defaults={"task": RECONCILE_TASK, "interval": interval, "queue": "storage",
-                  "description": "Compares Neo4j/Weaviate with PostgreSQL per document version and repairs drift."},
-    )
-
-
+# --- schema, installed after migrate ----------------------------------------------
 def graph_schema_install(**kwargs) -> None:
     """post_migrate receiver: create the Neo4j constraints when Neo4j is configured (else first use does)."""
     from apps.core.backends import graph_stores

@@ -9,7 +9,7 @@ from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.errors import ServiceError
+from apps.core.exceptions import ServiceError
 from apps.search import selectors
 from apps.search.models import Entity, EntityType
 from apps.search.serializers import EntitySerializer, MentionCitationSerializer, SearchRequestSerializer

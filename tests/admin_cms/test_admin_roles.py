@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from django.apps import apps
 from django.contrib import admin
+from django.test import RequestFactory
 from django.urls import reverse
 from unfold.admin import ModelAdmin
 
-from apps.core.admin import DomainScopedAdmin
+from apps.core.admin import ReadOnlyAdmin
 from apps.domains.models import BootstrapStep, GeneratedContent, ReviewDecision
+from apps.domains.scoped_admin import DomainScopedAdmin
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -23,6 +27,25 @@ def test_every_admin_is_themed_and_every_domain_model_is_scoped():
         has_domain = any(f.name == "domain" for f in model._meta.get_fields()) or model._meta.label == "domains.Domain"
         if has_domain:
             assert isinstance(model_admin, DomainScopedAdmin), f"{model._meta.label} admin is not domain scoped"
+
+
+PIPELINE_WRITTEN = [
+    "documents.DocumentVersion", "documents.Chunk", "documents.ProcessingRun", "documents.WebhookDelivery",
+    "search.Mention", "search.RelationEvidence", "search.ExtractionCache",
+]
+
+
+@pytest.mark.parametrize("label", PIPELINE_WRITTEN)
+def test_rows_the_pipeline_writes_are_read_only_even_for_superusers(label):
+    """ReadOnlyAdmin comes before DomainScopedAdmin, so its refusals win over a superuser's rights."""
+    model_admin = admin.site._registry[apps.get_model(label)]
+    request = RequestFactory().get("/admin/")
+    request.user = UserFactory(is_staff=True, is_superuser=True)
+    assert isinstance(model_admin, ReadOnlyAdmin)
+    assert model_admin.has_view_permission(request)
+    assert not model_admin.has_add_permission(request)
+    assert not model_admin.has_change_permission(request)
+    assert not model_admin.has_delete_permission(request)
 
 
 def test_editor_lists_only_own_domain_bootstraps(world, login):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from apps.core.errors import ServiceError
+from apps.core.exceptions import ServiceError
 from apps.domains.models import EntityMerge
 from apps.search.models import Entity, Mention, Relation, RelationEvidence
 from apps.search.services.entities import entity_merge, entity_unmerge

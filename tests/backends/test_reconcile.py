@@ -20,6 +20,7 @@ from django.test import override_settings
 from django_celery_beat.models import PeriodicTask
 
 from apps.core.metrics import heysh_projection_drift_total
+from apps.core.schedules import schedules_install
 from apps.search.backends.graph.base import GraphStore
 from apps.search.backends.graph.embedded import EmbeddedGraphStore
 from apps.search.backends.types import HealthStatus, Subgraph
@@ -30,7 +31,6 @@ from apps.search.reconcile import (
     RECONCILE_TASK_NAME,
     reconcile_all,
     reconcile_domain,
-    reconcile_schedule_install,
 )
 from tests.backends.conftest import skip_unless_live
 from tests.backends.world import (
@@ -265,12 +265,12 @@ def test_beat_task_catches_up_every_domain_after_an_outage():
 
 
 def test_schedule_is_installed_once_and_admin_edits_survive():
-    reconcile_schedule_install()
-    reconcile_schedule_install()
+    schedules_install()
+    schedules_install()
     tasks = PeriodicTask.objects.filter(name=RECONCILE_TASK_NAME)
     assert tasks.count() == 1 and tasks.get().task == RECONCILE_TASK and tasks.get().queue == "storage"
     tasks.update(enabled=False)
-    reconcile_schedule_install()
+    schedules_install()
     assert PeriodicTask.objects.get(name=RECONCILE_TASK_NAME).enabled is False
 
 

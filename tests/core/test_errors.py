@@ -49,3 +49,24 @@ def test_crashes_are_json_500_without_internals(client):
     for url in ("/crash/api", "/crash/plain"):
         error = assert_error_body(client.get(url), 500, "server_error")
         assert "boom" not in str(error)
+
+
+@pytest.mark.urls("tests.core.urls_errors")
+@pytest.mark.parametrize(
+    "kind, status, code",
+    [
+        ("invalid", 400, "invalid"),
+        ("forbidden", 403, "permission_denied"),
+        ("not_found", 404, "not_found"),
+        ("conflict", 409, "conflict"),
+        ("too_large", 413, "too_large"),
+        ("unsupported", 415, "unsupported_type"),
+    ],
+)
+def test_service_errors_map_to_their_status_only_in_the_api(client, kind, status, code):
+    """Services raise plain exceptions; the API handler alone picks the status for each kind."""
+    from tests.core.urls_errors import SERVICE_ERRORS
+
+    assert set(SERVICE_ERRORS) == {"invalid", "forbidden", "not_found", "conflict", "too_large", "unsupported"}
+    error = assert_error_body(client.get(f"/refuse/{kind}"), status, code)
+    assert error["message"] == "Refused on purpose." and error["detail"] == {"field": ["Wrong."]}

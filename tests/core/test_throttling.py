@@ -1,7 +1,7 @@
 """Throttling: 429 + Retry-After, separate buckets for anonymous callers, people and API keys.
 
 Counters live in the real Redis cache (REDIS_URL). Rates are changed with
-override_settings; apps.core.throttling reads them per request (DRF would otherwise
+override_settings; apps.domains.throttling reads them per request (DRF would otherwise
 keep the rates it read at import).
 """
 

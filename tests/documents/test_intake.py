@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from apps.core.errors import ServiceError
+from apps.core.errors import status_for
+from apps.core.exceptions import ServiceError
 from apps.documents.models import Document, DocumentVersion, ProcessingRun, StepRun
 from apps.documents.services import document_create, document_new_version
 from tests.documents import files
@@ -50,11 +51,11 @@ def test_identical_content_in_another_domain_is_a_new_document(domain, other_dom
 def test_size_cap_is_413_and_nothing_is_stored(domain, user, upload):
     with pytest.raises(ServiceError) as error:
         document_create(domain=domain, user=user, upload=upload("big.txt", b"word " * 220_000))
-    assert error.value.status_code == 413
-    assert "larger than the 1 MB limit" in str(error.value.detail)
+    assert status_for(error.value) == 413
+    assert "larger than the 1 MB limit" in error.value.message
     with pytest.raises(ServiceError) as error:
         document_create(domain=domain, user=user, text="word " * 220_000)
-    assert error.value.status_code == 413
+    assert status_for(error.value) == 413
     assert not Document.objects.exists() and not DocumentVersion.objects.exists()
 
 
@@ -62,23 +63,23 @@ def test_size_cap_is_413_and_nothing_is_stored(domain, user, upload):
 def test_empty_file_is_400(domain, user, upload, data):
     with pytest.raises(ServiceError) as error:
         document_create(domain=domain, user=user, upload=upload("empty.txt", data))
-    assert error.value.status_code == 400
-    assert str(error.value.detail) == "The document is empty."
+    assert status_for(error.value) == 400
+    assert error.value.message == "The document is empty."
 
 
 def test_png_renamed_pdf_is_415_with_reason(domain, user, upload):
     with pytest.raises(ServiceError) as error:
         document_create(domain=domain, user=user, upload=upload("scan.pdf", files.PNG_1PX))
-    assert error.value.status_code == 415
-    assert "named “scan.pdf”" in str(error.value.detail) and "image/png" in str(error.value.detail)
+    assert status_for(error.value) == 415
+    assert "named “scan.pdf”" in error.value.message and "image/png" in error.value.message
     assert not Document.objects.exists()
 
 
 def test_text_renamed_pdf_is_a_type_mismatch(domain, user, upload):
     with pytest.raises(ServiceError) as error:
         document_create(domain=domain, user=user, upload=upload("report.pdf", b"just some words"))
-    assert error.value.status_code == 415
-    assert str(error.value.detail) == (
+    assert status_for(error.value) == 415
+    assert error.value.message == (
         "The file is named “report.pdf” (PDF) but its content is plain text; the type must match the content."
     )
 
@@ -86,15 +87,15 @@ def test_text_renamed_pdf_is_a_type_mismatch(domain, user, upload):
 def test_pdf_renamed_txt_is_a_type_mismatch(domain, user, upload):
     with pytest.raises(ServiceError) as error:
         document_create(domain=domain, user=user, upload=upload("notes.txt", files.make_pdf(["Hello"])))
-    assert error.value.status_code == 415
-    assert "its content is PDF" in str(error.value.detail)
+    assert status_for(error.value) == 415
+    assert "its content is PDF" in error.value.message
 
 
 def test_unsupported_extension_is_415(domain, user, upload):
     with pytest.raises(ServiceError) as error:
         document_create(domain=domain, user=user, upload=upload("table.csv", b"a,b\n1,2\n"))
-    assert error.value.status_code == 415
-    assert "Unsupported file extension “.csv”" in str(error.value.detail)
+    assert status_for(error.value) == 415
+    assert "Unsupported file extension “.csv”" in error.value.message
 
 
 def test_type_is_sniffed_when_the_name_says_nothing(domain, user, upload):
@@ -105,7 +106,7 @@ def test_type_is_sniffed_when_the_name_says_nothing(domain, user, upload):
 def test_exactly_one_source_is_required(domain, user, upload):
     with pytest.raises(ServiceError) as error:
         document_create(domain=domain, user=user, text="Some text", url="https://example.org/")
-    assert error.value.status_code == 400
+    assert status_for(error.value) == 400
     with pytest.raises(ServiceError):
         document_create(domain=domain, user=user)
 
@@ -129,8 +130,8 @@ def test_pasted_text_gets_a_title_from_its_first_line(domain, user):
 def test_bad_urls_are_refused_at_intake(domain, user, url, message):
     with pytest.raises(ServiceError) as error:
         document_create(domain=domain, user=user, url=url)
-    assert error.value.status_code == 400
-    assert message in str(error.value.detail)
+    assert status_for(error.value) == 400
+    assert message in error.value.message
     assert not Document.objects.exists()
 
 
@@ -159,8 +160,8 @@ def test_new_version_identical_to_another_document_is_409(domain, user, upload):
     second, _ = document_create(domain=domain, user=user, upload=upload("b.txt", b"Beta text."))
     with pytest.raises(ServiceError) as error:
         document_new_version(document=second, user=user, upload=upload("b.txt", b"Alpha text."))
-    assert error.value.status_code == 409
-    assert error.value.extra == {"document_id": first.pk}
+    assert status_for(error.value) == 409
+    assert error.value.detail == {"document_id": first.pk}
 
 
 def _stored_files(domain) -> set[str]:

@@ -241,17 +241,18 @@ def test_soft_time_limit_is_a_recorded_transient_failure(domain, user, no_broker
 def test_sweep_schedule_is_installed_once_and_admin_edits_survive():
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    from apps.documents.schedules import SWEEP_TASK_NAME, sweep_schedule_install
+    from apps.core.schedules import schedules_install
 
-    sweep_schedule_install()
-    sweep_schedule_install()
-    task = PeriodicTask.objects.get(name=SWEEP_TASK_NAME)
+    name = "pipeline: recovery sweep"
+    schedules_install()
+    schedules_install()
+    task = PeriodicTask.objects.get(name=name)
     assert task.task == "tasks.maintenance.sweep" and task.enabled
     edited, _ = IntervalSchedule.objects.get_or_create(every=90, period=IntervalSchedule.SECONDS)
     task.interval = edited
     task.save()
-    sweep_schedule_install()
-    assert PeriodicTask.objects.get(name=SWEEP_TASK_NAME).interval_id == edited.pk
+    schedules_install()
+    assert PeriodicTask.objects.get(name=name).interval_id == edited.pk
     assert PeriodicTask.objects.filter(task="tasks.maintenance.sweep").count() == 1
 
 

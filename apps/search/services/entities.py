@@ -12,9 +12,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
-from rest_framework import status as http
 
-from apps.core.errors import ServiceError
+from apps.core.exceptions import Conflict, Forbidden, ServiceError
 from apps.domains.access import writable_domains
 from apps.domains.models import EntityMerge
 from apps.domains.services import domains_index_invalidate
@@ -23,8 +22,7 @@ from apps.search.models import Entity, Mention, Relation, RelationEvidence
 
 def _require_writer(user, entity: Entity) -> None:
     if not writable_domains(user).filter(pk=entity.domain_id).exists():
-        raise ServiceError("Only owners and editors of this domain may merge its entities.", code="permission_denied",
-                           status_code=http.HTTP_403_FORBIDDEN)
+        raise Forbidden("Only owners and editors of this domain may merge its entities.")
 
 
 def _evidence_rows(relation_id: int) -> list[dict]:
@@ -49,8 +47,7 @@ def entity_merge(*, user, source: Entity, target: Entity) -> EntityMerge:
     if source.domain_id != target.domain_id:
         raise ServiceError("Entities of different domains cannot be merged.", code="different_domains")
     if source.merged_into_id or target.merged_into_id:
-        raise ServiceError("One of these entities is already merged into another; undo that merge first.", code="conflict",
-                           status_code=http.HTTP_409_CONFLICT)
+        raise Conflict("One of these entities is already merged into another; undo that merge first.")
     undo = {"mentions_moved": [], "mentions_dropped": [], "relations_repointed": [], "relations_folded": [],
             "relations_dropped": [], "aliases_before": list(target.aliases)}
     with transaction.atomic():
@@ -107,7 +104,7 @@ def entity_unmerge(*, user, merge: EntityMerge) -> Entity:
     source, target = merge.source, merge.target
     _require_writer(user, source)
     if merge.undone_at is not None:
-        raise ServiceError("This merge was already undone.", code="conflict", status_code=http.HTTP_409_CONFLICT)
+        raise Conflict("This merge was already undone.")
     undo = merge.undo
     with transaction.atomic():
         for row in undo["relations_folded"]:

@@ -21,7 +21,7 @@ from django.conf import settings
 
 from apps.core import metrics
 from apps.core.backends import embedders, graph_stores, vector_stores
-from apps.core.errors import ServiceError
+from apps.core.exceptions import NotFound, ServiceError
 from apps.domains.models import Domain
 from apps.search.backends.graph.embedded import EmbeddedGraphStore
 from apps.search.backends.types import VectorFilter
@@ -195,7 +195,7 @@ def search_run(
     try:
         scope = domain_list_readable(user=user, slugs=domains)
     except Domain.DoesNotExist as exc:
-        raise ServiceError(str(exc), code="not_found", status_code=404)
+        raise NotFound(str(exc))
     domain_ids = [d.pk for d in scope]
     by_id = {d.pk: d for d in scope}
     out = _Channels()

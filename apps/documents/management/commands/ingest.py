@@ -21,7 +21,7 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from apps.core.errors import ServiceError
+from apps.core.exceptions import ServiceError
 from apps.documents.models import ProcessingRun
 from apps.domains.models import Domain
 
@@ -142,7 +142,7 @@ class Command(BaseCommand):
                     else:
                         intake = intake_prepare(text=item.text or "", title=item.title)
                 except ServiceError as exc:
-                    rejected.append((item.label, str(exc.detail)))
+                    rejected.append((item.label, exc.message))
                     bar.update(1)
                     continue
                 pending.append((item.label, intake))

@@ -9,6 +9,8 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle as DRFAnonRateThrottle
 from rest_framework.throttling import SimpleRateThrottle
 
+from apps.domains.models import ApiKey
+
 
 class RatesFromSettings:
     """Read the rate when the request arrives, not when the class is imported.
@@ -36,8 +38,6 @@ class PrincipalRateThrottle(RatesFromSettings, SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         api_key = getattr(request, "auth", None)
-        from apps.domains.models import ApiKey
-
         if isinstance(api_key, ApiKey):
             ident = f"key:{api_key.pk}"
         elif request.user and request.user.is_authenticated:

@@ -1,0 +1,58 @@
+"""Admin scoping by domain membership role, shared by every app's domain objects.
+
+Superusers see everything. Other staff see only objects of domains they belong to;
+viewers read, editors and owners write. Apps subclass ``DomainScopedAdmin`` and say
+how an object reaches its domain with ``domain_field`` ("domain" by default).
+"""
+
+from __future__ import annotations
+
+from unfold.admin import ModelAdmin
+
+from apps.core.history import HistoryAdminMixin
+from apps.domains.access import readable_domains, writable_domains
+
+
+class DomainScopedAdmin(HistoryAdminMixin, ModelAdmin):
+    domain_field = "domain"
+
+    def _domain_filter(self, domains) -> dict:
+        return {f"{self.domain_field}__in": domains}
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**self._domain_filter(readable_domains(request.user))).distinct()
+
+    def _writable(self, request, obj) -> bool:
+        if request.user.is_superuser:
+            return True
+        if obj is None:
+            return writable_domains(request.user).exists()
+        return type(obj)._default_manager.filter(pk=obj.pk, **self._domain_filter(writable_domains(request.user))).exists()
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff and (
+            request.user.is_superuser or obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
+        )
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_add_permission(self, request):
+        return request.user.is_active and request.user.is_staff and self._writable(request, None)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff and self._writable(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_change_permission(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        """Editors only pick domains (and their objects) they may write to."""
+        from apps.domains.models import Domain
+
+        if not request.user.is_superuser and db_field.related_model is Domain:
+            kwargs["queryset"] = writable_domains(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
