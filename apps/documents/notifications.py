@@ -32,8 +32,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.core import metrics
+from apps.core.netguard import vetted_target
 from apps.documents.errors import PermanentError
-from apps.documents.fetch import vetted_target
 from apps.documents.models import DocumentStatus, Notification, ProcessingRun, WebhookDelivery
 from apps.domains.models import Membership
 

@@ -123,7 +123,7 @@ def intake_prepare(*, upload=None, text: str | None = None, title: str | None = 
             source=Document.Source.TEXT, title=title or first_line_title(text) or "Untitled text", data=data,
             filename="text.txt", mime=mime, content_hash=sha256(data),
         )
-    from apps.documents.fetch import check_literal_host
+    from apps.core.netguard import check_literal_host
 
     url = url.strip()
     if len(url) > 2000:

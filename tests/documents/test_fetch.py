@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.test import override_settings
 
-from apps.documents import fetch
+from apps.core import netguard
 from apps.documents.analysis import analyze_version
 from apps.documents.errors import DuplicateContent, PermanentError
 from apps.documents.fetch import fetch_url
@@ -76,12 +76,12 @@ def server():
 @pytest.fixture
 def only_test_server_is_public(monkeypatch):
     """Treat 127.0.0.1 (the test server) as a public address; every other rule stays real."""
-    real = fetch.address_allowed
+    real = netguard.address_allowed
 
     def allowed(address, *, allow_private):
         return address == ipaddress.ip_address("127.0.0.1") or real(address, allow_private=allow_private)
 
-    monkeypatch.setattr(fetch, "address_allowed", allowed)
+    monkeypatch.setattr(netguard, "address_allowed", allowed)
 
 
 def test_loopback_server_is_refused_by_default_and_never_contacted(server):
@@ -115,7 +115,7 @@ def test_private_loopback_link_local_reserved_addresses_are_refused(url, address
 
 def test_public_addresses_are_allowed():
     for address in ("93.184.216.34", "2606:4700:4700::1111", "1.1.1.1"):
-        assert fetch.address_allowed(ipaddress.ip_address(address), allow_private=False)
+        assert netguard.address_allowed(ipaddress.ip_address(address), allow_private=False)
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "gopher://example.org/", "ftp://example.org/x", "http:///nohost"])
