@@ -300,9 +300,11 @@ def notify_members(*, bootstrap: DomainBootstrap, kind: str, title: str, body: s
         members = members.filter(role__in=roles)
     created = 0
     data = {"bootstrap_id": bootstrap.pk, "round": bootstrap.generation_round, **(extra or {})}
+    # One key lookup per entry, not data__contains: SQLite (the embedded default) has no JSON containment.
+    same_data = {f"data__{key}": value for key, value in data.items()}
     for membership in members.select_related("user"):
         exists = Notification.objects.filter(
-            user=membership.user, domain_id=bootstrap.domain_id, kind=kind, data__contains=data
+            user=membership.user, domain_id=bootstrap.domain_id, kind=kind, **same_data
         ).exists()
         if not exists:
             Notification.objects.create(
