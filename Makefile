@@ -6,12 +6,15 @@ PY := $(VENV)/bin/python
 REQS := $(wildcard requirements/*.txt)
 STAMP := $(VENV)/.installed-$(shell cat $(REQS) | sha1sum | cut -c1-12)
 
-# The suite runs against real PostgreSQL and Redis (pytest-django creates test_heysh).
+# The suite runs twice, one behaviour on both: on the embedded default (SQLite, the SQLite file
+# broker: no DATABASE_URL or REDIS_URL) and on real PostgreSQL and Redis (pytest-django creates
+# test_heysh). Each pass has its own var dir.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/heysh
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 TEST_VAR_DIR ?= $(CURDIR)/var/test
+TEST_ENV := HEYSH_EMBEDDER=hashing HF_HUB_OFFLINE=1
 
-.PHONY: install run test lint migrate superuser bench-ingest bench-search evaluate clean
+.PHONY: install run test test-embedded test-postgres static lint migrate superuser bench-ingest bench-search evaluate clean
 
 $(STAMP): $(REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,15 +27,22 @@ install: $(STAMP)
 run: install
 	@bash compose/local/run.sh
 
-test: install
+test: test-embedded test-postgres
+
+# Lint and the import-layer contracts of pyproject.toml.
+static: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) HEYSH_EMBEDDER=hashing \
-	HEYSH_VAR_DIR=$(TEST_VAR_DIR) HF_HUB_OFFLINE=1 \
+
+test-embedded: static
+	env -u DATABASE_URL -u REDIS_URL -u HEYSH_BROKER_URL $(TEST_ENV) HEYSH_VAR_DIR=$(TEST_VAR_DIR)/embedded \
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: install
-	$(VENV)/bin/ruff check .
+test-postgres: static
+	env -u HEYSH_BROKER_URL DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(TEST_ENV) \
+	HEYSH_VAR_DIR=$(TEST_VAR_DIR)/postgres $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: static
 	$(VENV)/bin/ruff format --check .
 
 migrate: install

@@ -1,9 +1,11 @@
-"""Shared fixtures. The suite runs against real PostgreSQL and Redis (see Makefile)."""
+"""Shared fixtures. The suite runs twice (see Makefile): on the embedded default (SQLite, the
+SQLite file broker) and on PostgreSQL and Redis (DATABASE_URL, REDIS_URL)."""
 
 from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -24,16 +26,33 @@ def _reachable(url: str | None, default_port: int) -> bool:
 
 
 def pytest_sessionstart(session):
-    """With HEYSH_REQUIRE_SERVICES=1 (CI), a missing PostgreSQL or Redis fails the run at once."""
+    """With HEYSH_REQUIRE_SERVICES=1 (CI), a configured but unreachable PostgreSQL or Redis fails
+    the run at once. The embedded pass sets neither URL: it needs no server."""
     if os.environ.get("HEYSH_REQUIRE_SERVICES") != "1":
         return
     missing = []
-    if not _reachable(os.environ.get("DATABASE_URL"), 5432):
-        missing.append(f"PostgreSQL (DATABASE_URL={os.environ.get('DATABASE_URL')!r})")
-    if not _reachable(os.environ.get("REDIS_URL"), 6379):
-        missing.append(f"Redis (REDIS_URL={os.environ.get('REDIS_URL')!r})")
+    database_url = os.environ.get("DATABASE_URL", "").strip()
+    if database_url and not database_url.startswith("sqlite") and not _reachable(database_url, 5432):
+        missing.append(f"PostgreSQL (DATABASE_URL={database_url!r})")
+    redis_url = os.environ.get("REDIS_URL", "").strip()
+    if redis_url and not _reachable(redis_url, 6379):
+        missing.append(f"Redis (REDIS_URL={redis_url!r})")
     if missing:
         pytest.exit("HEYSH_REQUIRE_SERVICES=1 but not reachable: " + "; ".join(missing), returncode=3)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(request, django_db_modify_db_settings_parallel_suffix):
+    """On SQLite the test database is a file in the run's var dir, not pytest-django's in-memory
+    default: the Celery worker and gunicorn processes some tests start must open it too."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if not database["ENGINE"].endswith("sqlite3"):
+        return
+    xdist_worker = getattr(request.config, "workerinput", {}).get("workerid")
+    name = f"test-heysh-{xdist_worker}.sqlite3" if xdist_worker else "test-heysh.sqlite3"
+    database.setdefault("TEST", {})["NAME"] = str(Path(settings.VAR_DIR) / name)
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,8 @@
 
 Workers run ``python -m celery -A heysh worker`` (prefork) on all three queues against
 the pytest-django TEST database (so tests using them need ``transaction=True``: rows
-must be committed to be seen), this run's Redis, the hashing embedder and this run's
-var dir. The fixture purges the queues before and after, and SIGKILLs every process
+must be committed to be seen), this run's broker (Redis, or on the embedded default the
+SQLite file broker in the var dir), the hashing embedder and this run's var dir. The fixture purges the queues before and after, and SIGKILLs every process
 group it started at teardown, whatever happened.
 """
 
@@ -33,8 +33,11 @@ BASE_DIR = Path(settings.BASE_DIR)
 
 
 def test_database_url() -> str:
-    """The database this test process uses (the pytest-django test database)."""
+    """The database this test process uses (the pytest-django test database; on SQLite a file
+    under the run's var dir, see tests/conftest.py, so other processes can open it)."""
     s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
     password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
     return f"postgres://{s['USER']}{password}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 

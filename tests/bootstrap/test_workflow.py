@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from django.db import transaction
 
 from apps.bootstrap.workflow import bootstrap_workflow
 from apps.core.workflows.engine import workflow_sweep
@@ -12,6 +13,7 @@ from apps.documents.services import document_create
 from apps.domains.models import BootstrapStep, Domain, DomainBootstrap, GeneratedContent, ResearchCandidate
 from tests.bootstrap.conftest import LEASE_SECONDS, wait_until
 from tests.factories import DomainFactory, MembershipFactory, UserFactory
+from tests.pipeline.stand_in import StandInServer
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
@@ -183,16 +185,16 @@ def test_worker_killed_mid_step_is_recovered_by_the_sweep(start_worker, client_f
     response = client.post("/api/v1/bootstraps/", {"name": "Crash course", "seed_text": SEED_WEBB}, format="json")
     assert response.status_code == 201, response.content
     bootstrap_row = DomainBootstrap.objects.get(domain__slug=response.json()["domain"])
-    # Hold the bootstrap row, then start the worker: its research step blocks right after the claim.
-    with transaction.atomic():
-        DomainBootstrap.objects.select_for_update().get(pk=bootstrap_row.pk)
-        first = start_worker()
-        running = wait_until(
-            lambda: BootstrapStep.objects.filter(bootstrap=bootstrap_row, step="research", status="running").first(),
-            timeout=60, what="research step claimed",
-        )
-        assert running.attempt == 1
+    # The first worker's research step asks a language model that does not answer: it is held
+    # in the middle of the step (an HTTP wait, not a row lock: SQLite locks the whole file).
+    answer = threading.Event()
+    with StandInServer(lambda request: (answer.wait(120), (503, {}))[1]) as model:
+        first = start_worker(HEYSH_LLM_BASE_URL=model.url)
+        wait_until(lambda: model.requests, timeout=60, what="research step asking the model")
+        running = BootstrapStep.objects.get(bootstrap=bootstrap_row, step="research")
+        assert running.status == BootstrapStep.Status.RUNNING and running.attempt == 1
         first.kill()
+        answer.set()
     assert first.process.returncode is not None
 
     step = BootstrapStep.objects.get(pk=running.pk)

@@ -1,6 +1,7 @@
 """/health is liveness; /ready checks each component and answers 503 naming the one that is down."""
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 pytestmark = pytest.mark.django_db
@@ -18,9 +19,16 @@ def test_ready_reports_every_component(client):
     assert {"database", "cache", "broker", "graph_stores.default", "vector_stores.default"} <= set(body["components"])
     for name in ("database", "cache", "broker", "graph_stores.default", "vector_stores.default"):
         assert body["components"][name]["ok"] is True, (name, body["components"][name])
-    assert body["components"]["database"]["detail"] == "postgresql"
-    assert body["components"]["broker"]["detail"] == "redis"
-    assert body["components"]["cache"]["detail"] == "RedisCache"
+    if settings.DATABASE_URL:
+        assert body["components"]["database"]["detail"] == "postgresql"
+    else:
+        assert body["components"]["database"]["detail"] == "sqlite"
+    if settings.REDIS_URL:
+        assert body["components"]["broker"]["detail"] == "redis"
+        assert body["components"]["cache"]["detail"] == "RedisCache"
+    else:
+        assert body["components"]["broker"]["detail"] == "sqlalchemy"
+        assert body["components"]["cache"]["detail"] == "FileBasedCache"
 
 
 def test_ready_is_503_when_the_broker_is_down(client):

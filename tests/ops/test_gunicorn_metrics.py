@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from tests.ops.helpers import free_port, scrape, value, wait_for
+from tests.workers import test_database_url
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
@@ -32,13 +32,12 @@ def _worker_pids(master: int) -> set[int]:
 
 
 def test_gunicorn_metrics_are_aggregated_over_workers(tmp_path):
-    s = connection.settings_dict
     port = free_port()
     multiproc = tmp_path / "prometheus"
     multiproc.mkdir()
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}",
+        "DATABASE_URL": test_database_url(),
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
         "HEYSH_API_PORT": str(port),
         "HEYSH_API_WORKERS": "3",

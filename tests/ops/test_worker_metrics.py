@@ -14,22 +14,16 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from apps.core import context
 from heysh.celery import QUEUES, app
 from tasks.diagnostics import ping
 from tests.ops.helpers import free_port, scrape, value, wait_for
+from tests.workers import test_database_url
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
 BASE_DIR = Path(settings.BASE_DIR)
-
-
-def _database_url() -> str:
-    """The test database this process uses, so the worker sees the same rows."""
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 def _start_worker(tmp_path, queues: tuple[str, ...]):
@@ -43,7 +37,7 @@ def _start_worker(tmp_path, queues: tuple[str, ...]):
             conn.default_channel.queue_purge(queue)
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": test_database_url(),
         "HEYSH_EMBEDDER": "hashing",
         "HEYSH_VAR_DIR": str(settings.VAR_DIR),
         "HF_HUB_OFFLINE": "1",
@@ -185,7 +179,7 @@ def test_beat_serves_its_heartbeat_and_passes_its_healthcheck(tmp_path):
     port = free_port()
     multiproc = tmp_path / "prometheus"
     multiproc.mkdir()
-    env = {**os.environ, "DATABASE_URL": _database_url(), "HEYSH_METRICS_PORT": str(port),
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "HEYSH_METRICS_PORT": str(port),
            "PROMETHEUS_MULTIPROC_DIR": str(multiproc), "HEYSH_LOG_JSON": "1"}
     log_path = tmp_path / "beat.log"
     started = time.time()

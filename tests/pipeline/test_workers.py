@@ -1,4 +1,4 @@
-"""The pipeline through real Celery worker processes, PostgreSQL and Redis.
+"""The pipeline through real Celery worker processes: the database and broker of the run (PostgreSQL and Redis, or SQLite and the SQLite file broker).
 
 The sweep is called from the test where beat would call it (every few hundred ms
 here instead of every HEYSH_SWEEP_INTERVAL_SECONDS).
@@ -22,7 +22,7 @@ from apps.documents.services import document_create
 from apps.documents.workflow import pipeline, workflow_sweep
 from apps.search.models import Entity, ExtractionCache, Mention, RelationEvidence
 from tests.documents.files import make_docx, make_pdf
-from tests.workers import wait_until
+from tests.workers import purge_queues, wait_until
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
@@ -126,10 +126,17 @@ def test_worker_killed_mid_step_still_completes_without_duplicates(celery_worker
     assert Chunk.objects.filter(document=slow).count() >= 40
 
 
-def test_redis_flushed_while_documents_are_queued(celery_workers, domain, user):
+def _lose_every_queued_message() -> None:
+    if settings.REDIS_URL:
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    else:
+        purge_queues()  # the embedded SQLite broker: its queues emptied
+
+
+def test_broker_loses_every_queued_message_while_documents_are_queued(celery_workers, domain, user):
     documents = [_create(domain, user, text=_text(n), title=f"doc {n}") for n in range(10, 15)]
     assert StepRun.objects.filter(run__document__in=documents, step="analyze", status="queued").count() == 5
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # the broker loses every queued message
+    _lose_every_queued_message()
     celery_workers.start(**FAST)
     time.sleep(3)
     assert StepRun.objects.filter(run__document__in=documents, step="analyze", status="queued").count() == 5, (
