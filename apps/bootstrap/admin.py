@@ -22,10 +22,10 @@ from unfold.enums import ActionVariant
 from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
 from apps.bootstrap import services
+from apps.bootstrap.models import BootstrapStep, DomainBootstrap, GeneratedContent, ResearchCandidate, ReviewDecision
 from apps.core.admin import ReadOnlyInline
 from apps.core.exceptions import ServiceError
 from apps.domains.access import writable_domains
-from apps.domains.models import BootstrapStep, DomainBootstrap, GeneratedContent, ResearchCandidate, ReviewDecision
 from apps.domains.scoped_admin import DomainScopedAdmin
 from apps.search import admin_views as cms_views
 
@@ -240,7 +240,7 @@ class DomainBootstrapAdmin(DomainScopedAdmin):
                 form.add_error(None, exc.message)
             else:
                 self.message_user(request, f"Bootstrap of “{bootstrap.domain.name}” started.", messages.SUCCESS)
-                return redirect("admin:domains_domainbootstrap_change", bootstrap.pk)
+                return redirect("admin:bootstrap_domainbootstrap_change", bootstrap.pk)
         context = {
             **self.admin_site.each_context(request), "title": "Bootstrap a new domain", "form": form,
             "opts": self.model._meta, "submit_label": "Start bootstrap", "multipart": True,
@@ -260,7 +260,7 @@ class DomainBootstrapAdmin(DomainScopedAdmin):
             except ServiceError as exc:
                 form.add_error(None, exc.message)
             else:
-                return redirect("admin:domains_domainbootstrap_change", bootstrap.pk)
+                return redirect("admin:bootstrap_domainbootstrap_change", bootstrap.pk)
         context = {
             **self.admin_site.each_context(request), "title": title, "form": form, "opts": self.model._meta,
             "original": bootstrap, "submit_label": submit, "intro": intro, "variant": variant,

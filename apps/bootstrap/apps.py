@@ -10,7 +10,7 @@ def count_finished_documents(sender, *, document_ids, **kwargs) -> None:
 
 
 class BootstrapConfig(AppConfig):
-    """Admin, templates and beat schedule of the bootstrap workflow (its models live in apps.domains)."""
+    """The domain bootstrap workflow: its models, steps, admin, API and beat schedule."""
 
     name = "apps.bootstrap"
     label = "bootstrap"

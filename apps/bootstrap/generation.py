@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from apps.bootstrap import llm
-from apps.domains.models import DomainBootstrap, GeneratedContent, ReviewDecision
+from apps.bootstrap.models import DomainBootstrap, GeneratedContent, ReviewDecision
 
 KEY_ENTITIES = 8
 OVERVIEW_SENTENCES = 4

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from apps.bootstrap.models import DomainBootstrap
 from apps.documents.models import Notification
-from apps.domains.models import DomainBootstrap, Membership
+from apps.domains.models import Membership
 
 
 def notify_members(*, bootstrap: DomainBootstrap, kind: str, title: str, body: str, roles=None, extra: dict | None = None) -> int:

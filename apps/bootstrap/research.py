@@ -13,8 +13,8 @@ import logging
 from django.conf import settings
 
 from apps.bootstrap import llm
+from apps.bootstrap.models import DomainBootstrap, ResearchCandidate
 from apps.domains.access import readable_domains
-from apps.domains.models import DomainBootstrap, ResearchCandidate
 
 logger = logging.getLogger(__name__)
 

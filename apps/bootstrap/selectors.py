@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.http import Http404
 
+from apps.bootstrap.models import DomainBootstrap, GeneratedContent
 from apps.domains.access import readable_domains
-from apps.domains.models import DomainBootstrap, GeneratedContent
 
 
 def bootstrap_get(*, user, slug: str) -> DomainBootstrap:

@@ -10,17 +10,11 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.bootstrap import workflow
+from apps.bootstrap.models import BootstrapStep, DomainBootstrap, GeneratedContent, ResearchCandidate, ReviewDecision
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ServiceError
 from apps.documents.services import document_create
 from apps.domains.access import readable_domains, writable_domains
-from apps.domains.models import (
-    BootstrapStep,
-    Domain,
-    DomainBootstrap,
-    GeneratedContent,
-    ResearchCandidate,
-    ReviewDecision,
-)
+from apps.domains.models import Domain
 from apps.domains.services import domain_create
 
 logger = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.bootstrap import generation, research, workflow
+from apps.bootstrap.models import BootstrapStep, DomainBootstrap, GeneratedContent, ResearchCandidate
 from apps.bootstrap.notices import notify_members
 from apps.bootstrap.workflow import BootstrapContext, BootstrapWorkflow
 from apps.core.exceptions import ServiceError
@@ -15,7 +16,7 @@ from apps.core.workflows.registry import workflow_register
 from apps.core.workflows.spec import Outcome, StepSpec, one_at_a_time
 from apps.documents.errors import PermanentError
 from apps.documents.services import document_create
-from apps.domains.models import BootstrapStep, Domain, DomainBootstrap, GeneratedContent, Membership, ResearchCandidate
+from apps.domains.models import Domain, Membership
 
 logger = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.bootstrap import selectors, services
+from apps.bootstrap.models import BootstrapStep, GeneratedContent
 from apps.bootstrap.serializers import BootstrapCreateSerializer, CommentSerializer, ContentUpdateSerializer
 from apps.core import context
-from apps.domains.models import BootstrapStep, GeneratedContent
 
 
 class BootstrapListCreateView(APIView):

@@ -16,12 +16,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.bootstrap.models import BootstrapStep, DomainBootstrap, ResearchCandidate
 from apps.bootstrap.notices import notify_members
 from apps.core.workflows import engine
 from apps.core.workflows.registry import workflow_get
 from apps.core.workflows.spec import StepContext, Workflow
 from apps.documents.models import DocumentStatus
-from apps.domains.models import BootstrapStep, Domain, DomainBootstrap, Membership, ResearchCandidate
+from apps.domains.models import Domain, Membership
 
 logger = logging.getLogger(__name__)
 

@@ -45,8 +45,9 @@ def _queue_depth(domain_ids) -> list[dict]:
 
 def _recent_activity(domain_ids, limit: int = 10) -> list[list]:
     """Latest editorial changes from the history tables (documents, entities, domains, generated content)."""
+    from apps.bootstrap.models import GeneratedContent
     from apps.documents.models import Document
-    from apps.domains.models import Domain, GeneratedContent
+    from apps.domains.models import Domain
     from apps.search.models import Entity
 
     kinds = {"+": "created", "~": "changed", "-": "deleted"}
@@ -55,7 +56,7 @@ def _recent_activity(domain_ids, limit: int = 10) -> list[list]:
         (Document.history.filter(domain_id__in=domain_ids), "document", "admin:documents_document_change", "title"),
         (Entity.history.filter(domain_id__in=domain_ids), "entity", "admin:search_entity_change", "name"),
         (Domain.history.filter(id__in=domain_ids), "domain", "admin:domains_domain_change", "name"),
-        (GeneratedContent.history.filter(domain_id__in=domain_ids), "content", "admin:domains_generatedcontent_change", "title"),
+        (GeneratedContent.history.filter(domain_id__in=domain_ids), "content", "admin:bootstrap_generatedcontent_change", "title"),
     ]
     for queryset, kind, url_name, label_field in sources:
         for h in queryset.select_related("history_user").order_by("-history_date")[:limit]:
@@ -71,8 +72,8 @@ def _recent_activity(domain_ids, limit: int = 10) -> list[list]:
 
 
 def dashboard_callback(request, context: dict) -> dict:
+    from apps.bootstrap.models import DomainBootstrap
     from apps.documents.models import ProcessingRun
-    from apps.domains.models import DomainBootstrap
 
     domain_ids = list(readable_domains(request.user).values_list("pk", flat=True))
     runs = ProcessingRun.objects.filter(domain_id__in=domain_ids)
@@ -92,12 +93,12 @@ def dashboard_callback(request, context: dict) -> dict:
             "domains": len(domain_ids),
             "review_table": {
                 "headers": ["Domain", "Round", "Since"],
-                "rows": [[_link("admin:domains_domainbootstrap_change", [b.pk], b.domain.name), b.generation_round,
+                "rows": [[_link("admin:bootstrap_domainbootstrap_change", [b.pk], b.domain.name), b.generation_round,
                           b.updated_at.strftime("%Y-%m-%d %H:%M")] for b in awaiting],
             },
             "bootstrap_table": {
                 "headers": ["Domain", "Status", "Step", "Documents"],
-                "rows": [[_link("admin:domains_domainbootstrap_change", [b.pk], b.domain.name), b.get_status_display(),
+                "rows": [[_link("admin:bootstrap_domainbootstrap_change", [b.pk], b.domain.name), b.get_status_display(),
                           b.current_step or "—", f"{b.documents_done + b.documents_failed}/{b.documents_expected}"]
                          for b in bootstrapping],
             },

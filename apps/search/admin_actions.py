@@ -15,8 +15,7 @@ from unfold.widgets import UnfoldAdminSelectWidget
 
 from apps.core.exceptions import ServiceError
 from apps.domains.access import writable_domains
-from apps.domains.models import EntityMerge
-from apps.search.models import Entity
+from apps.search.models import Entity, EntityMerge
 from apps.search.services.entities import entity_merge, entity_unmerge
 
 

@@ -8,6 +8,7 @@ no provenance are removed with it.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -133,3 +134,22 @@ class ExtractionCache(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} / {self.prompt_version} / {self.chunk_hash[:12]}"
+
+
+class EntityMerge(models.Model):
+    """An editor's merge of one entity into another, with what it moved, so it can be undone."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="entity_merges")
+    source = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="merges_as_source")
+    target = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="merges_as_target")
+    undo = models.JSONField(default=dict, help_text="Moved mentions, repointed and folded relations, evidence.")
+    merged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source} → {self.target}"

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from apps.bootstrap import workflow
-from apps.domains.models import Domain, DomainBootstrap, GeneratedContent
+from apps.bootstrap.models import DomainBootstrap, GeneratedContent
+from apps.domains.models import Domain
 from tests.factories import DomainFactory, MembershipFactory, UserFactory
 
 

@@ -9,8 +9,8 @@ from django.test import RequestFactory
 from django.urls import reverse
 from unfold.admin import ModelAdmin
 
+from apps.bootstrap.models import BootstrapStep, GeneratedContent, ReviewDecision
 from apps.core.admin import ReadOnlyAdmin
-from apps.domains.models import BootstrapStep, GeneratedContent, ReviewDecision
 from apps.domains.scoped_admin import DomainScopedAdmin
 from tests.factories import UserFactory
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def change_url(bootstrap):
-    return reverse("admin:domains_domainbootstrap_change", args=[bootstrap.pk])
+    return reverse("admin:bootstrap_domainbootstrap_change", args=[bootstrap.pk])
 
 
 def test_every_admin_is_themed_and_every_domain_model_is_scoped():
@@ -50,7 +50,7 @@ def test_rows_the_pipeline_writes_are_read_only_even_for_superusers(label):
 
 def test_editor_lists_only_own_domain_bootstraps(world, login):
     client = login(world["editor"])
-    page = client.get(reverse("admin:domains_domainbootstrap_changelist"))
+    page = client.get(reverse("admin:bootstrap_domainbootstrap_changelist"))
     assert page.status_code == 200
     assert b"Alpha" in page.content and b"Bravo" not in page.content
 
@@ -58,7 +58,7 @@ def test_editor_lists_only_own_domain_bootstraps(world, login):
 def test_editor_cannot_open_or_act_on_another_domain(world, login):
     client = login(world["editor"])
     assert client.get(change_url(world["boot_b"])).status_code == 302  # "does not exist" redirect, never the page
-    response = client.post(reverse("admin:domains_domainbootstrap_approve", args=[world["boot_b"].pk]), {"comment": "x"})
+    response = client.post(reverse("admin:bootstrap_domainbootstrap_approve", args=[world["boot_b"].pk]), {"comment": "x"})
     assert response.status_code in (403, 404)
     assert not ReviewDecision.objects.filter(bootstrap=world["boot_b"]).exists()
     assert client.get(reverse("admin:domain-search-preview", args=["bravo"])).status_code == 404
@@ -70,8 +70,8 @@ def test_viewer_reads_but_cannot_review_or_edit(world, login):
     page = client.get(change_url(world["boot_a"]))
     assert page.status_code == 200
     assert b"Approve and publish" not in page.content
-    assert client.get(reverse("admin:domains_domainbootstrap_approve", args=[world["boot_a"].pk])).status_code == 403
-    response = client.post(reverse("admin:domains_domainbootstrap_request_changes", args=[world["boot_a"].pk]),
+    assert client.get(reverse("admin:bootstrap_domainbootstrap_approve", args=[world["boot_a"].pk])).status_code == 403
+    response = client.post(reverse("admin:bootstrap_domainbootstrap_request_changes", args=[world["boot_a"].pk]),
                            {"comment": "no"})
     assert response.status_code == 403
     assert not ReviewDecision.objects.exists()
@@ -81,7 +81,7 @@ def test_editor_approves_from_the_admin(world, login):
     client = login(world["editor"])
     page = client.get(change_url(world["boot_a"]))
     assert b"Approve and publish" in page.content and b"Request changes" in page.content
-    response = client.post(reverse("admin:domains_domainbootstrap_approve", args=[world["boot_a"].pk]),
+    response = client.post(reverse("admin:bootstrap_domainbootstrap_approve", args=[world["boot_a"].pk]),
                            {"comment": "Ship it."})
     assert response.status_code == 302
     decision = ReviewDecision.objects.get(bootstrap=world["boot_a"])
@@ -91,7 +91,7 @@ def test_editor_approves_from_the_admin(world, login):
 
 def test_request_changes_needs_a_comment(world, login):
     client = login(world["editor"])
-    url = reverse("admin:domains_domainbootstrap_request_changes", args=[world["boot_a"].pk])
+    url = reverse("admin:bootstrap_domainbootstrap_request_changes", args=[world["boot_a"].pk])
     page = client.post(url, {"comment": ""})
     assert page.status_code == 200 and b"comment is required" in page.content
     assert client.post(url, {"comment": "Add Webb."}).status_code == 302
@@ -138,9 +138,9 @@ def test_viewer_cannot_edit_content_by_posting(world, login):
 
 def test_superuser_sees_all_and_pages_render(world, login):
     client = login(world["root"])
-    listing = client.get(reverse("admin:domains_domainbootstrap_changelist"))
+    listing = client.get(reverse("admin:bootstrap_domainbootstrap_changelist"))
     assert b"Alpha" in listing.content and b"Bravo" in listing.content
-    for url in [reverse("admin:index"), change_url(world["boot_b"]), reverse("admin:domains_domainbootstrap_add"),
+    for url in [reverse("admin:index"), change_url(world["boot_b"]), reverse("admin:bootstrap_domainbootstrap_add"),
                 reverse("admin:domain-graph", args=["bravo"]), reverse("admin:domain-search-preview", args=["bravo"]) + "?q=telescope",
                 reverse("admin:django_celery_beat_periodictask_changelist")]:
         assert client.get(url).status_code == 200, url

@@ -6,8 +6,7 @@ import pytest
 from django.urls import reverse
 
 from apps.core.exceptions import ServiceError
-from apps.domains.models import EntityMerge
-from apps.search.models import Entity, Mention, Relation, RelationEvidence
+from apps.search.models import Entity, EntityMerge, Mention, Relation, RelationEvidence
 from apps.search.services.entities import entity_merge, entity_unmerge
 from tests.search.factories import make_document, make_entity, mention, relate
 

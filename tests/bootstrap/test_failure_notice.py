@@ -7,13 +7,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.bootstrap.models import BootstrapStep, DomainBootstrap
 from apps.bootstrap.services import bootstrap_start
 from apps.bootstrap.workflow import BootstrapWorkflow, bootstrap_workflow
 from apps.core.workflows import engine
 from apps.core.workflows.spec import StepSpec, one_at_a_time
 from apps.documents.errors import PermanentError
 from apps.documents.models import Notification
-from apps.domains.models import BootstrapStep, DomainBootstrap
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from apps.bootstrap.models import DomainBootstrap
 from apps.bootstrap.notices import notify_members
 from apps.bootstrap.services import bootstrap_start
 from apps.documents.models import Notification
-from apps.domains.models import DomainBootstrap, Membership
+from apps.domains.models import Membership
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -6,11 +6,12 @@ import threading
 
 import pytest
 
+from apps.bootstrap.models import BootstrapStep, DomainBootstrap, GeneratedContent, ResearchCandidate
 from apps.bootstrap.workflow import bootstrap_workflow
 from apps.core.workflows.engine import workflow_sweep
 from apps.documents.models import Chunk, Document, DocumentStatus, Notification
 from apps.documents.services import document_create
-from apps.domains.models import BootstrapStep, Domain, DomainBootstrap, GeneratedContent, ResearchCandidate
+from apps.domains.models import Domain
 from tests.bootstrap.conftest import LEASE_SECONDS, wait_until
 from tests.factories import DomainFactory, MembershipFactory, UserFactory
 from tests.pipeline.stand_in import StandInServer

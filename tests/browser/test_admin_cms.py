@@ -56,14 +56,14 @@ def test_editor_bootstraps_reviews_uploads_and_searches(live_server, browser_pag
     page.wait_for_url(re.compile(r".*/admin/$"), wait_until="domcontentloaded")
 
     # Bootstrap a domain with a seed text.
-    page.goto(f"{base}/admin/domains/domainbootstrap/add/")
+    page.goto(f"{base}/admin/bootstrap/domainbootstrap/add/")
     page.fill("#id_name", "Space telescopes")
     page.fill("#id_topic_keywords", "Hubble Space Telescope, NASA")
     page.fill("#id_seed_title", "Telescopes")
     page.fill("#id_seed_text", SEED)
     page.screenshot(path=str(ARTIFACTS / "bootstrap-start.png"), full_page=True)
     page.click("form#bootstrap-form button[type=submit]")
-    page.wait_for_url(re.compile(r".*/admin/domains/domainbootstrap/\d+/change/$"))
+    page.wait_for_url(re.compile(r".*/admin/bootstrap/domainbootstrap/\d+/change/$"))
     review_url = page.url
 
     _reload_until(page, "In review")
@@ -97,7 +97,7 @@ def test_editor_bootstraps_reviews_uploads_and_searches(live_server, browser_pag
     page.screenshot(path=str(ARTIFACTS / "document-ready.png"), full_page=True)
 
     # Search preview finds the uploaded document.
-    page.goto(f"{base}/admin/domains/domainbootstrap/search/{domain.slug}/")
+    page.goto(f"{base}/admin/bootstrap/domainbootstrap/search/{domain.slug}/")
     page.fill("input[name=q]", "X-ray black holes")
     page.click("#search-preview-form button[type=submit]")
     page.wait_for_selector("#preview-results")
@@ -106,7 +106,7 @@ def test_editor_bootstraps_reviews_uploads_and_searches(live_server, browser_pag
     page.screenshot(path=str(ARTIFACTS / "search-preview.png"), full_page=True)
 
     # Graph view draws the domain's entities from the graph API.
-    page.goto(f"{base}/admin/domains/domainbootstrap/graph/{domain.slug}/")
+    page.goto(f"{base}/admin/bootstrap/domainbootstrap/graph/{domain.slug}/")
     page.wait_for_selector("#graph[data-ready='1']", timeout=30_000)
     status = page.inner_text("#graph-status")
     assert re.match(r"[1-9]\d* entities", status), status

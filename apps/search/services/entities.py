@@ -15,9 +15,8 @@ from django.utils import timezone
 
 from apps.core.exceptions import Conflict, Forbidden, ServiceError
 from apps.domains.access import writable_domains
-from apps.domains.models import EntityMerge
 from apps.domains.services import domains_index_invalidate
-from apps.search.models import Entity, Mention, Relation, RelationEvidence
+from apps.search.models import Entity, EntityMerge, Mention, Relation, RelationEvidence
 
 
 def _require_writer(user, entity: Entity) -> None:
