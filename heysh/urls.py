@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from apps.cms.exporter import metrics_view
+from apps.cms.platform_metrics import metrics_view
 from apps.core import views as core_views
 from apps.core.errors import json_error_view
 

@@ -17,12 +17,17 @@ servers and Celery's logging. Connected when ``heysh.celery`` imports this modul
 from __future__ import annotations
 
 import logging
+import logging.config
 import os
 import time
 
 from celery import signals
+from django.conf import settings
+from prometheus_client import multiprocess
 
+from apps.cms.exporter import beat_heartbeat, multiprocess_dir, queue_for_task, start_metrics_server
 from apps.core import context, metrics
+from apps.core.logging import current_user_id
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +44,6 @@ def _queue_of(task_name: str, delivery_info: dict | None = None) -> str:
     routing_key = (delivery_info or {}).get("routing_key")
     if routing_key:
         return routing_key
-    from apps.cms.exporter import queue_for_task
 
     return queue_for_task(task_name)
 
@@ -63,14 +67,10 @@ def on_before_task_publish(sender=None, headers=None, routing_key=None, **kwargs
             headers.setdefault(REQUEST_ID_HEADER, request_id)
         user_id = context.user_id.get()
         if user_id == "-":
-            from apps.core.logging import current_user_id
-
             user_id = current_user_id() or "-"
         if user_id != "-":
             headers.setdefault(USER_ID_HEADER, user_id)
     if _in_beat:
-        from apps.cms.exporter import beat_heartbeat
-
         beat_heartbeat()
 
 
@@ -136,8 +136,6 @@ def on_task_retry(sender=None, request=None, **kwargs):
 
 @signals.worker_init.connect(dispatch_uid="heysh.worker_init")
 def on_worker_init(**kwargs):
-    from apps.cms.exporter import start_metrics_server
-
     start_metrics_server()
 
 
@@ -153,18 +151,13 @@ def on_worker_shutdown(sender=None, **kwargs):
 
 @signals.worker_process_shutdown.connect(dispatch_uid="heysh.worker_process_shutdown")
 def on_worker_process_shutdown(pid=None, **kwargs):
-    from apps.cms.exporter import multiprocess_dir
-
     if multiprocess_dir():
-        from prometheus_client import multiprocess
-
         multiprocess.mark_process_dead(pid or os.getpid())
 
 
 @signals.beat_init.connect(dispatch_uid="heysh.beat_init")
 def on_beat_init(**kwargs):
     global _in_beat
-    from apps.cms.exporter import beat_heartbeat, start_metrics_server
 
     _in_beat = True
     start_metrics_server()
@@ -174,10 +167,6 @@ def on_beat_init(**kwargs):
 @signals.setup_logging.connect(dispatch_uid="heysh.setup_logging")
 def on_setup_logging(**kwargs):
     """Celery keeps its hands off logging: workers and beat log with Django's LOGGING (JSON)."""
-    import logging.config
-
-    from django.conf import settings
-
     logging.config.dictConfig(settings.LOGGING)
 
 

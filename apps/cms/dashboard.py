@@ -11,10 +11,14 @@ from django.db.models import Count
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
+from apps.bootstrap.models import DomainBootstrap, GeneratedContent
 from apps.core.queues import QUEUES
 from apps.core.workflows.models import StepStatus
 from apps.core.workflows.registry import workflows
+from apps.documents.models import Document, DocumentStatus, ProcessingRun
 from apps.domains.access import readable_domains
+from apps.domains.models import Domain
+from apps.search.models import Entity
 
 
 def _link(name: str, args, label) -> str:
@@ -25,8 +29,6 @@ def _link(name: str, args, label) -> str:
 
 
 def _documents_by_status(domain_ids) -> list[dict]:
-    from apps.documents.models import Document, DocumentStatus
-
     counts = dict(
         Document.objects.filter(domain_id__in=domain_ids).values_list("status").annotate(n=Count("pk")).values_list("status", "n")
     )
@@ -45,11 +47,6 @@ def _queue_depth(domain_ids) -> list[dict]:
 
 def _recent_activity(domain_ids, limit: int = 10) -> list[list]:
     """Latest editorial changes from the history tables (documents, entities, domains, generated content)."""
-    from apps.bootstrap.models import GeneratedContent
-    from apps.documents.models import Document
-    from apps.domains.models import Domain
-    from apps.search.models import Entity
-
     kinds = {"+": "created", "~": "changed", "-": "deleted"}
     rows = []
     sources = [
@@ -72,9 +69,6 @@ def _recent_activity(domain_ids, limit: int = 10) -> list[list]:
 
 
 def dashboard_callback(request, context: dict) -> dict:
-    from apps.bootstrap.models import DomainBootstrap
-    from apps.documents.models import ProcessingRun
-
     domain_ids = list(readable_domains(request.user).values_list("pk", flat=True))
     runs = ProcessingRun.objects.filter(domain_id__in=domain_ids)
     in_progress = runs.filter(status__in=[ProcessingRun.Status.QUEUED, ProcessingRun.Status.RUNNING]).count()
