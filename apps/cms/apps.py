@@ -10,6 +10,6 @@ class CmsConfig(AppConfig):
     verbose_name = "CMS and operations"
 
     def ready(self) -> None:
-        # Imported here: the task modules need every app loaded; importing them registers the
-        # Celery tasks in every process (web processes send through them, eager mode runs them).
-        import tasks  # noqa: F401
+        # Importing the task modules registers the Celery tasks in every process (web processes
+        # send through them, eager mode runs them).
+        import tasks  # noqa: F401  (app loading: the task modules import every app's models)

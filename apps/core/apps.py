@@ -1,6 +1,9 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from apps.core import backends, checks  # noqa: F401  (register signal receivers and system checks)
+from apps.core.schedules import schedules_install
+
 
 class CoreConfig(AppConfig):
     name = "apps.core"
@@ -8,12 +11,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self):
-        from django.apps import apps
-
-        from apps.core import backends, checks  # noqa: F401  (register signal receivers and system checks)
-        from apps.core.schedules import schedules_install
-
         # Core has no models, so it receives no post_migrate of its own; beat's tables are what the rows need.
         post_migrate.connect(
-            schedules_install, sender=apps.get_app_config("django_celery_beat"), dispatch_uid="core.schedules_install"
+            schedules_install, sender=self.apps.get_app_config("django_celery_beat"), dispatch_uid="core.schedules_install"
         )

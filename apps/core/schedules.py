@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -44,7 +45,9 @@ def schedule_list() -> list[Schedule]:
 
 def schedules_install(*, using: str = "default", **kwargs) -> None:
     """post_migrate receiver: create every declared PeriodicTask once; later admin edits are kept."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+    # Looked up, not imported: every AppConfig imports this module, before models can be.
+    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
 
     for schedule in _registry.values():
         interval, _ = IntervalSchedule.objects.using(using).get_or_create(

@@ -1,4 +1,7 @@
 from django.apps import AppConfig
+from django.conf import settings
+
+from apps.core.schedules import schedule_register
 
 
 class DocumentsConfig(AppConfig):
@@ -7,10 +10,6 @@ class DocumentsConfig(AppConfig):
     verbose_name = "Documents"
 
     def ready(self):
-        from django.conf import settings
-
-        from apps.core.schedules import schedule_register
-
         schedule_register(
             name="pipeline: recovery sweep", task="tasks.maintenance.sweep", every_seconds=settings.SWEEP_INTERVAL_SECONDS,
             queue="general", description="Re-sends pipeline steps whose lease expired or whose message was lost.",

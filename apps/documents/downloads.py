@@ -9,15 +9,21 @@ The API view is ``apps.documents.views.DocumentDownloadView``.
 
 from __future__ import annotations
 
+import sys
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
 from apps.core.exceptions import NotFound
 from apps.documents.models import Document, DocumentVersion, documents_storage
 from apps.domains.access import readable_domains
 
 
 def is_object_storage(storage) -> bool:
-    from storages.backends.s3 import S3Storage
-
-    return isinstance(storage, S3Storage)
+    # An S3Storage exists only once its module is loaded: asking costs no boto3 (+13 MB) where storage is local.
+    s3 = sys.modules.get("storages.backends.s3")
+    return s3 is not None and isinstance(storage, s3.S3Storage)
 
 
 def document_version_for_download(*, user, document_id: int, number: int | None = None) -> DocumentVersion:
@@ -62,10 +68,6 @@ def documents_bucket_ensure(*, create: bool | None = None) -> str:
     Run after migrate (so at every deploy's start). A bucket that is missing and may not
     be created, or an unreachable endpoint, is a clear ImproperlyConfigured (no secrets).
     """
-    from botocore.exceptions import BotoCoreError, ClientError
-    from django.conf import settings
-    from django.core.exceptions import ImproperlyConfigured
-
     storage = documents_storage()
     if not is_object_storage(storage):
         return "local"
@@ -93,8 +95,3 @@ def documents_bucket_ensure(*, create: bool | None = None) -> str:
         if str(exc.response.get("Error", {}).get("Code", "")) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise ImproperlyConfigured(f"Could not create S3 bucket {bucket!r} ({type(exc).__name__}).")
     return "created"
-
-
-def documents_bucket_install(**kwargs) -> None:
-    """post_migrate receiver."""
-    documents_bucket_ensure()

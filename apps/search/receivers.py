@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from apps.documents.downloads import documents_bucket_ensure
 from apps.domains.services import domains_index_invalidate
 from apps.search.graph_update import graph_prune, graph_touched
 
@@ -17,3 +18,8 @@ def graph_prune_after_delete(sender, *, domain_id: int, version_ids: list[int], 
     are gone are pruned: note what it supported now, prune after its rows are deleted."""
     touched = graph_touched(version_ids=version_ids)
     return lambda: graph_prune(domain_id=domain_id, **touched)
+
+
+def documents_bucket_install(**kwargs) -> None:
+    """post_migrate: the S3 documents bucket exists (created when allowed) from each deploy's start."""
+    documents_bucket_ensure()
