@@ -20,11 +20,13 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils.text import get_valid_filename
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from apps.core import metrics
 from apps.core.bulk import rows_update
 from apps.documents.chunking import ChunkSpan, chunk_text
 from apps.documents.errors import DuplicateContent, PermanentError
+from apps.documents.fetch import fetch_url
 from apps.documents.models import Chunk, Document, DocumentVersion
 from apps.documents.parsers import ParsedDocument, parse, sniff
 from apps.documents.parsers.sniff import EXTENSIONS, GENERIC_DECLARED
@@ -52,8 +54,6 @@ def sha256(data: bytes) -> str:
 @functools.cache
 def _language_identifier():
     """py3langid's model (97 languages, ~0.3 ms per sample), loaded once per process."""
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
     return LanguageIdentifier.from_pickled_model(MODEL_FILE, norm_probs=True)
 
 
@@ -99,8 +99,6 @@ def _check_readable(text: str) -> None:
 
 def _fetch_into(version: DocumentVersion) -> tuple[bytes, str]:
     """Fetch a URL source, store it as the version's original, and refuse content already in the domain."""
-    from apps.documents.fetch import fetch_url
-
     document = version.document
     fetched = fetch_url(
         document.source_url, max_bytes=max_document_bytes(), timeout=settings.FETCH_TIMEOUT_SECONDS,
@@ -175,7 +173,6 @@ def analysis_joinable(contexts, room: int) -> tuple[Q, int] | None:
 @dataclass
 class Analysis:
     """One version analysed, not yet stored."""
-
     version: DocumentVersion
     text: str
     mime: str
@@ -192,7 +189,7 @@ class Analysis:
 def parse_and_chunk(data: bytes, mime: str) -> tuple[ParsedDocument, str, list[ChunkSpan], int | None]:
     """(parsed document, clean text, chunk spans, page count) of bytes of a known type: the pure
     part of analysis, no rows written. PermanentError when the text is empty or not text."""
-    parsed = parse(data, mime)
+    parsed = parse(data, mime, timeout=settings.PARSER_TIMEOUT_SECONDS, memory_mb=settings.PARSER_MEMORY_MB)
     text, sections, page_count = assemble_text(parsed)
     _check_readable(text)
     return parsed, text, chunk_text(text, size=settings.CHUNK_CHARS, overlap=settings.CHUNK_OVERLAP_CHARS, sections=sections), page_count

@@ -13,6 +13,7 @@ from pathlib import Path
 from django.core.files import File
 
 from apps.documents.parsers.text import first_line_title
+from apps.documents.services import document_create
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "fixtures" / "sample"
 _HTML_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -33,8 +34,6 @@ def sample_title(path: Path) -> str:
 
 def ingest_sample_corpus(*, domain, user) -> dict[str, int]:
     """Ingest every sample file into ``domain``; returns {"created": n, "existing": n}."""
-    from apps.documents.services import document_create
-
     counts = {"created": 0, "existing": 0}
     for path in sample_files():
         with path.open("rb") as handle:

@@ -20,18 +20,21 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.text import get_valid_filename
+from simple_history.utils import bulk_create_with_history
 
 from apps.core.backends import graph_stores, vector_stores
 from apps.core.bulk import rows_update
 from apps.core.exceptions import Conflict, ServiceError, TooLarge, Unsupported
+from apps.core.netguard import check_literal_host
 from apps.documents.analysis import max_document_bytes, sha256
 from apps.documents.errors import PermanentError
 from apps.documents.models import Document, DocumentStatus, DocumentVersion, ProcessingRun, StepRun, documents_storage
 from apps.documents.parsers import sniff
-from apps.documents.parsers.docx import check_archive
+from apps.documents.parsers.archive import check_archive
 from apps.documents.parsers.text import first_line_title
 from apps.documents.parsers.types import DOCX, PLAIN
 from apps.documents.signals import document_deleting
+from apps.documents.workflow import run_restart, run_retry_failed, run_start, runs_start
 from apps.domains.models import Domain
 from apps.domains.services import domains_index_invalidate
 
@@ -44,7 +47,6 @@ ERROR_FOR_CODE = {"empty": ServiceError, "too_large": TooLarge, "invalid_url": S
 @dataclass(frozen=True)
 class Intake:
     """A validated submission, ready to be stored: the bytes (none for a URL), their type and hash."""
-
     source: str
     title: str
     data: bytes = b""
@@ -123,7 +125,6 @@ def intake_prepare(*, upload=None, text: str | None = None, title: str | None = 
             source=Document.Source.TEXT, title=title or first_line_title(text) or "Untitled text", data=data,
             filename="text.txt", mime=mime, content_hash=sha256(data),
         )
-    from apps.core.netguard import check_literal_host
 
     url = url.strip()
     if len(url) > 2000:
@@ -161,8 +162,6 @@ def _discard(name: str) -> None:
 
 
 def document_create_from_intake(*, domain: Domain, user, intake: Intake, request_id: str = "") -> tuple[Document, bool]:
-    from apps.documents.workflow import run_start
-
     existing = _existing(domain, intake)
     if existing is not None:
         return existing, False
@@ -217,9 +216,6 @@ def documents_create_many(*, domain: Domain, user, intakes: list[Intake], reques
     from elsewhere, the batch falls back to one submission at a time. Returns one
     (document, created) per intake, in order.
     """
-    from simple_history.utils import bulk_create_with_history
-
-    from apps.documents.workflow import runs_start
 
     if not intakes:
         return []
@@ -291,8 +287,6 @@ def document_new_version(
     A URL document without upload or text is fetched again. Content identical to one of this
     document's versions returns that version (``created`` False); identical to another document is a 409.
     """
-    from apps.documents.workflow import run_start
-
     if document.source == Document.Source.URL and upload is None and text is None:
         intake = Intake(source=Document.Source.URL, title=document.title, url=document.source_url)
     else:
@@ -357,8 +351,6 @@ def _latest_version(document: Document) -> DocumentVersion:
 
 def document_reprocess(*, document: Document, request_id: str = "") -> ProcessingRun:
     """Process the latest version again from the start (its chunks and projections are replaced)."""
-    from apps.documents.workflow import run_restart, run_start
-
     version = _latest_version(document)
     run = ProcessingRun.objects.filter(version=version).first()
     if run is None:
@@ -368,8 +360,6 @@ def document_reprocess(*, document: Document, request_id: str = "") -> Processin
 
 def document_retry_failed(*, document: Document) -> ProcessingRun:
     """Re-queue the failed steps of the latest run; Conflict when nothing failed."""
-    from apps.documents.workflow import run_retry_failed
-
     version = _latest_version(document)
     run = ProcessingRun.objects.filter(version=version).first()
     if run is None or not StepRun.objects.filter(run=run, status=StepRun.Status.FAILED).exists():

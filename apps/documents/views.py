@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from django.http import FileResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponseRedirect, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -188,8 +188,6 @@ class DocumentChunksView(APIView):
                 raise ValidationError({"version": ["Must be a version number."]})
             version = document.versions.filter(number=number).first()
             if version is None:
-                from django.http import Http404
-
                 raise Http404("Version not found.")
         chunks = selectors.chunk_list(document=document, version=version).select_related("version")
         paginator = LimitOffsetPagination()

@@ -1,9 +1,10 @@
 """Document parsers: type sniffing, the parsers themselves, and the sandbox that runs them.
 
-``parse(data, mime)`` is the entry point. Plain text and Markdown are parsed in this
-process; HTML, PDF and DOCX in a subprocess with CPU, memory and wall-clock limits, so
-a hostile file can hang or exhaust only that subprocess (Celery's prefork children are
-daemonic and cannot start multiprocessing children, hence ``subprocess``).
+``parse(data, mime, timeout=..., memory_mb=...)`` is the entry point. Plain text and
+Markdown are parsed in this process; HTML, PDF and DOCX in a subprocess with CPU, memory
+and wall-clock limits, so a hostile file can hang or exhaust only that subprocess
+(Celery's prefork children are daemonic and cannot start multiprocessing children, hence
+``subprocess``). The caller passes the limits (the pipeline reads them from settings).
 
 Nothing here imports Django at module level: the sandbox subprocess imports this package.
 """
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 
 from apps.documents.errors import PermanentError
+from apps.documents.parsers.dispatch import run
 from apps.documents.parsers.sniff import sniff
 from apps.documents.parsers.types import SANDBOXED_MIMES, SUPPORTED_MIMES, ParsedDocument
 
@@ -65,16 +67,12 @@ def run_sandboxed(data: bytes, mime: str, *, timeout: int, memory_mb: int) -> Pa
     return ParsedDocument.from_dict(outcome["result"])
 
 
-def parse(data: bytes, mime: str) -> ParsedDocument:
-    """Parse sniffed bytes: in-process for text and Markdown, sandboxed for the rest."""
+def parse(data: bytes, mime: str, *, timeout: int, memory_mb: int) -> ParsedDocument:
+    """Parse sniffed bytes: in-process for text and Markdown, sandboxed (with these limits) for the rest."""
     if mime not in SUPPORTED_MIMES:
         raise PermanentError(f"Unsupported type {mime}.", code="unsupported_type")
     if mime in SANDBOXED_MIMES:
-        from django.conf import settings
-
-        return run_sandboxed(data, mime, timeout=settings.PARSER_TIMEOUT_SECONDS, memory_mb=settings.PARSER_MEMORY_MB)
-    from apps.documents.parsers.sandbox import run
-
+        return run_sandboxed(data, mime, timeout=timeout, memory_mb=memory_mb)
     outcome = run(mime, data)
     if not outcome["ok"]:
         raise PermanentError(outcome["error"], code=outcome["code"])

@@ -1,47 +1,18 @@
-"""DOCX through python-docx, after checking the ZIP container (zip bombs) without extracting it."""
+"""DOCX through python-docx, after checking the ZIP container (``archive.check_archive``)."""
 
 from __future__ import annotations
 
 import io
 import zipfile
 
+import docx
+from docx.opc.exceptions import PackageNotFoundError
+from docx.table import Table
+from docx.text.paragraph import Paragraph
+
 from apps.documents.errors import PermanentError
+from apps.documents.parsers.archive import check_archive
 from apps.documents.parsers.types import ParsedDocument
-
-MAX_ENTRIES = 2000
-MAX_UNCOMPRESSED_BYTES = 256 * 1024 * 1024
-MAX_RATIO = 200  # uncompressed / compressed, per entry and overall
-
-
-def check_archive(data: bytes) -> None:
-    """Refuse a DOCX whose ZIP directory promises too much, before any entry is inflated."""
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise PermanentError("The DOCX file is not a valid ZIP archive (a Word document is one).", code="corrupt")
-    try:
-        infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
-        raise PermanentError("The DOCX file is a damaged ZIP archive.", code="corrupt")
-    if len(infos) > MAX_ENTRIES:
-        raise PermanentError(f"The DOCX archive has {len(infos)} entries (limit {MAX_ENTRIES}).", code="archive_limits")
-    total = sum(info.file_size for info in infos)
-    compressed = sum(info.compress_size for info in infos)
-    if total > MAX_UNCOMPRESSED_BYTES:
-        raise PermanentError(
-            f"The DOCX archive would expand to {total // (1024 * 1024)} MB (limit {MAX_UNCOMPRESSED_BYTES // (1024 * 1024)} MB); "
-            "it looks like a zip bomb.",
-            code="archive_limits",
-        )
-    for info in infos:
-        if info.file_size > 1024 * 1024 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            raise PermanentError(
-                f"The DOCX entry “{info.filename}” is compressed {info.file_size // max(info.compress_size, 1)}:1; "
-                "it looks like a zip bomb.",
-                code="archive_limits",
-            )
-    if total > 10 * 1024 * 1024 and total > MAX_RATIO * max(compressed, 1):
-        raise PermanentError("The DOCX archive is compressed beyond any real document; it looks like a zip bomb.", code="archive_limits")
-    if "word/document.xml" not in {info.filename for info in infos}:
-        raise PermanentError("The ZIP archive is not a Word document (no word/document.xml).", code="corrupt")
 
 
 def _table_text(table) -> list[str]:
@@ -59,10 +30,6 @@ def _table_text(table) -> list[str]:
 
 def parse_docx(data: bytes) -> ParsedDocument:
     check_archive(data)
-    import docx
-    from docx.opc.exceptions import PackageNotFoundError
-    from docx.table import Table
-    from docx.text.paragraph import Paragraph
 
     try:
         document = docx.Document(io.BytesIO(data))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import logging
 
+from pypdf import PdfReader
+from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, PdfStreamError
+
 from apps.documents.errors import PermanentError
 from apps.documents.parsers.types import ParsedDocument
 
@@ -12,9 +15,6 @@ MAX_PAGES = 5000
 
 
 def parse_pdf(data: bytes) -> ParsedDocument:
-    from pypdf import PdfReader
-    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, PdfStreamError
-
     # pypdf reports every oddity of a damaged file as a warning; the result is what matters.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
