@@ -6,6 +6,7 @@ import logging
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from apps.search.reconcile import reconcile_all
 from heysh.celery import TIME_LIMITS, app
 
 logger = logging.getLogger(__name__)
@@ -14,8 +15,6 @@ logger = logging.getLogger(__name__)
 @app.task(name="tasks.projections.reconcile", soft_time_limit=TIME_LIMITS["storage"][0], time_limit=TIME_LIMITS["storage"][1])
 def reconcile() -> dict[str, int]:
     """Every domain × every configured projection; drift beyond one run's batch is left for the next run."""
-    from apps.search.reconcile import reconcile_all
-
     try:
         reports = reconcile_all()
     except SoftTimeLimitExceeded:

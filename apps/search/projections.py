@@ -12,11 +12,10 @@ import numpy as np
 
 from apps.documents.models import Chunk, DocumentVersion
 from apps.search.backends.types import GraphContribution, GraphEntity, GraphMention, GraphRelation, VectorItem
+from apps.search.models import Mention, RelationEvidence
 
 
 def graph_contribution(version: DocumentVersion) -> GraphContribution:
-    from apps.search.models import Mention, RelationEvidence
-
     chunk_ids = tuple(Chunk.objects.filter(version=version).order_by("ordinal").values_list("pk", flat=True))
     mentions = list(
         Mention.objects.filter(version=version).select_related("entity").order_by("chunk_id", "start")

@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db.models import Count
 
+from apps.core.backends import graph_stores, vector_stores
 from apps.core.metrics import heysh_projection_drift_total
+from apps.documents.models import Chunk, DocumentVersion
+from apps.domains.models import Domain
+from apps.search.backends.graph.embedded import EmbeddedGraphStore
+from apps.search.backends.vectors.embedded import EmbeddedVectorStore
+from apps.search.models import Mention, RelationEvidence
+from apps.search.projections import graph_contribution, vector_items
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +66,6 @@ class ReconcileReport:
 
 # --- what the database says -----------------------------------------------------
 def graph_expected(*, domain_id: int) -> tuple[dict[int, dict[str, int]], dict[int, set[str]]]:
-    from apps.search.models import Mention, RelationEvidence
-
     counts = {
         row["version_id"]: {"entities": row["entities"], "mentions": row["mentions"]}
         for row in Mention.objects.filter(domain_id=domain_id)
@@ -82,8 +87,6 @@ def graph_expected(*, domain_id: int) -> tuple[dict[int, dict[str, int]], dict[i
 
 
 def vectors_expected(*, domain_id: int) -> tuple[dict[int, int], dict[int, set[str]]]:
-    from apps.documents.models import Chunk
-
     members: dict[int, set[str]] = defaultdict(set)
     for version_id, chunk_id in Chunk.objects.filter(domain_id=domain_id, embedding__isnull=False).values_list(
         "version_id", "pk"
@@ -115,8 +118,6 @@ def drifted_versions(*, expected_counts, expected_members, actual_counts, actual
 
 
 def _store_for(backend: str, store):
-    from apps.core.backends import graph_stores, vector_stores
-
     if backend not in BACKENDS:
         raise ValueError(f"unknown projection backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if store is not None:
@@ -130,8 +131,6 @@ def _actual(store, domain_id: int):
 
 
 def _versions_by_id(domain_id: int, version_ids: list[int]) -> dict:
-    from apps.documents.models import DocumentVersion
-
     return {
         v.pk: v
         for v in DocumentVersion.objects.filter(domain_id=domain_id, pk__in=version_ids).select_related("document")
@@ -140,8 +139,6 @@ def _versions_by_id(domain_id: int, version_ids: list[int]) -> dict:
 
 def project_version(*, backend: str, store, version) -> None:
     """(Re)write one version's share of a projection from the database — exact, not additive."""
-    from apps.search.projections import graph_contribution, vector_items
-
     if backend == "graph":
         store.replace_version(graph_contribution(version))
     else:
@@ -217,17 +214,11 @@ def rebuild_version_count(*, domain, backend: str) -> int:
 
 def is_projection(store) -> bool:
     """Embedded stores read the database itself: there is nothing to reconcile."""
-    from apps.search.backends.graph.embedded import EmbeddedGraphStore
-    from apps.search.backends.vectors.embedded import EmbeddedVectorStore
-
     return not isinstance(store, EmbeddedGraphStore | EmbeddedVectorStore)
 
 
 def reconcile_all(*, include_embedded: bool = False) -> list[ReconcileReport]:
     """Every domain × every configured projection; a projection that is down is skipped (and retried next run)."""
-    from apps.core.backends import graph_stores, vector_stores
-    from apps.domains.models import Domain
-
     reports: list[ReconcileReport] = []
     for backend, handler in (("graph", graph_stores), ("vectors", vector_stores)):
         store = handler["default"]
@@ -250,8 +241,6 @@ def reconcile_all(*, include_embedded: bool = False) -> list[ReconcileReport]:
 # --- schema, installed after migrate ----------------------------------------------
 def graph_schema_install(**kwargs) -> None:
     """post_migrate receiver: create the Neo4j constraints when Neo4j is configured (else first use does)."""
-    from apps.core.backends import graph_stores
-
     store = graph_stores["default"]
     if not hasattr(store, "ensure_schema"):
         return

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from apps.search.services.search import search_run
+
 MODES: dict[str, dict] = {
     "keyword": {"mode": "keyword", "expand": False},
     "vector": {"mode": "vector", "expand": False},
@@ -95,8 +97,6 @@ def rank_documents(
     search: Callable | None = None,
 ) -> tuple[dict[str, list[str]], list[float]]:
     """Each query through ``search_run`` (k=100) → corpus ids in the response's document order; latencies in ms."""
-    from apps.search.services.search import search_run
-
     search = search or search_run
     rankings, latencies = {}, []
     for query_id, text in queries.items():

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from apps.search.backends.graph.base import GraphStore
 from apps.search.backends.types import GraphRelation
+from apps.search.models import Mention
 
 SEED_LIMIT = 10  # entities taken from the top chunks
 NEIGHBOUR_LIMIT = 20  # per seed
@@ -32,8 +33,6 @@ class Expansion:
 
 
 def expansion_seeds(*, domain_ids: Sequence[int], chunk_ids: Sequence[int], limit: int = SEED_LIMIT) -> dict[tuple[int, str], int]:
-    from apps.search.models import Mention
-
     counts: Counter = Counter()
     for domain_id, key, _chunk in (
         Mention.objects.filter(domain_id__in=list(domain_ids), chunk_id__in=list(chunk_ids), entity__merged_into__isnull=True)

@@ -8,6 +8,7 @@ never surface another domain's entity.
 from __future__ import annotations
 
 from apps.core.backends import graph_stores
+from apps.documents.models import Document
 from apps.search.backends.types import Subgraph
 from apps.search.models import Entity
 from apps.search.selectors import entities_by_key
@@ -51,8 +52,6 @@ def entity_shortest_path(*, source: Entity, target: Entity, max_hops: int = MAX_
 
 
 def entity_documents(*, entity: Entity, limit: int = 50) -> list[dict]:
-    from apps.documents.models import Document
-
     rows = graph_stores["default"].documents_for_entities(domain_id=entity.domain_id, keys=[entity.key], limit=limit)
     documents = Document.objects.filter(domain_id=entity.domain_id, pk__in=[r.document_id for r in rows]).in_bulk()
     return [

@@ -23,15 +23,18 @@ from __future__ import annotations
 import html
 import re
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
+from django.db import connection
 
 from apps.search.backends.types import VectorFilter
 from apps.search.backends.vectors.embedded import filter_mask, top_k
+from apps.search.selectors import chunk_searchable_queryset
 
 TOKEN = re.compile(r"(?u)\b\w\w+\b")
 STOPWORDS = frozenset(STOPWORDS_EN)
@@ -93,7 +96,6 @@ def highlight_html(text: str, spans: Sequence[tuple[int, int]]) -> str:
 @dataclass
 class KeywordIndex:
     """BM25 (Lucene variant, as bm25s computes it) for one domain, term-major (CSC) for fast scoring."""
-
     index_version: int
     chunk_ids: np.ndarray  # (n,) int64: row order
     document_ids: np.ndarray
@@ -164,10 +166,6 @@ def bm25_matrix(per_chunk: Sequence[tuple[np.ndarray, np.ndarray, int]], n_terms
 
 
 def _build(domain_id: int, index_version: int, previous: KeywordIndex | None) -> KeywordIndex:
-    import time
-
-    from apps.search.selectors import chunk_searchable_queryset
-
     started = time.perf_counter()
     rows = list(
         chunk_searchable_queryset(domain_ids=[domain_id])
@@ -309,10 +307,6 @@ def keyword_search_postgres(
     *, domain_ids: Sequence[int], query: str, k: int, normalization: int = 0
 ) -> list[KeywordHit]:
     """PostgreSQL full-text ranking (``ts_rank_cd``, terms OR-ed), for comparison only: no filters, no index."""
-    from django.db import connection
-
-    from apps.search.selectors import chunk_searchable_queryset
-
     words = [w for w in TOKEN.findall(query.lower()) if w not in STOPWORDS]
     if not words or connection.vendor != "postgresql":
         return []

