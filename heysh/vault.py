@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
+import hvac
 from django.core.exceptions import ImproperlyConfigured
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,6 @@ def _timeout(environ: Mapping[str, str]) -> float:
 
 
 def _client(environ: Mapping[str, str]):
-    import hvac
-
     timeout = _timeout(environ)
     client = hvac.Client(url=environ["VAULT_ADDR"], timeout=timeout, namespace=environ.get("VAULT_NAMESPACE") or None)
     if environ.get("VAULT_TOKEN"):

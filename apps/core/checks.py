@@ -2,6 +2,7 @@
 
 from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from apps.core.backends import HANDLERS
 
@@ -15,8 +16,6 @@ def check_backends(app_configs, **kwargs):
                 errors.append(Error(f"{name}[{alias!r}] has no BACKEND.", id="heysh.E001"))
                 continue
             try:
-                from django.utils.module_loading import import_string
-
                 import_string(config["BACKEND"])
             except ImportError as exc:
                 errors.append(Error(f"{name}[{alias!r}]: cannot import {config['BACKEND']}: {exc}", id="heysh.E002"))

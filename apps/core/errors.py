@@ -12,7 +12,7 @@ for each kind of refusal is decided here and nowhere else.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -88,8 +88,6 @@ def json_error_view(code: str, message: str, http_status: int):
     """A Django-level error handler (handler400/403/404/500) answering the same JSON shape."""
 
     def view(request, exception=None):
-        from django.http import JsonResponse
-
         return JsonResponse(error_body(code, message), status=http_status)
 
     return view

@@ -13,6 +13,7 @@ import contextvars
 import logging
 import re
 
+from celery import current_task
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 from apps.core import context
@@ -60,8 +61,6 @@ def current_user_id() -> str | None:
 
 def _current_task():
     try:
-        from celery import current_task
-
         task = current_task._get_current_object()
     except Exception:
         return None

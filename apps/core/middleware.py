@@ -3,6 +3,10 @@ import re
 import time
 import uuid
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from simple_history.models import HistoricalRecords
+
 from apps.core import context
 from apps.core.logging import current_request
 
@@ -60,9 +64,6 @@ class _HistoryRequest:
 
     @property
     def user(self):
-        from django.contrib.auth.base_user import AbstractBaseUser
-        from django.contrib.auth.models import AnonymousUser
-
         user = getattr(self._request, "user", None)
         return user if isinstance(user, AbstractBaseUser) else AnonymousUser()
 
@@ -77,8 +78,6 @@ class HistoryRequestMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from simple_history.models import HistoricalRecords
-
         HistoricalRecords.context.request = _HistoryRequest(request)
         try:
             return self.get_response(request)

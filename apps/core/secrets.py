@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from heysh.vault import _client
+
 logger = logging.getLogger(__name__)
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
@@ -79,8 +81,6 @@ class VaultSecrets(SecretsBackend):
         self._lock = threading.Lock()
 
     def _read(self) -> dict[str, str]:
-        from heysh.vault import _client
-
         if self._client is None:
             self._client = _client(self.environ)
         try:

@@ -11,6 +11,7 @@ from unfold.admin import ModelAdmin
 
 from apps.core.history import HistoryAdminMixin
 from apps.domains.access import readable_domains, writable_domains
+from apps.domains.models import Domain
 
 
 class DomainScopedAdmin(HistoryAdminMixin, ModelAdmin):
@@ -51,8 +52,6 @@ class DomainScopedAdmin(HistoryAdminMixin, ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         """Editors only pick domains (and their objects) they may write to."""
-        from apps.domains.models import Domain
-
         if not request.user.is_superuser and db_field.related_model is Domain:
             kwargs["queryset"] = writable_domains(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
