@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from apps.core.workflows.engine import task_send
+from apps.core.workflows import engine
 
 
 def count_finished_documents(sender, *, document_ids, **kwargs) -> None:
     """Documents' runs ended: one message asks the general worker to count them towards the
     bootstraps waiting for them (off the finishing worker, which may be the busy AI worker)."""
-    task_send("tasks.bootstrap.document_finished", [document_ids], queue="general")
+    engine.task_send("tasks.bootstrap.document_finished", [document_ids], queue="general")
