@@ -50,12 +50,12 @@ def _other_domain_documents(bootstrap: DomainBootstrap, queries: list[str]) -> l
     best: dict[int, dict] = {}
     for query in queries:
         response = search_run(user=user, query=query[:500], domains=others, mode="hybrid", k=SEARCH_DEPTH)
-        for hit in response["results"]:
-            doc_id = hit["document"]["id"]
-            if doc_id not in best or hit["score"] > best[doc_id]["score"]:
+        for hit in response.results:
+            doc_id = hit.document.id
+            if doc_id not in best or hit.score > best[doc_id]["score"]:
                 best[doc_id] = {
-                    "document_id": doc_id, "title": hit["document"]["title"], "domain": hit["domain"],
-                    "score": hit["score"], "query": query, "snippet": hit["text"][:240],
+                    "document_id": doc_id, "title": hit.document.title, "domain": hit.domain,
+                    "score": hit.score, "query": query, "snippet": hit.text[:240],
                 }
     ranked = sorted(best.values(), key=lambda d: -d["score"])
     if not ranked:

@@ -22,8 +22,11 @@ from django.utils.module_loading import import_string
 class BackendHandler(BaseConnectionHandler):
     exception_class = ImproperlyConfigured
 
-    def __init__(self, settings_name: str):
+    def __init__(self, settings_name: str, *, fallback: str | None = None):
         self.settings_name = settings_name
+        # The embedded adapter that answers when a remote projection fails (search degrades
+        # instead of failing); the caller never names a concrete adapter.
+        self.fallback_backend = fallback
         super().__init__()
 
     def create_connection(self, alias):
@@ -43,13 +46,25 @@ class BackendHandler(BaseConnectionHandler):
         # asgiref's Local refuses type(local)(...): build a fresh one like BaseConnectionHandler does.
         self._connections = Local(self.thread_critical)
 
+    def fallback(self, alias: str = "default"):
+        """The embedded stand-in for ``alias`` when that backend fails, or None when ``alias``
+        already is the embedded adapter (or the port has none)."""
+        if self.fallback_backend is None:
+            return None
+        fallback_class = import_string(self.fallback_backend)
+        if type(self[alias]) is fallback_class:
+            return None
+        if not hasattr(self._connections, "fallback"):
+            self._connections.fallback = fallback_class(alias="fallback")
+        return self._connections.fallback
+
     def configured(self):
         """(alias, backend) for every configured alias, built on demand."""
         return [(alias, self[alias]) for alias in self.settings]
 
 
-graph_stores = BackendHandler("GRAPH_STORES")
-vector_stores = BackendHandler("VECTOR_STORES")
+graph_stores = BackendHandler("GRAPH_STORES", fallback="apps.search.backends.graph.embedded.EmbeddedGraphStore")
+vector_stores = BackendHandler("VECTOR_STORES", fallback="apps.search.backends.vectors.embedded.EmbeddedVectorStore")
 embedders = BackendHandler("EMBEDDERS")
 extractors = BackendHandler("EXTRACTORS")
 

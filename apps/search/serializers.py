@@ -68,3 +68,85 @@ class MentionCitationSerializer(serializers.ModelSerializer):
     def get_document_offset(self, obj):
         """Where the mention starts in the version's text."""
         return obj.chunk.start + obj.start
+
+
+# --- The search response (apps.search.services.results), as the API sends it ----------
+class DocumentRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+
+
+class VersionRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    language = serializers.CharField()
+
+
+class ChunkHitSerializer(serializers.Serializer):
+    chunk_id = serializers.IntegerField()
+    text = serializers.CharField()
+    highlighted = serializers.CharField(help_text="The text, HTML-escaped, with <mark> around the query's terms.")
+    highlights = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()), help_text="[start, end] offsets.")
+    document = DocumentRefSerializer()
+    version = VersionRefSerializer()
+    domain = serializers.CharField()
+    ordinal = serializers.IntegerField()
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+    page = serializers.IntegerField(allow_null=True)
+    scores = serializers.DictField(help_text='{"fused": score, channel: {"rank", "score"}}')
+    score = serializers.FloatField()
+
+
+class DocumentHitSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    domain = serializers.CharField()
+    score = serializers.FloatField()
+    chunk_ids = serializers.ListField(child=serializers.IntegerField())
+    via = serializers.ListField(child=serializers.CharField())
+    graph_mentions = serializers.IntegerField(required=False, help_text="Only for documents the graph connects.")
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if data.get("graph_mentions") is None:
+            data.pop("graph_mentions", None)
+        return data
+
+
+class EntityHitSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    key = serializers.CharField()
+    name = serializers.CharField()
+    type = serializers.CharField()
+    domain = serializers.CharField()
+    mention_count = serializers.IntegerField()
+    via = serializers.CharField()
+    hits = serializers.IntegerField()
+
+
+class RelationHitSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    source = serializers.IntegerField()
+    target = serializers.IntegerField()
+    source_name = serializers.CharField()
+    target_name = serializers.CharField()
+    type = serializers.CharField()
+    weight = serializers.FloatField()
+    domain = serializers.CharField()
+
+
+class SearchResponseSerializer(serializers.Serializer):
+    query = serializers.CharField()
+    mode = serializers.CharField()
+    k = serializers.IntegerField()
+    expand = serializers.BooleanField()
+    hops = serializers.IntegerField()
+    domains = serializers.ListField(child=serializers.CharField())
+    results = ChunkHitSerializer(many=True)
+    documents = DocumentHitSerializer(many=True)
+    entities = EntityHitSerializer(many=True)
+    relations = RelationHitSerializer(many=True)
+    timings_ms = serializers.DictField(child=serializers.FloatField())
+    degraded = serializers.ListField(child=serializers.CharField())
+    degraded_detail = serializers.DictField(child=serializers.CharField())

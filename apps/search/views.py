@@ -12,7 +12,12 @@ from rest_framework.views import APIView
 from apps.core.exceptions import ServiceError
 from apps.search import selectors
 from apps.search.models import Entity, EntityType
-from apps.search.serializers import EntitySerializer, MentionCitationSerializer, SearchRequestSerializer
+from apps.search.serializers import (
+    EntitySerializer,
+    MentionCitationSerializer,
+    SearchRequestSerializer,
+    SearchResponseSerializer,
+)
 from apps.search.services import SearchFilters, entity_documents, entity_neighbours, entity_shortest_path, search_run
 from apps.search.services.graph import MAX_HOPS, MAX_PATH_HOPS
 
@@ -61,12 +66,12 @@ class SearchView(APIView):
             OpenApiParameter("hops", int, description="1..3"),
             *[OpenApiParameter(name, str) for name in FILTER_PARAMS],
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=SearchResponseSerializer,
     )
     def get(self, request):
         return self._search(request, _query_params_payload(request.query_params))
 
-    @extend_schema(request=SearchRequestSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=SearchRequestSerializer, responses=SearchResponseSerializer)
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         if "query" not in data and "q" in data:
@@ -89,7 +94,7 @@ class SearchView(APIView):
             user=request.user, query=data["query"], domains=data["domains"] or None, mode=data["mode"], k=data["k"],
             filters=filters, expand=data["expand"], hops=data["hops"],
         )
-        return Response(body)
+        return Response(SearchResponseSerializer(body).data)
 
 
 class EntityMixin:

@@ -104,8 +104,8 @@ def rank_documents(
         body = search(user=user, query=text[:2000], domains=[domain_slug], mode=mode, k=100, expand=expand)
         latencies.append((time.perf_counter() - started) * 1000)
         ranked: list[str] = []
-        for document in body["documents"]:
-            ranked.extend(doc_ids.get(document["id"], []))
+        for document in body.documents:
+            ranked.extend(doc_ids.get(document.id, []))
         rankings[query_id] = ranked
     return rankings, latencies
 

@@ -23,9 +23,7 @@ from apps.core import metrics
 from apps.core.backends import embedders, graph_stores, vector_stores
 from apps.core.exceptions import NotFound, ServiceError
 from apps.domains.models import Domain
-from apps.search.backends.graph.embedded import EmbeddedGraphStore
 from apps.search.backends.types import VectorFilter
-from apps.search.backends.vectors.embedded import EmbeddedVectorStore
 from apps.search.models import EntityType
 from apps.search.services.expansion import graph_expand
 from apps.search.services.fusion import FusedHit, convex_fuse, rrf_fuse
@@ -35,6 +33,15 @@ from apps.search.services.keyword import (
     highlight_spans,
     keyword_search,
     keyword_search_postgres,
+)
+from apps.search.services.results import (
+    ChunkHit,
+    DocumentHit,
+    DocumentRef,
+    EntityHit,
+    RelationHit,
+    SearchResponse,
+    VersionRef,
 )
 
 logger = logging.getLogger(__name__)
@@ -118,12 +125,13 @@ def _vector_channel(out: _Channels, *, query: str, domain_ids: list[int], depth:
         hits = store.search(domain_ids=domain_ids, vector=vector, k=depth, filters=vfilter)
     except Exception as exc:
         logger.warning("search: vector store %s failed", type(store).__name__, exc_info=True)
-        if type(store) is EmbeddedVectorStore:
+        fallback = vector_stores.fallback()
+        if fallback is None:
             out.degraded["vector"] = f"vector store failed ({type(exc).__name__}); vector channel skipped"
             out.timings["vector"] = _ms(started)
             return
         try:
-            hits = EmbeddedVectorStore(alias="fallback").search(domain_ids=domain_ids, vector=vector, k=depth, filters=vfilter)
+            hits = fallback.search(domain_ids=domain_ids, vector=vector, k=depth, filters=vfilter)
             out.degraded["vector"] = f"{type(store).__name__} failed ({type(exc).__name__}); answered by the embedded store"
         except Exception as exc2:
             out.degraded["vector"] = f"vector stores failed ({type(exc2).__name__}); vector channel skipped"
@@ -162,9 +170,10 @@ def _expand(out: _Channels, *, domain_ids: list[int], chunk_ids: list[int], hops
         return graph_expand(store=store, domain_ids=domain_ids, chunk_ids=chunk_ids, hops=hops)
     except Exception as exc:
         logger.warning("search: graph store %s failed", type(store).__name__, exc_info=True)
-        if type(store) is not EmbeddedGraphStore:
+        fallback = graph_stores.fallback()
+        if fallback is not None:
             try:
-                result = graph_expand(store=EmbeddedGraphStore(alias="fallback"), domain_ids=domain_ids, chunk_ids=chunk_ids, hops=hops)
+                result = graph_expand(store=fallback, domain_ids=domain_ids, chunk_ids=chunk_ids, hops=hops)
                 out.degraded["graph"] = f"{type(store).__name__} failed ({type(exc).__name__}); expanded with the embedded graph"
                 return result
             except Exception as exc2:
@@ -185,8 +194,8 @@ def search_run(
     filters: SearchFilters | None = None,
     expand: bool = False,
     hops: int = 1,
-) -> dict:
-    """Search the caller's readable domains (or exactly ``domains``, slugs). Returns the API response body."""
+) -> SearchResponse:
+    """Search the caller's readable domains (or exactly ``domains``, slugs)."""
     total_started = time.perf_counter()
     filters = filters or SearchFilters()
     query = search_validate(query=query, mode=mode, k=k, hops=hops, filters=filters)
@@ -239,7 +248,7 @@ def search_run(
 
     expansion = None
     if expand and results:
-        expansion = _expand(out, domain_ids=domain_ids, chunk_ids=[r["chunk_id"] for r in results], hops=hops)
+        expansion = _expand(out, domain_ids=domain_ids, chunk_ids=[r.chunk_id for r in results], hops=hops)
 
     started = time.perf_counter()
     documents = _documents(results, expansion, by_id=by_id, filters=filters, document_filter=document_ids, rrf_k=rrf_k)
@@ -249,24 +258,14 @@ def search_run(
 
     metrics.heysh_search_latency_seconds.labels(mode=mode).observe(out.timings["total"] / 1000)
     metrics.heysh_search_results.labels(mode=mode).observe(len(results))
-    return {
-        "query": query,
-        "mode": mode,
-        "k": k,
-        "expand": expand,
-        "hops": hops,
-        "domains": [d.slug for d in scope],
-        "results": results,
-        "documents": documents,
-        "entities": entities,
-        "relations": relations,
-        "timings_ms": out.timings,
-        "degraded": sorted(out.degraded),
-        "degraded_detail": out.degraded,
-    }
+    return SearchResponse(
+        query=query, mode=mode, k=k, expand=expand, hops=hops, domains=[d.slug for d in scope], results=results,
+        documents=documents, entities=entities, relations=relations, timings_ms=out.timings,
+        degraded=sorted(out.degraded), degraded_detail=out.degraded,
+    )
 
 
-def _hydrate(fused: list[FusedHit], *, k: int, domain_ids, by_id, terms) -> tuple[list[dict], dict]:
+def _hydrate(fused: list[FusedHit], *, k: int, domain_ids, by_id, terms) -> tuple[list[ChunkHit], dict]:
     """Load the top chunks; anything deleted, replaced or out of scope since the index was built is dropped."""
     from apps.search.selectors import chunk_searchable_queryset
 
@@ -287,43 +286,42 @@ def _hydrate(fused: list[FusedHit], *, k: int, domain_ids, by_id, terms) -> tupl
         if chunk is None:
             continue
         spans = highlight_spans(chunk.text, terms)
-        results.append({
-            "chunk_id": chunk.pk,
-            "text": chunk.text,
-            "highlighted": highlight_html(chunk.text, spans),
-            "highlights": [list(s) for s in spans],
-            "document": {"id": chunk.document_id, "title": chunk.document.title},
-            "version": {"id": chunk.version_id, "number": chunk.version.number, "language": chunk.version.language},
-            "domain": by_id[chunk.domain_id].slug,
-            "ordinal": chunk.ordinal,
-            "start": chunk.start,
-            "end": chunk.end,
-            "page": chunk.page,
-            "scores": {
+        results.append(ChunkHit(
+            chunk_id=chunk.pk,
+            text=chunk.text,
+            highlighted=highlight_html(chunk.text, spans),
+            highlights=[list(s) for s in spans],
+            document=DocumentRef(id=chunk.document_id, title=chunk.document.title),
+            version=VersionRef(id=chunk.version_id, number=chunk.version.number, language=chunk.version.language),
+            domain=by_id[chunk.domain_id].slug,
+            ordinal=chunk.ordinal,
+            start=chunk.start,
+            end=chunk.end,
+            page=chunk.page,
+            scores={
                 "fused": round(hit.score, 6),
                 **{name: {"rank": rank, "score": round(score, 6)} for name, (rank, score) in hit.channels.items()},
             },
-            "score": round(hit.score, 6),
-        })
+            score=round(hit.score, 6),
+        ))
         if len(results) >= k:
             break
     return results, rows
 
 
-def _documents(results, expansion, *, by_id, filters: SearchFilters, document_filter: set[int], rrf_k: int) -> list[dict]:
+def _documents(results, expansion, *, by_id, filters: SearchFilters, document_filter: set[int], rrf_k: int) -> list[DocumentHit]:
     """Documents of the results (score: their best chunk's), then those the graph connects."""
     from apps.documents.models import Document
 
-    documents: dict[int, dict] = {}
+    documents: dict[int, DocumentHit] = {}
     for r in results:
-        doc = documents.get(r["document"]["id"])
+        doc = documents.get(r.document.id)
         if doc is None:
-            documents[r["document"]["id"]] = {
-                "id": r["document"]["id"], "title": r["document"]["title"], "domain": r["domain"],
-                "score": r["score"], "chunk_ids": [r["chunk_id"]], "via": ["search"],
-            }
+            documents[r.document.id] = DocumentHit(
+                id=r.document.id, title=r.document.title, domain=r.domain, score=r.score, chunk_ids=[r.chunk_id], via=["search"],
+            )
         else:
-            doc["chunk_ids"].append(r["chunk_id"])
+            doc.chunk_ids.append(r.chunk_id)
     if expansion is not None and expansion.documents:
         ids = [doc_id for _domain, doc_id, _n in expansion.documents]
         queryset = Document.objects.filter(pk__in=ids, domain_id__in=list(by_id))
@@ -345,17 +343,16 @@ def _documents(results, expansion, *, by_id, filters: SearchFilters, document_fi
             share = GRAPH_WEIGHT / (rrf_k + rank)
             entry = documents.get(doc_id)
             if entry is None:
-                entry = documents[doc_id] = {
-                    "id": doc_id, "title": document.title, "domain": by_id[document.domain_id].slug,
-                    "score": 0.0, "chunk_ids": [], "via": [],
-                }
-            entry["score"] = round(entry["score"] + share, 6)
-            entry["via"].append("graph")
-            entry["graph_mentions"] = mentions
-    return sorted(documents.values(), key=lambda d: (-d["score"], d["id"]))
+                entry = documents[doc_id] = DocumentHit(
+                    id=doc_id, title=document.title, domain=by_id[document.domain_id].slug, score=0.0,
+                )
+            entry.score = round(entry.score + share, 6)
+            entry.via.append("graph")
+            entry.graph_mentions = mentions
+    return sorted(documents.values(), key=lambda d: (-d.score, d.id))
 
 
-def _entities(results, expansion, *, domain_ids, by_id) -> tuple[list[dict], list[dict]]:
+def _entities(results, expansion, *, domain_ids, by_id) -> tuple[list[EntityHit], list[RelationHit]]:
     """Entities mentioned in the results (and, when expanded, their neighbours) and the relations among them."""
     from apps.search.models import Entity
     from apps.search.selectors import relations_between
@@ -364,7 +361,7 @@ def _entities(results, expansion, *, domain_ids, by_id) -> tuple[list[dict], lis
     if not results:
         return [], []
     seeds = expansion.seeds if expansion is not None else expansion_seeds(
-        domain_ids=domain_ids, chunk_ids=[r["chunk_id"] for r in results], limit=ENTITY_LIMIT
+        domain_ids=domain_ids, chunk_ids=[r.chunk_id for r in results], limit=ENTITY_LIMIT
     )
     wanted: dict[tuple[int, str], str] = {key: "mention" for key in seeds}
     if expansion is not None:
@@ -382,15 +379,15 @@ def _entities(results, expansion, *, domain_ids, by_id) -> tuple[list[dict], lis
         e = rows.get(marker)
         if e is None:
             continue
-        entities.append({
-            "id": e.pk, "key": e.key, "name": e.name, "type": e.type, "domain": by_id[e.domain_id].slug,
-            "mention_count": e.mention_count, "via": via, "hits": seeds.get(marker, 0),
-        })
+        entities.append(EntityHit(
+            id=e.pk, key=e.key, name=e.name, type=e.type, domain=by_id[e.domain_id].slug,
+            mention_count=e.mention_count, via=via, hits=seeds.get(marker, 0),
+        ))
     relations = [
-        {
-            "id": rel.pk, "source": rel.source_id, "target": rel.target_id, "source_name": rel.source.name,
-            "target_name": rel.target.name, "type": rel.type, "weight": rel.weight, "domain": by_id[rel.domain_id].slug,
-        }
-        for rel in relations_between(domain_ids=domain_ids, entity_ids=[e["id"] for e in entities])
+        RelationHit(
+            id=rel.pk, source=rel.source_id, target=rel.target_id, source_name=rel.source.name,
+            target_name=rel.target.name, type=rel.type, weight=rel.weight, domain=by_id[rel.domain_id].slug,
+        )
+        for rel in relations_between(domain_ids=domain_ids, entity_ids=[e.id for e in entities])
     ]
     return entities, relations
