@@ -25,6 +25,8 @@ from django.db.models import F, Q
 
 from apps.bootstrap import llm
 from apps.bootstrap.models import DomainBootstrap, GeneratedContent, ReviewDecision
+from apps.documents.models import Chunk, DocumentStatus
+from apps.search.models import Entity, Mention, Relation, RelationEvidence
 
 KEY_ENTITIES = 8
 OVERVIEW_SENTENCES = 4
@@ -68,7 +70,6 @@ def _sentence_at(sentences: list[Sentence], chunk_id: int, offset: int) -> Sente
 
 
 def _current_chunks(domain_id: int):
-    from apps.documents.models import Chunk, DocumentStatus
 
     return (
         Chunk.objects.filter(domain_id=domain_id, document__status=DocumentStatus.READY,
@@ -80,7 +81,6 @@ def _current_chunks(domain_id: int):
 
 def rank_entities(domain_id: int, chunk_ids: set[int]) -> list[dict]:
     """Entities by mention count + degree centrality (both normalised to [0, 1])."""
-    from apps.search.models import Entity, Mention, Relation
 
     mentions = Counter(
         Mention.objects.filter(domain_id=domain_id, chunk_id__in=chunk_ids, entity__merged_into__isnull=True)
@@ -110,7 +110,6 @@ def rank_entities(domain_id: int, chunk_ids: set[int]) -> list[dict]:
 
 
 def _entity_sentence(entity, sentences: list[Sentence], chunk_ids: set[int]) -> Sentence | None:
-    from apps.search.models import Mention
 
     for mention in Mention.objects.filter(entity=entity, chunk_id__in=chunk_ids).order_by("chunk_id", "start")[:20]:
         sentence = _sentence_at(sentences, mention.chunk_id, mention.start)
@@ -148,7 +147,6 @@ def _overview(sentences: list[Sentence], top: list[dict], keywords: list[str]) -
 
 def _faq(domain_id: int, top: list[dict], descriptions: dict[int, Sentence], sentences: list[Sentence],
          keywords: list[str]) -> list[tuple[str, Sentence]]:
-    from apps.search.models import Relation, RelationEvidence
 
     entries: list[tuple[str, Sentence]] = []
     ids = [r["entity"].pk for r in top]

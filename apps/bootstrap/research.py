@@ -14,7 +14,10 @@ from django.conf import settings
 
 from apps.bootstrap import llm
 from apps.bootstrap.models import DomainBootstrap, ResearchCandidate
+from apps.bootstrap.services import text_key
+from apps.documents.models import Document
 from apps.domains.access import readable_domains
+from apps.search.services.search import search_run
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +42,6 @@ def topic_queries(bootstrap: DomainBootstrap, subtopics: list[str]) -> list[str]
 
 def _other_domain_documents(bootstrap: DomainBootstrap, queries: list[str]) -> list[dict]:
     """Best documents of the creator's other readable domains for the topic queries."""
-    from apps.search.services.search import search_run
 
     user = bootstrap.created_by
     if user is None:
@@ -65,7 +67,6 @@ def _other_domain_documents(bootstrap: DomainBootstrap, queries: list[str]) -> l
 
 
 def research_run(bootstrap: DomainBootstrap) -> dict:
-    from apps.bootstrap.services import text_key
 
     for seed in bootstrap.seed_sources:
         if seed.get("kind") == "url":
@@ -86,7 +87,6 @@ def research_run(bootstrap: DomainBootstrap) -> dict:
 
     queries = topic_queries(bootstrap, subtopics)
     borrowed = _other_domain_documents(bootstrap, queries)
-    from apps.documents.models import Document
 
     for hit in borrowed:
         document = Document.objects.filter(pk=hit["document_id"]).first()

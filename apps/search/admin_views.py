@@ -13,6 +13,8 @@ from django.urls import reverse
 
 from apps.core.exceptions import ServiceError
 from apps.domains.access import readable_domains
+from apps.search.models import Entity
+from apps.search.services.search import search_run
 
 CYTOSCAPE = "cms/vendor/cytoscape-3.34.4/cytoscape.min.js"
 MODES = ("hybrid", "vector", "keyword")
@@ -26,7 +28,6 @@ def _domain(request, slug: str):
 
 
 def search_preview(request, slug: str, model_admin=None):
-    from apps.search.services.search import search_run
 
     domain = _domain(request, slug)
     query = request.GET.get("q", "").strip()
@@ -57,7 +58,6 @@ def domain_graph(request, slug: str, model_admin=None):
 
 
 def entity_graph(request, entity_id: int, model_admin=None):
-    from apps.search.models import Entity
 
     entity = Entity.objects.filter(pk=entity_id, domain__in=readable_domains(request.user)).select_related("domain").first()
     if entity is None:

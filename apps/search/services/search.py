@@ -22,10 +22,12 @@ from django.conf import settings
 from apps.core import metrics
 from apps.core.backends import embedders, graph_stores, vector_stores
 from apps.core.exceptions import NotFound, ServiceError
+from apps.documents.models import Document
 from apps.domains.models import Domain
 from apps.search.backends.types import VectorFilter
-from apps.search.models import EntityType
-from apps.search.services.expansion import graph_expand
+from apps.search.models import Entity, EntityType, Mention
+from apps.search.selectors import chunk_searchable_queryset, domain_list_readable, relations_between
+from apps.search.services.expansion import expansion_seeds, graph_expand
 from apps.search.services.fusion import FusedHit, convex_fuse, rrf_fuse
 from apps.search.services.keyword import (
     analyze,
@@ -99,7 +101,6 @@ def search_validate(*, query: str, mode: str, k: int, hops: int, filters: Search
 
 def _type_chunks(domain_ids: Sequence[int], entity_type: str) -> tuple[set[int], set[int]]:
     """(chunk ids, document ids) mentioning an entity of ``entity_type``."""
-    from apps.search.models import Mention
 
     rows = Mention.objects.filter(domain_id__in=list(domain_ids), entity__type=entity_type).values_list("chunk_id", "chunk__document_id")
     chunks, documents = set(), set()
@@ -199,7 +200,6 @@ def search_run(
     total_started = time.perf_counter()
     filters = filters or SearchFilters()
     query = search_validate(query=query, mode=mode, k=k, hops=hops, filters=filters)
-    from apps.search.selectors import domain_list_readable
 
     try:
         scope = domain_list_readable(user=user, slugs=domains)
@@ -267,7 +267,6 @@ def search_run(
 
 def _hydrate(fused: list[FusedHit], *, k: int, domain_ids, by_id, terms) -> tuple[list[ChunkHit], dict]:
     """Load the top chunks; anything deleted, replaced or out of scope since the index was built is dropped."""
-    from apps.search.selectors import chunk_searchable_queryset
 
     wanted = [h.chunk_id for h in fused[: k * 2]]
     rows = {
@@ -311,7 +310,6 @@ def _hydrate(fused: list[FusedHit], *, k: int, domain_ids, by_id, terms) -> tupl
 
 def _documents(results, expansion, *, by_id, filters: SearchFilters, document_filter: set[int], rrf_k: int) -> list[DocumentHit]:
     """Documents of the results (score: their best chunk's), then those the graph connects."""
-    from apps.documents.models import Document
 
     documents: dict[int, DocumentHit] = {}
     for r in results:
@@ -354,9 +352,6 @@ def _documents(results, expansion, *, by_id, filters: SearchFilters, document_fi
 
 def _entities(results, expansion, *, domain_ids, by_id) -> tuple[list[EntityHit], list[RelationHit]]:
     """Entities mentioned in the results (and, when expanded, their neighbours) and the relations among them."""
-    from apps.search.models import Entity
-    from apps.search.selectors import relations_between
-    from apps.search.services.expansion import expansion_seeds
 
     if not results:
         return [], []
