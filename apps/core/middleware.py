@@ -5,9 +5,12 @@ import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
+from django.http import JsonResponse
+from django.urls import Resolver404, resolve
 from simple_history.models import HistoricalRecords
 
 from apps.core import context
+from apps.core.errors import error_body
 from apps.core.logging import current_request
 
 VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -86,3 +89,42 @@ class HistoryRequestMiddleware:
                 del HistoricalRecords.context.request
             except AttributeError:
                 pass
+
+
+class RefuseNulBytesMiddleware:
+    """A NUL byte in the query string cannot reach PostgreSQL (it refuses NUL in text): the
+    request is answered 400 in the one JSON error shape before any view sees it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if any("\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists()):
+            return JsonResponse(error_body("bad_request", "The query string contains a NUL byte."), status=400)
+        return self.get_response(request)
+
+
+class ApiTrailingSlashMiddleware:
+    """API routes answer with or without their trailing slash. Django's APPEND_SLASH can only
+    redirect, which loses a POST's body (and is an error page under DEBUG); here the other
+    spelling is served directly when only it resolves."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path_info
+        if path.startswith("/api/") and not _resolves(path):
+            other = path[:-1] if path.endswith("/") else f"{path}/"
+            if _resolves(other):
+                request.path_info = other
+                request.path = f"{request.META.get('SCRIPT_NAME', '')}{other}"
+        return self.get_response(request)
+
+
+def _resolves(path: str) -> bool:
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True

@@ -14,7 +14,12 @@ FINISHED_RUN_STATUSES = (ProcessingRun.Status.SUCCEEDED, ProcessingRun.Status.FA
 
 
 def document_list(*, user, domain_slug: str | None = None, status: str | None = None, source: str | None = None) -> QuerySet[Document]:
-    documents = Document.objects.filter(domain__in=readable_domains(user)).select_related("domain", "current_version")
+    # A list or a detail never needs the current version's full text (it can be megabytes).
+    documents = (
+        Document.objects.filter(domain__in=readable_domains(user))
+        .select_related("domain", "current_version")
+        .defer("current_version__text")
+    )
     if domain_slug:
         documents = documents.filter(domain__slug=domain_slug)
     if status:

@@ -10,14 +10,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core import context
 from apps.core.exceptions import NotFound, ServiceError
+from apps.core.pagination import BoundedLimitOffsetPagination
+from apps.core.parsers import BoundedJSONParser
 from apps.documents import downloads, selectors, services
 from apps.documents.models import Document, DocumentStatus, ProcessingRun, documents_storage
 from apps.documents.serializers import (
@@ -67,7 +68,7 @@ def _writable_document(request, pk: int) -> Document:
 
 
 class DocumentListCreateView(APIView):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser, FormParser]
 
     @extend_schema(
         operation_id="documents_list",
@@ -86,7 +87,7 @@ class DocumentListCreateView(APIView):
             user=request.user, domain_slug=request.query_params.get("domain") or None, status=status_filter,
             source=request.query_params.get("source") or None,
         )
-        paginator = LimitOffsetPagination()
+        paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(documents, request, view=self)
         runs = {}
         for run in ProcessingRun.objects.filter(document__in=page).order_by("document_id", "-version__number", "-pk"):
@@ -151,7 +152,7 @@ class DocumentRetryView(APIView):
 
 
 class DocumentVersionCreateView(APIView):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
     @extend_schema(
         operation_id="documents_versions_create",
@@ -189,8 +190,11 @@ class DocumentChunksView(APIView):
             version = document.versions.filter(number=number).first()
             if version is None:
                 raise Http404("Version not found.")
-        chunks = selectors.chunk_list(document=document, version=version).select_related("version")
-        paginator = LimitOffsetPagination()
+        # Only what the serializer sends: not the version's full text nor the embeddings.
+        chunks = selectors.chunk_list(document=document, version=version).select_related("version").only(
+            "id", "version_id", "version__number", "ordinal", "text", "start", "end", "page", "content_hash",
+        )
+        paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(chunks, request, view=self)
         return paginator.get_paginated_response(ChunkSerializer(page, many=True).data)
 

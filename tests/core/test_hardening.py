@@ -1,0 +1,77 @@
+"""Hostile input gets a clear 4xx in the one error shape, never a 500; lists stay bounded."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import pytest
+from django.test import override_settings
+
+from apps.core.pagination import MAX_LIMIT
+from apps.documents.models import Chunk, Document, DocumentStatus, DocumentVersion
+
+pytestmark = pytest.mark.django_db
+
+
+def _error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content[:500]
+    body = response.json()["error"]
+    assert body["code"] == code
+    return body
+
+
+def test_json_nested_fifty_thousand_deep_is_a_400_even_anonymously(api_client):
+    body = "[" * 50_000 + "]" * 50_000
+    response = api_client.post("/api/v1/auth/token/", data=body, content_type="application/json")
+    assert "nested too deeply" in _error(response, 400, "parse_error")["message"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/domains/", "/api/v1/documents", "/api/v1/entities"])
+def test_an_absurd_limit_or_offset_is_bounded_not_a_database_error(owner_client, path):
+    response = owner_client.get(f"{path}?limit=99999999999999999999")
+    assert response.status_code == 200, response.content[:300]
+    response = owner_client.get(f"{path}?offset=99999999999999999999")
+    assert response.status_code == 200 and response.json()["results"] == []
+
+
+@pytest.mark.parametrize("url", ["/api/v1/documents?domain=%00", "/api/v1/entities?q=%00", "/admin/?q=a%00b"])
+def test_a_nul_byte_in_the_query_string_is_a_400(owner_client, url):
+    assert "NUL" in _error(owner_client.get(url), 400, "bad_request")["message"]
+
+
+@override_settings(DEBUG=True)
+def test_api_routes_answer_with_and_without_their_trailing_slash(owner_client, domain):
+    created = owner_client.post("/api/v1/domains", {"slug": "no-slash", "name": "No slash"}, format="json")
+    assert created.status_code == 201, created.content[:300]
+    assert owner_client.get("/api/v1/documents/").status_code == 200
+    assert owner_client.get(f"/api/v1/domains/{domain.slug}").json()["slug"] == domain.slug
+
+
+def test_a_chunk_page_of_a_huge_document_stays_small_in_memory(owner_client, domain, user):
+    """20,000 chunks of a 4 MB text: the page is capped and no chunk drags the version's text along."""
+    text = "x" * 4_000_000
+    document = Document.objects.create(domain=domain, title="Huge", source="text", created_by=user, status=DocumentStatus.READY)
+    version = DocumentVersion.objects.create(document=document, domain=domain, number=1, text=text, status=DocumentStatus.READY)
+    Document.objects.filter(pk=document.pk).update(current_version=version)
+    Chunk.objects.bulk_create(
+        [Chunk(version=version, document=document, domain=domain, ordinal=i, text=text[i * 200:(i + 1) * 200], start=i * 200,
+               end=(i + 1) * 200, content_hash=f"{i:064d}") for i in range(20_000)],
+        batch_size=2000,
+    )
+    tracemalloc.start()
+    try:
+        response = owner_client.get(f"/api/v1/documents/{document.pk}/chunks?limit=100000")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == MAX_LIMIT
+    assert peak < 40 * 2**20, f"peak {peak / 2**20:.0f} MB"
+    tracemalloc.start()
+    try:
+        assert owner_client.get(f"/api/v1/documents/{document.pk}").status_code == 200
+        assert owner_client.get("/api/v1/documents").status_code == 200
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3_000_000, f"detail and list loaded the 4 MB text ({peak / 2**20:.1f} MB peak)"
