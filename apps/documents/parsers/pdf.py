@@ -6,7 +6,7 @@ import io
 import logging
 
 from pypdf import PdfReader
-from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, PdfStreamError
+from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PdfReadError, PdfStreamError
 
 from apps.documents.errors import PermanentError
 from apps.documents.parsers.types import ParsedDocument
@@ -34,6 +34,9 @@ def parse_pdf(data: bytes) -> ParsedDocument:
         pages = []
         for page in reader.pages:
             try:
+                # Decoded first on its own: extract_text swallows a stream over pypdf's decompression
+                # limit (LimitReachedError, not caught here) and returns "", hiding a bomb behind "no text".
+                page.get_contents()
                 pages.append(page.extract_text() or "")
             except (PdfReadError, PdfStreamError, KeyError, ValueError, TypeError, AttributeError):
                 # One damaged page must not cost the others.
@@ -45,6 +48,12 @@ def parse_pdf(data: bytes) -> ParsedDocument:
             pass
     except PermanentError:
         raise
+    except LimitReachedError:
+        # A decompression bomb: retrying cannot help, so the document fails once, plainly.
+        raise PermanentError(
+            "The PDF expands to more data than pypdf's safety limits allow (a decompression bomb or a damaged stream).",
+            code="too_large",
+        )
     except FileNotDecryptedError:
         raise PermanentError("The PDF is encrypted; upload an unencrypted copy.", code="encrypted")
     except (PdfReadError, PdfStreamError, ValueError, KeyError, TypeError, AttributeError, IndexError, EOFError) as exc:

@@ -7,6 +7,7 @@ renamed ``.txt`` is refused with a reason, before anything is queued.
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 import zipfile
@@ -32,6 +33,12 @@ GENERIC_DECLARED = {"", "application/octet-stream", "binary/octet-stream", "appl
 
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)[\s>]", re.IGNORECASE | re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+# Longest first: the UTF-32 little-endian mark begins with the UTF-16 one.
+_BOM_CODECS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_BOMS = tuple(bom for bom, _ in _BOM_CODECS) + (codecs.BOM_UTF8,)
 
 
 def _family(mime: str) -> str:
@@ -42,10 +49,27 @@ def _describe(kind) -> str:
     return f"{kind.mime} (.{kind.extension})"
 
 
+def _looks_like_text(data: bytes) -> bool:
+    """Whether the first bytes read as text: text is sniffed as text before two-byte magic
+    numbers are trusted, so an abstract starting "BMP receptor…" is not a BMP image."""
+    if data.startswith(_BOMS):
+        return True
+    sample = data[:8192]
+    if b"\x00" in sample:
+        return False
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return False
+    return len(_CONTROL.findall(text)) <= max(8, len(text) // 100)
+
+
 def _binary_type(data: bytes, *, named: str) -> str | None:
     """PDF, DOCX, or None for text; any other recognised binary type is refused here."""
     if data.lstrip()[:5] == b"%PDF-":
         return PDF
+    if _looks_like_text(data):
+        return None
     kind = filetype.guess(data[:8192])
     if kind is None:
         if data[:4] == b"PK\x03\x04":
@@ -74,7 +98,18 @@ def _zip_type(data: bytes) -> str:
 
 
 def decode_text(data: bytes) -> str:
-    """Strict UTF-8 (a BOM is allowed) with no NUL or other binary control bytes."""
+    """Strict UTF-8 (a BOM is allowed), or UTF-16/UTF-32 announced by their byte-order mark,
+    with no NUL or other binary control characters."""
+    for bom, codec in _BOM_CODECS:
+        if data.startswith(bom):
+            try:
+                text = data[len(bom):].decode(codec)
+            except UnicodeDecodeError as exc:
+                raise PermanentError(
+                    f"The text starts with a {codec.upper()} byte-order mark but is not valid {codec.upper()} "
+                    f"(invalid data at byte {exc.start + len(bom)}).", code="invalid_encoding",
+                )
+            return _checked_text(text)
     if b"\x00" in data:
         raise PermanentError(
             "The file contains NUL bytes: it is binary data, not a text document.", code="unsupported_type"
@@ -86,6 +121,12 @@ def decode_text(data: bytes) -> str:
             f"The text is not valid UTF-8 (invalid byte at position {exc.start}); save it as UTF-8 and upload it again.",
             code="invalid_encoding",
         )
+    return _checked_text(text)
+
+
+def _checked_text(text: str) -> str:
+    if "\x00" in text:
+        raise PermanentError("The text contains NUL characters: it is binary data, not a text document.", code="unsupported_type")
     sample = text[:65536]
     if sample and len(_CONTROL.findall(sample)) > max(8, len(sample) // 100):
         raise PermanentError(
