@@ -247,7 +247,9 @@ PARSER_TIMEOUT_SECONDS = env.int("HEYSH_PARSER_TIMEOUT_SECONDS", 90, min_value=1
 PARSER_MEMORY_MB = env.int("HEYSH_PARSER_MEMORY_MB", 1024, min_value=128, help="Address-space limit of the parser subprocess, in MB.")
 CHUNK_CHARS = env.int("HEYSH_CHUNK_CHARS", 1000, min_value=100, max_value=20000, help="Target chunk length in characters.")
 CHUNK_OVERLAP_CHARS = env.int("HEYSH_CHUNK_OVERLAP_CHARS", 150, min_value=0, max_value=5000, help="Characters shared by consecutive chunks.")
-DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# A request body may be as large as the largest document (pasted text is read into memory);
+# intake itself answers 413 past MAX_UPLOAD_MB, and a larger body gets 413 from handler400.
+DATA_UPLOAD_MAX_MEMORY_SIZE = (MAX_UPLOAD_MB + 1) * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"

@@ -11,7 +11,8 @@ for each kind of refusal is decided here and nowhere else.
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -88,6 +89,9 @@ def json_error_view(code: str, message: str, http_status: int):
     """A Django-level error handler (handler400/403/404/500) answering the same JSON shape."""
 
     def view(request, exception=None):
+        if isinstance(exception, RequestDataTooBig):
+            limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 2**20
+            return JsonResponse(error_body("too_large", f"The request body is larger than {limit_mb:g} MB."), status=413)
         return JsonResponse(error_body(code, message), status=http_status)
 
     return view

@@ -12,6 +12,7 @@ import socket
 from urllib.parse import urlsplit
 
 import httpx
+import idna
 
 from apps.core.workflows.errors import PermanentError
 
@@ -40,6 +41,12 @@ def check_url(url: str) -> tuple[str, str, int]:
         raise PermanentError("The URL has no host name.", code="invalid_url")
     if parts.username or parts.password:
         raise PermanentError("URLs with credentials in them are not accepted.", code="invalid_url")
+    if not parts.hostname.isascii():
+        # The HTTP client encodes such a host with IDNA 2008 at fetch time: refuse it now, once.
+        try:
+            idna.encode(parts.hostname, uts46=True)
+        except idna.IDNAError as exc:
+            raise PermanentError(f"The URL's host name is not a valid international domain name ({exc}).", code="invalid_url")
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 

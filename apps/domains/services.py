@@ -25,7 +25,19 @@ def _require_owner(*, user, domain: Domain) -> None:
         raise Forbidden("Only an owner of this domain may do that.")
 
 
+MAX_DESCRIPTION_CHARS = 5000
+
+
+def _check_description(description: str) -> None:
+    if len(description or "") > MAX_DESCRIPTION_CHARS:
+        raise ServiceError(
+            f"The description is {len(description)} characters long; at most {MAX_DESCRIPTION_CHARS} are allowed.",
+            detail={"description": [f"At most {MAX_DESCRIPTION_CHARS} characters."]},
+        )
+
+
 def domain_create(*, user, slug: str, name: str, description: str = "", **extra) -> Domain:
+    _check_description(description)
     """Create a domain; the creating person becomes its first owner."""
     if isinstance(user, ApiKeyPrincipal) or user is None or not user.is_authenticated:
         raise Forbidden("Only people can create domains; API keys belong to one domain.")
@@ -48,6 +60,7 @@ def membership_ensure_owner(*, domain: Domain, user) -> Membership:
 def domain_update(*, user, domain: Domain, **fields) -> Domain:
     if not writable_domains(user).filter(pk=domain.pk).exists():
         raise Forbidden("Viewers cannot change this domain.")
+    _check_description(fields.get("description", ""))
     unknown = set(fields) - set(DOMAIN_EDITABLE_FIELDS)
     if unknown:
         raise ServiceError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")

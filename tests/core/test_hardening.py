@@ -75,3 +75,26 @@ def test_a_chunk_page_of_a_huge_document_stays_small_in_memory(owner_client, dom
     finally:
         tracemalloc.stop()
     assert peak < 3_000_000, f"detail and list loaded the 4 MB text ({peak / 2**20:.1f} MB peak)"
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
+def test_a_body_over_the_upload_limit_is_a_413_in_the_error_shape(owner_client, domain):
+    response = owner_client.post("/api/v1/documents", {"domain": domain.slug, "text": "word " * 1000}, format="json")
+    assert "larger than" in _error(response, 413, "too_large")["message"]
+
+
+def test_pasted_text_over_five_megabytes_is_accepted_below_the_document_limit(owner_client, domain):
+    response = owner_client.post("/api/v1/documents", {"domain": domain.slug, "text": "words of text\n" * 450_000}, format="json")
+    assert response.status_code in (201, 202), response.content[:300]
+
+
+def test_a_url_with_an_invalid_international_host_name_is_refused_at_intake(owner_client, domain):
+    response = owner_client.post("/api/v1/documents", {"domain": domain.slug, "url": "http://bücher..example/page"}, format="json")
+    assert "international domain name" in _error(response, 400, "invalid_url")["message"]
+
+
+def test_a_domain_description_has_a_length_limit(owner_client, domain):
+    response = owner_client.patch(f"/api/v1/domains/{domain.slug}/", {"description": "x" * 5001}, format="json")
+    assert _error(response, 400, "invalid")["detail"]["description"]
+    created = owner_client.post("/api/v1/domains/", {"slug": "long", "name": "Long", "description": "y" * 5001}, format="json")
+    _error(created, 400, "invalid")
