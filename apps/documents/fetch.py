@@ -18,7 +18,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
-from apps.core.netguard import check_url, resolve_public, vetted_target  # noqa: F401  (re-exported for intake)
+from apps.core.netguard import vetted_target
 from apps.documents.errors import PermanentError
 
 MAX_REDIRECTS = 5

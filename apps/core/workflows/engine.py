@@ -27,6 +27,7 @@ import logging
 import os
 import socket
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 from celery import current_app
@@ -307,28 +308,26 @@ def _record(workflow: Workflow, rows: list[DurableStep], results: dict, *, owner
         result = results.get(row.pk)
         if not isinstance(result, BaseException):
             outcome = _as_outcome(result)
-            outcome.output = {**outcome.output, "duration_s": round(duration, 3)}
-            done[row.pk] = outcome
-    succeeded = [r for r in rows if r.pk in done and not done[r.pk].wait]
-    waiting = [r for r in rows if r.pk in done and done[r.pk].wait]
-    _steps_succeed(workflow, succeeded, owner=owner, outcomes=done)
-    waited = _steps_wait(workflow, waiting, owner=owner, outcomes=done)
+            done[row.pk] = replace(outcome, output={**outcome.output, "duration_s": round(duration, 3)})
+    succeeded = _steps_succeed(workflow, [r for r in rows if r.pk in done and not done[r.pk].wait], owner=owner, outcomes=done)
+    waited = _steps_wait(workflow, [r for r in rows if r.pk in done and done[r.pk].wait], owner=owner, outcomes=done)
     return [
-        "succeeded" if row in succeeded
-        else ("waiting" if row.pk in waited else "lease_lost") if row in waiting
+        "succeeded" if row.pk in succeeded
+        else "waiting" if row.pk in waited
+        else "lease_lost" if row.pk in done  # finished, but another worker owns the step now
         else _step_failure(workflow, row, owner=owner, error=results.get(row.pk))
         for row in rows
     ]
 
 
-def _steps_succeed(workflow: Workflow, rows: list[DurableStep], *, owner: str, outcomes: dict[int, Outcome]) -> None:
+def _steps_succeed(workflow: Workflow, rows: list[DurableStep], *, owner: str, outcomes: dict[int, Outcome]) -> set[int]:
     """Mark steps of one kind succeeded and queue each instance's next step, in one transaction.
 
     Rows are locked first and only those still ours (owner, attempt) are updated: a step that
-    lost its lease keeps the new owner's result.
+    lost its lease keeps the new owner's result. Returns the ids marked succeeded.
     """
     if not rows:
-        return
+        return set()
     fence = Q()
     for row in rows:
         fence |= Q(pk=row.pk, attempt=row.attempt)
@@ -340,7 +339,7 @@ def _steps_succeed(workflow: Workflow, rows: list[DurableStep], *, owner: str, o
                 logger.warning("step %s finished after losing its lease; the result of the new owner stands", row.step)
         done = [r for r in rows if r.pk in ours]
         if not done:
-            return
+            return set()
         now = timezone.now()
         fields = {"status": Status.SUCCEEDED, "finished_at": now, "lease_owner": "", "lease_expires_at": None, "error": ""}
         rows_update(
@@ -350,6 +349,7 @@ def _steps_succeed(workflow: Workflow, rows: list[DurableStep], *, owner: str, o
         )
         workflow.succeeded(done)
         queue_next(workflow, [r for r in done if workflow.advances(r, outcomes[r.pk])])
+    return {r.pk for r in done}
 
 
 def _steps_wait(workflow: Workflow, rows: list[DurableStep], *, owner: str, outcomes: dict[int, Outcome]) -> set[int]:
