@@ -71,6 +71,11 @@ class BootstrapWorkflow(Workflow):
     def failed(self, row, message):
         bootstrap_fail(row.bootstrap, f"{row.get_step_display()} failed: {message}", step=row)
 
+    def instance_fail(self, row, message):
+        DomainBootstrap.objects.filter(pk=row.bootstrap_id).update(
+            status=DomainBootstrap.Status.FAILED, error=f"{row.get_step_display()} failed: {message}"
+        )
+
     def swept(self, now):
         waiting = BootstrapStep.objects.filter(status=Status.WAITING).select_related("bootstrap")
         checked = 0

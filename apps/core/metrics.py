@@ -45,6 +45,12 @@ heysh_pipeline_items_written_total = Counter(
 )
 heysh_documents_finished_total = Counter("heysh_documents_finished_total", "Documents finished.", ["outcome"])
 heysh_sweep_recovered_total = Counter("heysh_sweep_recovered_total", "Steps re-enqueued by the sweep.", ["reason"])
+heysh_sweep_errors_total = Counter(
+    "heysh_sweep_errors_total", "Step rows or workflow hooks the sweep could not recover (logged, skipped).", ["workflow"]
+)
+heysh_step_failure_handler_errors_total = Counter(
+    "heysh_step_failure_handler_errors_total", "Failure handlers that raised; the step was failed without them.", ["step"]
+)
 heysh_projection_drift_total = Counter(
     "heysh_projection_drift_total", "Projection drift found and repaired.", ["backend", "action"]
 )

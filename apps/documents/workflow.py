@@ -80,9 +80,7 @@ class DocumentPipeline(Workflow):
                 status=ProcessingRun.Status.SUCCEEDED, finished_at=timezone.now()
             )
 
-    def failed(self, row, message):
-        """The run fails; unless only notification failed, so do the version and the document,
-        and the notify step still runs to tell people."""
+    def instance_fail(self, row, message):
         run, now = row.run, timezone.now()
         ProcessingRun.objects.filter(pk=run.pk).update(
             status=ProcessingRun.Status.FAILED, error=f"{Step(row.step).label}: {message}", finished_at=now
@@ -91,6 +89,14 @@ class DocumentPipeline(Workflow):
             return  # the document itself is fine; only telling people about it failed
         DocumentVersion.objects.filter(pk=run.version_id).update(status=DocumentStatus.FAILED, error=message)
         Document.objects.filter(pk=run.document_id).update(status=DocumentStatus.FAILED, error=message, updated_at=now)
+
+    def failed(self, row, message):
+        """The run fails; unless only notification failed, so do the version and the document,
+        and the notify step still runs to tell people."""
+        self.instance_fail(row, message)
+        if row.step == Step.NOTIFY:
+            return
+        run = row.run
         notify = StepRun.objects.filter(run=run, step=Step.NOTIFY, status=Status.PENDING).values_list("pk", flat=True)
         engine.steps_queue(self, Step.NOTIFY, list(notify))
         _finished([run.document_id])

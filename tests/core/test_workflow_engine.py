@@ -39,13 +39,13 @@ def sent(monkeypatch):
     return messages
 
 
-def _first_step(name: str, domain, user):
+def _first_step(name: str, domain, user, *, subject: str = "Ada Lovelace"):
     """The queued first step of a new instance of workflow ``name``, and a reader of its outcome."""
     if name == "pipeline":
-        document, _ = document_create(domain=domain, user=user, text="Ada Lovelace wrote the first program.", title="Ada")
+        document, _ = document_create(domain=domain, user=user, text=f"{subject} wrote the first program.", title=subject)
         row = StepRun.objects.get(run__document=document, step="analyze")
         return row, lambda: Document.objects.get(pk=document.pk).status == DocumentStatus.FAILED
-    bootstrap = bootstrap_start(user=user, name="Looms", topic_keywords=["loom"], seed_texts=[{"title": "t", "text": "Looms weave."}])
+    bootstrap = bootstrap_start(user=user, name=f"Looms of {subject}", topic_keywords=["loom"], seed_texts=[{"title": "t", "text": "Looms weave."}])
     row = BootstrapStep.objects.get(bootstrap=bootstrap, step="research")
     return row, lambda: DomainBootstrap.objects.get(pk=bootstrap.pk).status == DomainBootstrap.Status.FAILED
 
@@ -117,3 +117,66 @@ def test_a_step_whose_worker_died_is_requeued_with_backoff_then_dead_lettered(na
     row.refresh_from_db()
     assert row.status == "failed" and "Lease expired" in row.error
     assert instance_failed()
+
+
+def _broken_failure_handler(row, message):
+    raise RuntimeError("the notification backend is down")
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_a_step_is_failed_and_its_instance_too_when_the_failure_handler_raises(name, domain, user, sent):
+    """A way forward from every state: with a failed step the admin can retry it; before, the
+    handler's error rolled the failure back and the step stayed running forever."""
+    row, instance_failed = _first_step(name, domain, user)
+
+    def poison(ctx):
+        raise PermanentError("This input can never be processed.")
+
+    workflow = _scripted(name, poison)
+    workflow.failed = _broken_failure_handler
+    assert engine.step_execute(workflow, row.step, row.pk) == "failed"
+    row.refresh_from_db()
+    assert row.status == "failed" and "never be processed" in row.error
+    assert "failure handler also failed" in row.error and "notification backend is down" in row.error
+    assert instance_failed()
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+@override_settings(STEP_MAX_ATTEMPTS=2)
+def test_the_sweep_dead_letters_a_step_whose_failure_handler_raises(name, domain, user, sent):
+    row, instance_failed = _first_step(name, domain, user)
+    model, workflow = type(row), workflow_get(name)
+    workflow = type(workflow)(steps=workflow.steps)
+    workflow.failed = _broken_failure_handler
+    model.objects.filter(pk=row.pk).update(
+        status="running", attempt=2, lease_owner="gone:1", lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    counts = engine.workflow_sweep(workflow)
+    assert counts["dead_lettered"] == 1 and counts["errors"] == 0
+    row.refresh_from_db()
+    assert row.status == "failed" and instance_failed()
+    assert engine.workflow_sweep(workflow)["dead_lettered"] == 0, "nothing left to recover"
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_one_row_the_sweep_cannot_recover_is_counted_and_the_others_still_are(name, domain, user, sent, monkeypatch):
+    bad, _ = _first_step(name, domain, user)
+    good, _ = _first_step(name, domain, user, subject="Grace Hopper")
+    model, workflow = type(bad), workflow_get(name)
+    model.objects.filter(pk__in=[bad.pk, good.pk]).update(
+        status="running", attempt=1, lease_owner="gone:1", lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    real_queue = engine.steps_queue
+
+    def queue(workflow, step, ids, **kwargs):
+        if ids == [bad.pk]:
+            raise RuntimeError("a row the database refuses")
+        return real_queue(workflow, step, ids, **kwargs)
+
+    monkeypatch.setattr(engine, "steps_queue", queue)
+    counts = engine.workflow_sweep(workflow)
+    assert counts["errors"] == 1 and counts["lease_expired"] == 1
+    good.refresh_from_db()
+    bad.refresh_from_db()
+    assert good.status == "queued", "the sweep moved on past the bad row"
+    assert bad.status == "running", "the bad row is left as it was, to be tried again next sweep"

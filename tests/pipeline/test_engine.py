@@ -171,7 +171,7 @@ def test_sweep_requeues_expired_leases_with_backoff_and_dead_letters_exhausted(d
     StepRun.objects.filter(run=exhausted, step="analyze").update(status="running", attempt=3, lease_owner="dead:2", lease_expires_at=past)
     no_broker.clear()
     counts = workflow_sweep()
-    assert counts == {"lease_expired": 1, "not_picked_up": 0, "dead_lettered": 1}
+    assert counts == {"lease_expired": 1, "not_picked_up": 0, "dead_lettered": 1, "errors": 0}
     requeued = _steps(run)["analyze"]
     assert requeued.status == StepRun.Status.QUEUED and requeued.queued_at > timezone.now()
     assert ("analyze", requeued.pk, 8) in no_broker

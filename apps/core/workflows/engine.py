@@ -402,21 +402,47 @@ def step_fail(workflow: Workflow, row: DurableStep, fence, *, message: str) -> b
     with transaction.atomic():
         if not fence.update(status=Status.FAILED, error=message, finished_at=timezone.now(), lease_owner="", lease_expires_at=None):
             return False
-        workflow.failed(row, message)
+        _failed_hooks(workflow, row, message)
     return True
+
+
+def _failed_hooks(workflow: Workflow, row: DurableStep, message: str) -> None:
+    """Run the ``failed`` hook in a savepoint. When it raises, the step stays failed all the
+    same (a retry from the admin needs a failed step) and ``instance_fail`` marks the instance
+    failed without the hook's extras (notifications), so nothing is left "running" forever."""
+    try:
+        with transaction.atomic():
+            workflow.failed(row, message)
+        return
+    except Exception as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+        logger.exception("step %s: its failure handler failed (%s); marking the instance failed without it", row.step, problem)
+    metrics.heysh_step_failure_handler_errors_total.labels(step=workflow.metric_label(row.step)).inc()
+    note = f"{message} (the failure handler also failed: {problem})"[:ERROR_MAX_CHARS]
+    workflow.model.objects.filter(pk=row.pk).update(error=note)
+    try:
+        with transaction.atomic():
+            workflow.instance_fail(row, note)
+    except Exception:
+        logger.exception("step %s: marking its instance failed failed too; the step itself is failed", row.step)
 
 
 # --- the sweep ---------------------------------------------------------------------------
 def workflow_sweep(workflow: Workflow, *, now=None) -> dict[str, int]:
     """Recover what the broker or a dead worker lost. Safe to run concurrently and often."""
     now = now or timezone.now()
-    counts = {"lease_expired": 0, "not_picked_up": 0, "dead_lettered": 0}
+    counts = {"lease_expired": 0, "not_picked_up": 0, "dead_lettered": 0, "errors": 0}
     model = workflow.model
-    for row in model.objects.filter(status=Status.RUNNING, lease_expires_at__lt=now).iterator():
+    for row in list(model.objects.filter(status=Status.RUNNING, lease_expires_at__lt=now)):
         fence = model.objects.filter(pk=row.pk, status=Status.RUNNING, attempt=row.attempt, lease_expires_at__lt=now)
         with context.bound(**workflow.log_context(row)):
             reason = "Lease expired: the worker died or hit its hard time limit"
-            outcome = _retry_or_fail(workflow, row, fence, reason=reason)
+            try:
+                outcome = _retry_or_fail(workflow, row, fence, reason=reason)
+            except Exception:  # one bad row must not stop the sweep of every other row, run after run
+                counts["errors"] += 1
+                logger.exception("sweep: step %s (id %s) could not be recovered; moving on", row.step, row.pk)
+                continue
             if outcome == "failed":
                 counts["dead_lettered"] += 1
                 logger.warning("sweep: step %s dead-lettered", row.step)
@@ -438,7 +464,13 @@ def workflow_sweep(workflow: Workflow, *, now=None) -> dict[str, int]:
     for reason in ("lease_expired", "not_picked_up", "dead_lettered"):
         if counts[reason]:
             metrics.heysh_sweep_recovered_total.labels(reason=f"{workflow.metric_prefix}{reason}").inc(counts[reason])
-    counts.update(workflow.swept(now))
+    try:
+        counts.update(workflow.swept(now))
+    except Exception:
+        counts["errors"] += 1
+        logger.exception("sweep of %s: the workflow's own recovery failed", workflow.name)
+    if counts["errors"]:
+        metrics.heysh_sweep_errors_total.labels(workflow=workflow.name).inc(counts["errors"])
     metrics.heysh_beat_last_run_timestamp_seconds.set(time.time())
     if any(counts.values()):
         logger.info("sweep of %s: %s", workflow.name, counts)

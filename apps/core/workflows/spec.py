@@ -130,6 +130,10 @@ class Workflow:
     def failed(self, row: DurableStep, message: str) -> None:
         """A step failed for good (dead letter), in the transaction that records it."""
 
+    def instance_fail(self, row: DurableStep, message: str) -> None:
+        """Mark the step's workflow instance failed and nothing else: the engine's fallback
+        when ``failed`` itself raises, so the instance never stays "running" behind a failed step."""
+
     def swept(self, now) -> dict[str, int]:
         """Workflow-specific recovery run by the sweep; returns counts to report."""
         return {}
