@@ -9,6 +9,7 @@ projections to Neo4j, Weaviate and S3. README.md lists every variable.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -73,6 +74,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
+    "axes",
     "drf_spectacular",
     "corsheaders",
     "django_celery_beat",
@@ -101,6 +104,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.core.middleware.HistoryRequestMiddleware",  # simple_history's, safe for API-key principals
+    # Turns a lockout that django-axes recorded during authenticate() into its answer.
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -189,6 +194,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# django-axes sees every authenticate() call first (admin login, the JWT token endpoint) and
+# refuses a (username, client address) pair that failed too often. https://django-axes.readthedocs.io/
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("HEYSH_LOGIN_FAILURE_LIMIT", 5, min_value=1, max_value=1000, help="Failed logins (admin or token endpoint) of one username from one address before it is locked out.")
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("HEYSH_LOGIN_LOCKOUT_MINUTES", 15, min_value=1, help="How long a locked-out (username, address) pair waits before it may try again."))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "apps.core.client_address.client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.domains.lockout.lockout_response"
+AXES_VERBOSE = False
+# Reverse proxies whose X-Forwarded-For is believed (apps.core.client_address): the client
+# address of throttles and lockout. Empty: the header is ignored, REMOTE_ADDR is the client.
+_trusted_proxies = env.list("HEYSH_TRUSTED_PROXIES", help="Addresses or networks of reverse proxies whose X-Forwarded-For is trusted, e.g. 172.16.0.0/12 (unset: the header is ignored).")
+try:
+    TRUSTED_PROXIES = [str(ipaddress.ip_network(entry, strict=False)) for entry in _trusted_proxies]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"HEYSH_TRUSTED_PROXIES: {exc}") from None
+
 THROTTLE_ANON = env.str("HEYSH_THROTTLE_ANON", "60/min", help="Request rate for anonymous callers (DRF rate syntax).")
 THROTTLE_USER = env.str("HEYSH_THROTTLE_USER", "1200/min", help="Request rate per user or API key.")
 
@@ -218,6 +241,12 @@ REST_FRAMEWORK = {
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("HEYSH_JWT_ACCESS_MINUTES", 15, min_value=1, help="JWT access token lifetime.")),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("HEYSH_JWT_REFRESH_DAYS", 7, min_value=1, help="JWT refresh token lifetime.")),
+    # A refresh token is good once (apps.domains.tokens); a password change revokes every token.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "CHECK_REVOKE_TOKEN": True,
+    "TOKEN_OBTAIN_SERIALIZER": "apps.domains.tokens.TokenObtainPairSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "apps.domains.tokens.TokenRefreshSerializer",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "heysh API",

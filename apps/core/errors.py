@@ -46,6 +46,9 @@ def _message(detail) -> str:
 
 
 def _code(exc) -> str:
+    if isinstance(exc.detail, dict) and "code" in exc.detail:
+        # simplejwt's {"detail", "code"}: the code is the value ("user_inactive"), not its default code
+        return str(exc.detail["code"])
     codes = exc.get_codes()
     if isinstance(codes, dict):
         codes = codes.get("code", codes.get("detail", "error"))

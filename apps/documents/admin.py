@@ -328,6 +328,11 @@ class NotificationAdmin(DomainScopedAdmin):
     search_fields = ["title", "body", "user__username"]
     readonly_fields = ["user", "domain", "document", "run", "kind", "title", "body", "data", "created_at"]
 
+    def get_queryset(self, request):
+        # A notification is its recipient's, not the domain's: other members never see it.
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else queryset.filter(user=request.user)
+
     def has_add_permission(self, request):
         return False
 

@@ -6,11 +6,13 @@ change a domain; only owners manage its members and API keys or delete it.
 
 from __future__ import annotations
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
@@ -171,3 +173,11 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
 @admin.register(Group)
 class GroupAdmin(BaseGroupAdmin, ModelAdmin):
     pass
+
+
+# Login attempts (django-axes) and JWTs (simplejwt's blacklist) keep their libraries' admins,
+# in the unfold theme like every other page.
+for _model in (AccessAttempt, AccessLog, AccessFailureLog, OutstandingToken, BlacklistedToken):
+    _library_admin = type(admin.site._registry[_model])
+    admin.site.unregister(_model)
+    admin.site.register(_model, type(_library_admin.__name__, (_library_admin, ModelAdmin), {}))

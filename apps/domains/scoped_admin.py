@@ -7,6 +7,9 @@ how an object reaches its domain with ``domain_field`` ("domain" by default).
 
 from __future__ import annotations
 
+from django.contrib import admin
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models.constants import LOOKUP_SEP
 from unfold.admin import ModelAdmin
 
 from apps.core.history import HistoryAdminMixin
@@ -14,8 +17,34 @@ from apps.domains.access import readable_domains, writable_domains
 from apps.domains.models import Domain
 
 
+class ReadableDomainFilter(admin.RelatedFieldListFilter):
+    """A domain filter offering only the domains the user may read, never every tenant's."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(domain.pk, str(domain)) for domain in readable_domains(request.user).order_by("name").distinct()]
+
+
+def _leads_to_domain(model, path: str) -> bool:
+    try:
+        for name in path.split(LOOKUP_SEP):
+            field = model._meta.get_field(name)
+            model = field.related_model
+            if model is None:
+                return False
+    except FieldDoesNotExist:
+        return False
+    return model is Domain
+
+
 class DomainScopedAdmin(HistoryAdminMixin, ModelAdmin):
     domain_field = "domain"
+
+    def get_list_filter(self, request):
+        """Every list filter on a domain ("domain", "relation__domain") lists readable domains only."""
+        return [
+            (entry, ReadableDomainFilter) if isinstance(entry, str) and _leads_to_domain(self.model, entry) else entry
+            for entry in super().get_list_filter(request)
+        ]
 
     def _domain_filter(self, domains) -> dict:
         return {f"{self.domain_field}__in": domains}

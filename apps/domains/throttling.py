@@ -2,6 +2,8 @@
 
 Counters live in the default cache: Redis in the full stack, so every web process
 shares them. A throttled request answers 429 with a Retry-After header (DRF).
+An anonymous caller is known by ``apps.core.client_address.client_ip``, the address
+login lockout (django-axes) keys on too: X-Forwarded-For counts only from trusted proxies.
 """
 
 from django.core.exceptions import ImproperlyConfigured
@@ -9,6 +11,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle as DRFAnonRateThrottle
 from rest_framework.throttling import SimpleRateThrottle
 
+from apps.core.client_address import client_ip
 from apps.domains.models import ApiKey
 
 
@@ -29,6 +32,10 @@ class RatesFromSettings:
 
 class AnonRateThrottle(RatesFromSettings, DRFAnonRateThrottle):
     scope = "anon"
+
+    def get_ident(self, request):
+        # DRF's own get_ident believes the whole X-Forwarded-For unless NUM_PROXIES is set.
+        return client_ip(request)
 
 
 class PrincipalRateThrottle(RatesFromSettings, SimpleRateThrottle):
