@@ -382,6 +382,10 @@ if WEAVIATE_URL:
 
 PROJECTION_RECONCILE_INTERVAL_SECONDS = env.int("HEYSH_RECONCILE_INTERVAL_SECONDS", 900, min_value=30, help="How often beat reconciles Neo4j/Weaviate with the database (initial schedule row).")
 PROJECTION_RECONCILE_BATCH = env.int("HEYSH_RECONCILE_BATCH", 200, min_value=1, help="Most document versions one reconcile run repairs per domain and projection.")
+# The embedded default's persistent search engines (apps/search/engines): derived data, rebuilt
+# from the database by rebuild_projections / the beat reconcile.
+SEARCH_INDEX_DIR = Path(env.str("HEYSH_SEARCH_INDEX_DIR", str(VAR_DIR / "search"), help="Where the embedded search engines keep their index files (the tantivy keyword index); shared by every process on the host."))
+SEARCH_INDEX_LOCK_TIMEOUT = env.float("HEYSH_SEARCH_INDEX_LOCK_TIMEOUT", 60.0, min_value=0.0, help="Seconds an index writer waits for another process's writer lock before the step fails (and is retried).")
 SEARCH_RRF_K = env.int("HEYSH_SEARCH_RRF_K", 60, min_value=1, help="Reciprocal-rank fusion constant.")
 SEARCH_VECTOR_WEIGHT = env.float("HEYSH_SEARCH_VECTOR_WEIGHT", 1.0, min_value=0.0, help="Fusion weight of the vector channel.")
 SEARCH_KEYWORD_WEIGHT = env.float("HEYSH_SEARCH_KEYWORD_WEIGHT", 1.0, min_value=0.0, help="Fusion weight of the keyword channel.")

@@ -7,10 +7,11 @@ short document costs several times more. Each batch of vectors is stored on its
 chunk rows (float32 little-endian bytes plus the model name) and committed, and the
 leases are extended between batches: a retried step only embeds what is missing.
 
-Then, per document version: the domain's ``index_version`` is bumped so per-process
-search caches reload, the vectors are upserted into the vector store (deterministic
-ids: the same chunk twice is one vector), and the document's older versions leave
-the index: their vectors, then their chunks.
+Then, per document version: the domain's ``index_version`` is bumped, the vectors are
+upserted into the vector store (deterministic ids: the same chunk twice is one vector),
+the chunks are written to the keyword engine (one commit that also deletes the
+document's older versions), and the older versions leave the vector store, then the
+database.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from apps.core.backends import embedders, vector_stores
 from apps.core.bulk import rows_update
 from apps.documents.models import Chunk, DocumentVersion, StepRun
 from apps.domains.services import domains_index_invalidate
-from apps.search.projections import vector_items
+from apps.search.engines.keyword import keyword_engine
+from apps.search.projections import keyword_entries, vector_items
 
 EMBED_BATCH_SIZE = 256
 
@@ -99,6 +101,7 @@ def versions_publish(*, versions: Sequence[DocumentVersion], heartbeat: Callable
                     upserted += len(items)
                     if heartbeat:
                         heartbeat()
+            keywords = version_keywords_publish(version=version, older_version_ids=older[version.pk])
             removed = 0
             for old_version_id in older[version.pk]:
                 store.delete_version(domain_id=version.domain_id, version_id=old_version_id)
@@ -106,11 +109,19 @@ def versions_publish(*, versions: Sequence[DocumentVersion], heartbeat: Callable
                 with transaction.atomic():
                     removed = Chunk.objects.filter(version_id__in=older[version.pk]).delete()[1].get("documents.Chunk", 0)
                     domains_index_invalidate([version.domain_id])
-            results[version.pk] = {"vectors": upserted, "older_chunks_removed": removed}
+            results[version.pk] = {"vectors": upserted, "keywords": keywords, "older_chunks_removed": removed}
             metrics.heysh_pipeline_items_written_total.labels(kind="vectors").inc(upserted)
         except Exception as exc:  # noqa: PERF203 (one version's projection failing must not fail the others)
             results[version.pk] = exc
     return results
+
+
+def version_keywords_publish(*, version: DocumentVersion, older_version_ids: Sequence[int] = ()) -> int:
+    """The version's chunks into the keyword engine and its document's older versions out, in
+    one commit (re-publishing a version replaces its entries); returns the chunks written."""
+    entries = keyword_entries(version)
+    keyword_engine.write(domain_id=version.domain_id, add=entries, delete_versions=[version.pk, *older_version_ids])
+    return len(entries)
 
 
 def version_index(*, version: DocumentVersion, heartbeat: Callable[[], None] | None = None) -> dict:

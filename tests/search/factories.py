@@ -1,4 +1,5 @@
-"""Chunks, entities and mentions written directly (no pipeline), with hashing-embedder vectors."""
+"""Chunks, entities and mentions written directly (no pipeline), with hashing-embedder vectors;
+published into the search engines as the index step does."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import itertools
 import numpy as np
 from django.db.models import F
 
-from apps.core.backends import embedders
+from apps.core.backends import embedders, vector_stores
 from apps.documents.models import Chunk, Document, DocumentStatus, DocumentVersion
 from apps.domains.models import Domain
+from apps.search.indexing import version_keywords_publish
 from apps.search.models import Entity, Mention, Relation, RelationEvidence
+from apps.search.projections import vector_items
 
 _seq = itertools.count(1)
 
@@ -46,8 +49,21 @@ def make_document(domain: Domain, title: str, chunks: list[str], *, language: st
         offset += len(chunk_text) + 2
     document.current_version = version
     document.save(update_fields=["current_version"])
+    publish(version)
     bump(domain)
     return document
+
+
+def publish(version: DocumentVersion) -> None:
+    """What the index step does for a version: into the search engines, its document's older versions out of them."""
+    older = list(DocumentVersion.objects.filter(document_id=version.document_id, number__lt=version.number).values_list("pk", flat=True))
+    version_keywords_publish(version=version, older_version_ids=older)
+    store = vector_stores["default"]
+    if store.needs_items:
+        for old in older:
+            store.delete_version(domain_id=version.domain_id, version_id=old)
+        for items in vector_items(version):
+            store.upsert(items)
 
 
 def make_entity(domain: Domain, name: str, type: str = "concept") -> Entity:
