@@ -376,7 +376,6 @@ if WEAVIATE_URL:
             "grpc_port": env.int("WEAVIATE_GRPC_PORT", 50051, min_value=1, max_value=65535, help="Weaviate gRPC port."),
             "api_key": env.secret("WEAVIATE_API_KEY", help="Weaviate API key."),
             "collection": env.str("WEAVIATE_COLLECTION", "HeyshChunk", help="Weaviate collection for chunks."),
-            "hybrid_alpha": env.float("WEAVIATE_HYBRID_ALPHA", 0.5, min_value=0.0, help="Weaviate hybrid alpha (0 keyword .. 1 vector)."),
         },
     }
 
