@@ -425,3 +425,45 @@ def test_weaviate_clients_close_on_worker_shutdown(weaviate_server):
     worker_shutdown.send(sender=None)
     assert weaviate_server.closed == 1
     assert store._client is None
+
+
+def test_neo4j_reconcile_reads_page_until_a_short_page(neo4j_store, monkeypatch):
+    """Each read is one bounded page; the next starts after the last key of the previous one."""
+    neo4j_store.reconcile_page = 2
+    sent = []
+    chunks = [
+        {"chunk": 1, "version": 7, "mentions": [{"key": "a", "name": "A", "type": "person", "count": 2}]},
+        {"chunk": 2, "version": 7, "mentions": []},
+        {"chunk": 3, "version": 8, "mentions": [{"key": "a", "name": "A", "type": "person", "count": 1}]},
+    ]
+    relations = [{"source": "a", "edges": [{"type": "USES", "target": "b", "weight": 2.0, "versions": [7, 8]}]}]
+
+    def read(st):
+        sent.append((st.text.split(" ")[1], st.parameters))
+        after, page = st.parameters["after"], st.parameters["page"]
+        if st.text.startswith("MATCH (c:Chunk"):
+            return [r for r in chunks if r["chunk"] > after][:page]
+        if st.text.startswith("MATCH (s:Entity"):
+            return [r for r in relations if r["source"] > after][:page]
+        return [{"version": 9}] if after < 9 else []  # a Version node with nothing else left
+
+    monkeypatch.setattr(neo4j_store, "_read", read)
+    members = neo4j_store.version_members(domain_id=1)
+    assert members == {
+        7: {"m:a@1", "e:a|A|person", "r:a|uses|b|2"},
+        8: {"m:a@3", "e:a|A|person", "r:a|uses|b|2"},
+        9: set(),
+    }
+    chunk_afters = [p["after"] for label, p in sent if label == "(c:Chunk"]
+    assert chunk_afters == [-(2**63), 2]
+    assert all(p["page"] == 2 for _, p in sent)
+    sent.clear()
+    assert neo4j_store.counts(domain_id=1) == {7: {"entities": 1, "mentions": 2}, 8: {"entities": 1, "mentions": 1}}
+
+
+def test_neo4j_removing_a_version_drops_its_version_node(neo4j_store):
+    neo4j_store.delete_version(domain_id=1, version_id=3)
+    texts = [entry[1] for entry in neo4j_store.log if entry[0] == "run"]
+    support = next(i for i, t in enumerate(texts) if "-[:SUPPORTS]->" in t and "r.versions" in t)
+    nodes = next(i for i, t in enumerate(texts) if t.endswith("DETACH DELETE v"))
+    assert support < nodes
