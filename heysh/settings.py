@@ -321,6 +321,9 @@ if S3_BUCKET:
             ),
         },
     }
+# SigV4 signs the Host header, so a URL signed for the internal endpoint (http://minio:9000)
+# cannot be fetched by a browser through a proxy: sign downloads for the public address instead.
+S3_PUBLIC_ENDPOINT_URL = env.url("HEYSH_S3_PUBLIC_ENDPOINT_URL", ("http", "https"), help="Public S3 endpoint that presigned download URLs are signed for (e.g. https://files.example.com, routed by Caddy to MinIO); unset: the S3 endpoint itself.")
 S3_CREATE_BUCKET = env.bool("HEYSH_S3_CREATE_BUCKET", False, help="Create the documents bucket after migrate when it is missing (MinIO/dev).")
 
 # --- Pluggable backends (DESIGN §5). Built lazily by apps.core.backends. ----------

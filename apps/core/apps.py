@@ -24,3 +24,10 @@ class CoreConfig(AppConfig):
             queue="storage",
             description="Applies the document and domain deletes that Neo4j/Weaviate still owe (the projection outbox).",
         )
+        schedule_register(
+            name="vault: token renewal",
+            task="tasks.diagnostics.vault_token_renew",
+            every_seconds=3600,
+            queue="general",
+            description="Renews the app's periodic Vault token (a no-op without VAULT_ADDR).",
+        )

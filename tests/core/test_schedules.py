@@ -13,6 +13,7 @@ DECLARED = {
     "bootstrap sweep": "tasks.bootstrap.sweep",
     "projections: reconcile": "tasks.projections.reconcile",
     "projections: deletes": "tasks.projections.deletes_drain",
+    "vault: token renewal": "tasks.diagnostics.vault_token_renew",
 }
 
 

@@ -23,24 +23,58 @@ OVERRIDE = yaml.safe_load((ROOT / "docker-compose.override.yml").read_text())
 SERVICES = BASE["services"]
 APP_SERVICES = {"api", "worker-ai", "worker-storage", "worker-general", "beat", "migrate"}
 ONE_SHOT = {"migrate", "minio-init", "vault-setup"}
-EXPECTED = APP_SERVICES | ONE_SHOT | {
-    "postgres", "dragonfly", "neo4j", "weaviate", "minio", "vault", "prometheus", "grafana", "caddy",
-}
+EXPECTED = (
+    APP_SERVICES
+    | ONE_SHOT
+    | {
+        "postgres",
+        "dragonfly",
+        "neo4j",
+        "weaviate",
+        "minio",
+        "vault",
+        "prometheus",
+        "grafana",
+        "caddy",
+    }
+)
 # Secrets the application reads from Vault; never set on an application container.
-VAULT_SECRETS = {"HEYSH_SECRET_KEY", "DATABASE_URL", "NEO4J_PASSWORD", "WEAVIATE_API_KEY", "HEYSH_S3_ACCESS_KEY", "HEYSH_S3_SECRET_KEY", "HEYSH_LLM_API_KEY"}
+VAULT_SECRETS = {
+    "HEYSH_SECRET_KEY",
+    "DATABASE_URL",
+    "NEO4J_PASSWORD",
+    "WEAVIATE_API_KEY",
+    "HEYSH_S3_ACCESS_KEY",
+    "HEYSH_S3_SECRET_KEY",
+    "HEYSH_LLM_API_KEY",
+}
 # Read by the container tooling rather than settings (exporter, gunicorn.conf.py, healthcheck.py).
-PROCESS_VARIABLES = {"HEYSH_METRICS_PORT", "PROMETHEUS_MULTIPROC_DIR", "HEYSH_API_WORKERS", "HEYSH_API_PORT",
-                     "HEYSH_API_THREADS", "HEYSH_API_TIMEOUT_SECONDS", "HEYSH_BEAT_STALE_SECONDS"}
+PROCESS_VARIABLES = {
+    "HEYSH_METRICS_PORT",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "HEYSH_API_WORKERS",
+    "HEYSH_API_PORT",
+    "HEYSH_API_THREADS",
+    "HEYSH_API_TIMEOUT_SECONDS",
+    "HEYSH_BEAT_STALE_SECONDS",
+}
 
 
 def full_settings_registry() -> dict[str, str]:
     """Every variable settings.py can read: a fresh interpreter with every optional branch on."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEYSH_", "VAULT_", "NEO4J_", "WEAVIATE_"))}
-    env.update({
-        "HEYSH_ENVIRONMENT": "production", "HEYSH_SECRET_KEY": "x" * 50, "HEYSH_ALLOWED_HOSTS": "example.com",
-        "NEO4J_URI": "bolt://neo4j:7687", "WEAVIATE_URL": "http://weaviate:8080", "HEYSH_S3_BUCKET": "documents",
-        "HEYSH_LLM_BASE_URL": "http://llm/v1", "DJANGO_SETTINGS_MODULE": "heysh.settings",
-    })
+    env.update(
+        {
+            "HEYSH_ENVIRONMENT": "production",
+            "HEYSH_SECRET_KEY": "x" * 50,
+            "HEYSH_ALLOWED_HOSTS": "example.com",
+            "NEO4J_URI": "bolt://neo4j:7687",
+            "WEAVIATE_URL": "http://weaviate:8080",
+            "HEYSH_S3_BUCKET": "documents",
+            "HEYSH_LLM_BASE_URL": "http://llm/v1",
+            "DJANGO_SETTINGS_MODULE": "heysh.settings",
+        }
+    )
     code = "import json; from heysh import settings as s; print(json.dumps({v.name: v.kind for v in s.ENV_REGISTRY.values()}))"
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -83,11 +117,15 @@ def test_depends_on_targets_exist_with_meaningful_conditions():
             assert target in SERVICES, f"{name} depends on unknown {target}"
             condition = spec["condition"]
             if condition == "service_healthy":
-                assert "healthcheck" in SERVICES[target], f"{name} waits for {target} to be healthy but it has no healthcheck"
+                assert "healthcheck" in SERVICES[target], (
+                    f"{name} waits for {target} to be healthy but it has no healthcheck"
+                )
             elif condition == "service_completed_successfully":
                 assert target in ONE_SHOT, f"{name} waits for {target} to complete but it is long-running"
             else:
-                pytest.fail(f"{name} -> {target}: use service_healthy / service_completed_successfully, not {condition}")
+                pytest.fail(
+                    f"{name} -> {target}: use service_healthy / service_completed_successfully, not {condition}"
+                )
     for name in APP_SERVICES - {"migrate"}:
         depends = SERVICES[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully"
@@ -150,8 +188,15 @@ def test_named_volumes_are_declared_and_data_services_persist():
             assert source in declared, f"{name} uses undeclared volume {source}"
             used.add(source)
     assert declared == used
-    for name, path in (("postgres", "/var/lib/postgresql/data"), ("neo4j", "/data"), ("weaviate", "/var/lib/weaviate"),
-                       ("minio", "/data"), ("prometheus", "/prometheus"), ("grafana", "/var/lib/grafana"), ("dragonfly", "/data")):
+    for name, path in (
+        ("postgres", "/var/lib/postgresql/data"),
+        ("neo4j", "/data"),
+        ("weaviate", "/var/lib/weaviate"),
+        ("minio", "/data"),
+        ("prometheus", "/prometheus"),
+        ("grafana", "/var/lib/grafana"),
+        ("dragonfly", "/data"),
+    ):
         assert any(v.split(":")[1] == path and not v.startswith(".") for v in SERVICES[name]["volumes"]), name
 
 
@@ -235,8 +280,12 @@ def test_caddy_proxies_the_app_and_hides_metrics():
 
 def test_prometheus_targets_match_the_services_ports():
     config = yaml.safe_load((ROOT / "compose/prometheus/prometheus.yml").read_text())
-    ports = {"api": "8000", "weaviate": SERVICES["weaviate"]["environment"]["PROMETHEUS_MONITORING_PORT"], "minio": "9000",
-             "dragonfly": "6379"}
+    ports = {
+        "api": "8000",
+        "weaviate": SERVICES["weaviate"]["environment"]["PROMETHEUS_MONITORING_PORT"],
+        "minio": "9000",
+        "dragonfly": "6379",
+    }
     for name in ("worker-ai", "worker-storage", "worker-general", "beat"):
         ports[name] = app_environment(name)["HEYSH_METRICS_PORT"]
     for job in config["scrape_configs"]:
@@ -269,3 +318,82 @@ def test_gunicorn_child_exit_marks_dead_workers(tmp_path, monkeypatch):
     assert not live.exists()
     assert counter.exists(), "counters of dead workers still count"
     assert conf.logconfig_dict["formatters"]["json"]["()"] == "apps.core.logging.JsonFormatter"
+
+
+# --- scale-out wiring (issue 16) -------------------------------------------------------
+VAULT_SERVER = yaml.safe_load((ROOT / "docker-compose.vault-server.yml").read_text())
+
+
+def _default(value: str) -> str:
+    """${NAME:-default} -> default."""
+    match = re.fullmatch(r"\$\{\w+:-([^}]*)\}", value)
+    return match.group(1) if match else value
+
+
+def _mebibytes(size: str) -> float:
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", size.strip().lower()).groups()
+    return float(number) * {"": 1 / 2**20, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024**2}[unit]
+
+
+def test_dragonfly_threads_are_fixed_and_each_has_its_256_mib():
+    """Dragonfly refuses to start below 256 MiB per thread, and one thread per core is its default."""
+    args = dict(a.split("=", 1) for a in SERVICES["dragonfly"]["command"] if a.startswith("--") and "=" in a)
+    threads = int(_default(args["--proactor_threads"]))
+    memory = _mebibytes(_default(args["--maxmemory"]))
+    assert threads >= 1 and memory >= 256 * threads
+    example = dict(re.findall(r"^(DRAGONFLY_\w+)=(\S+)$", (ROOT / ".env.example").read_text(), re.M))
+    assert _mebibytes(example["DRAGONFLY_MAXMEMORY"]) >= 256 * int(example["DRAGONFLY_THREADS"])
+
+
+def test_migrate_waits_for_the_bucket_minio_init_creates():
+    depends = SERVICES["migrate"]["depends_on"]
+    assert depends["minio-init"]["condition"] == "service_completed_successfully"
+
+
+def test_downloads_are_signed_for_the_public_files_site_caddy_proxies_to_minio():
+    env = app_environment("api")
+    public = env["HEYSH_S3_PUBLIC_ENDPOINT_URL"]
+    assert public.startswith("https://${HEYSH_FILES_ADDRESS")
+    assert SERVICES["caddy"]["environment"]["HEYSH_FILES_ADDRESS"] == "${HEYSH_FILES_ADDRESS:-files.localhost}"
+    caddyfile = (ROOT / "compose/caddy/Caddyfile").read_text()
+    files_site = caddyfile.split("{$HEYSH_FILES_ADDRESS:files.localhost} {", 1)[1]
+    assert re.search(r"^\s*reverse_proxy minio:9000$", files_site, re.M)
+    assert "header_up Host" not in files_site  # the signed Host must reach MinIO unchanged
+
+
+def test_setup_url_encodes_the_database_password():
+    """The same byte-wise percent-encoding as urllib's, run by the POSIX shell."""
+    from urllib.parse import quote
+
+    setup = (ROOT / "compose/vault/setup.sh").read_text()
+    function = re.search(r"^urlencode\(\) \{.*?^\}", setup, re.M | re.S).group(0)
+    assert 'DATABASE_URL="postgres://$(urlencode "$POSTGRES_USER"):$(urlencode "$POSTGRES_PASSWORD")@' in setup
+    for password in ("p@ss:w/rd #%é~x-_.Z9", "plain", "a+b=c&d?e"):
+        out = subprocess.run(
+            ["sh", "-c", f'{function}\nurlencode "$1"', "sh", password], capture_output=True, text=True, check=True
+        ).stdout
+        assert out == quote(password, safe="-._~")
+
+
+def test_vault_server_profile_persists_unseals_and_logs_the_app_in_with_approle():
+    services = VAULT_SERVER["services"]
+    vault = services["vault"]
+    assert vault["command"] == ["server", "-config=/vault/config/vault.hcl"]
+    assert "vault-data:/vault/file" in vault["volumes"] and "vault-data" in VAULT_SERVER["volumes"]
+    hcl = (ROOT / "compose/vault/vault.hcl").read_text()
+    assert 'storage "file"' in hcl and 'path = "/vault/file"' in hcl
+    setup = services["vault-setup"]
+    assert setup["entrypoint"] == ["/bin/sh", "/setup/init-unseal.sh"]
+    assert setup["restart"] == "unless-stopped" and setup["healthcheck"]["test"][0] == "CMD-SHELL"
+    script = (ROOT / "compose/vault/init-unseal.sh").read_text()
+    assert "vault operator init" in script and "vault operator unseal" in script and "/setup/setup.sh" in script
+    approle = (ROOT / "compose/vault/setup.sh").read_text()
+    assert "auth/approle/role/heysh-app token_policies=heysh-app token_period=24h" in approle
+    for name in APP_SERVICES:
+        overlay = services[name]
+        assert overlay["environment"]["VAULT_TOKEN"] == "" and overlay["environment"]["VAULT_APPROLE_DIR"]
+        assert overlay["depends_on"]["vault-setup"]["condition"] == "service_healthy"
+        assert any(v.startswith("vault-approle:") and v.endswith(":ro") for v in overlay["volumes"])
+    entrypoint = (ROOT / "compose/django/entrypoint.sh").read_text()
+    assert 'VAULT_ROLE_ID=$(cat "$VAULT_APPROLE_DIR/role_id")' in entrypoint
+    assert set(services) <= set(SERVICES)
