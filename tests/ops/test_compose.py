@@ -248,7 +248,8 @@ def test_dev_override_publishes_ports_mounts_code_and_reloads():
     assert "127.0.0.1:8000:8000" in api["ports"]
     for name in ("postgres", "dragonfly", "neo4j", "minio", "vault", "prometheus", "grafana"):
         assert services[name]["ports"], name
-    assert set(services) <= set(SERVICES)
+    live = {name for name, service in services.items() if service.get("profiles") == ["live"]}
+    assert set(services) - live <= set(SERVICES)
 
 
 def test_dockerfile_is_multi_stage_non_root_with_cpu_torch():
@@ -397,3 +398,34 @@ def test_vault_server_profile_persists_unseals_and_logs_the_app_in_with_approle(
     entrypoint = (ROOT / "compose/django/entrypoint.sh").read_text()
     assert 'VAULT_ROLE_ID=$(cat "$VAULT_APPROLE_DIR/role_id")' in entrypoint
     assert set(services) <= set(SERVICES)
+
+
+def test_the_live_suite_is_one_command_against_servers_of_its_own():
+    services = OVERRIDE["services"]
+    runner = services["live-tests"]
+    assert runner["profiles"] == ["live"] and runner["command"][:3] == ["pytest", "-m", "live"]
+    env = runner["environment"]
+    assert env["HEYSH_LIVE_ISOLATED"] == "1"
+    assert env["NEO4J_URI"] == "bolt://neo4j-live:7687" and env["WEAVIATE_URL"] == "http://weaviate-live:8080"
+    assert (
+        env["NEO4J_URI"] != BASE["x-app-env"]["NEO4J_URI"] and env["WEAVIATE_URL"] != BASE["x-app-env"]["WEAVIATE_URL"]
+    )
+    assert env["HEYSH_S3_BUCKET"] != BASE["x-app-env"]["HEYSH_S3_BUCKET"]
+    assert env["VAULT_ADDR"] == "http://vault:8200"
+    for name in ("neo4j-live", "weaviate-live"):
+        assert services[name]["profiles"] == ["live"] and services[name]["tmpfs"], name
+        assert runner["depends_on"][name]["condition"] == "service_healthy"
+    assert "--profile live run --rm live-tests" in (ROOT / "docs/operations.md").read_text()
+
+
+def test_live_graph_and_vector_suites_refuse_servers_that_may_be_the_apps(monkeypatch):
+    from tests.backends.conftest import live_env
+
+    monkeypatch.setenv("NEO4J_URI", "bolt://neo4j:7687")
+    monkeypatch.delenv("HEYSH_LIVE_ISOLATED", raising=False)
+    assert "may be the app's own server" in live_env("NEO4J_URI")
+    monkeypatch.setenv("HEYSH_LIVE_ISOLATED", "1")
+    assert live_env("NEO4J_URI") is None
+    monkeypatch.delenv("HEYSH_LIVE_ISOLATED")
+    monkeypatch.setenv("VAULT_ADDR", "http://vault:8200")
+    assert live_env("VAULT_ADDR") is None  # Vault and S3 cases write only paths and buckets of their own
