@@ -92,6 +92,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.ForwardedProtoMiddleware",  # before SecurityMiddleware reads the scheme
     "apps.core.middleware.RefuseNulBytesMiddleware",
     "apps.core.middleware.ApiTrailingSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -206,7 +207,7 @@ AXES_LOCKOUT_CALLABLE = "apps.domains.lockout.lockout_response"
 AXES_VERBOSE = False
 # Reverse proxies whose X-Forwarded-For is believed (apps.core.client_address): the client
 # address of throttles and lockout. Empty: the header is ignored, REMOTE_ADDR is the client.
-_trusted_proxies = env.list("HEYSH_TRUSTED_PROXIES", help="Addresses or networks of reverse proxies whose X-Forwarded-For is trusted, e.g. 172.16.0.0/12 (unset: the header is ignored).")
+_trusted_proxies = env.list("HEYSH_TRUSTED_PROXIES", help="Addresses or networks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are trusted, e.g. 172.16.0.0/12 (unset: both headers are ignored).")
 try:
     TRUSTED_PROXIES = [str(ipaddress.ip_network(entry, strict=False)) for entry in _trusted_proxies]
 except ValueError as exc:

@@ -39,8 +39,8 @@ def _check_description(description: str) -> None:
 
 
 def domain_create(*, user, slug: str, name: str, description: str = "", **extra) -> Domain:
-    _check_description(description)
     """Create a domain; the creating person becomes its first owner."""
+    _check_description(description)
     if isinstance(user, ApiKeyPrincipal) or user is None or not user.is_authenticated:
         raise Forbidden("Only people can create domains; API keys belong to one domain.")
     try:

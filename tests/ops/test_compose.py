@@ -321,6 +321,26 @@ def test_gunicorn_child_exit_marks_dead_workers(tmp_path, monkeypatch):
     assert conf.logconfig_dict["formatters"]["json"]["()"] == "apps.core.logging.JsonFormatter"
 
 
+def test_gunicorn_believes_the_scheme_only_from_trusted_proxies(monkeypatch):
+    """gunicorn sets wsgi.url_scheme from X-Forwarded-Proto only for HEYSH_TRUSTED_PROXIES (else loopback)."""
+    import importlib.util
+
+    from gunicorn.config import Config
+
+    def allowed() -> list[str]:
+        spec = importlib.util.spec_from_file_location("heysh_gunicorn_conf", ROOT / "compose/django/gunicorn.conf.py")
+        conf = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(conf)
+        config = Config()
+        config.set("forwarded_allow_ips", conf.forwarded_allow_ips)
+        return [str(network) for network in config.forwarded_allow_networks()]
+
+    monkeypatch.delenv("HEYSH_TRUSTED_PROXIES", raising=False)
+    assert allowed() == ["127.0.0.1/32", "::1/128"]
+    monkeypatch.setenv("HEYSH_TRUSTED_PROXIES", "172.16.0.0/12,10.0.0.0/8")
+    assert allowed() == ["172.16.0.0/12", "10.0.0.0/8"]
+
+
 # --- scale-out wiring (issue 16) -------------------------------------------------------
 VAULT_SERVER = yaml.safe_load((ROOT / "docker-compose.vault-server.yml").read_text())
 
