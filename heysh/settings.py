@@ -212,6 +212,11 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"HEYSH_TRUSTED_PROXIES: {exc}") from None
 
+# /metrics shows every tenant's slug and counts: Prometheus sends this token as a bearer token
+# (compose/prometheus/prometheus.yml, deploy/k8s ServiceMonitor). Unset: /metrics is open in
+# development and closed (403) in production.
+METRICS_TOKEN = env.secret("HEYSH_METRICS_TOKEN", help="Bearer token Prometheus must send to scrape the api's /metrics (unset: open in development, refused in production).")
+
 THROTTLE_ANON = env.str("HEYSH_THROTTLE_ANON", "60/min", help="Request rate for anonymous callers (DRF rate syntax).")
 THROTTLE_USER = env.str("HEYSH_THROTTLE_USER", "1200/min", help="Request rate per user or API key.")
 
