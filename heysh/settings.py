@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dj_database_url
 from botocore.config import Config as BotocoreConfig
+from csp.constants import NONCE, NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from heysh.env import Env
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "rest_framework_simplejwt.token_blacklist",
     "axes",
+    "csp",
     "drf_spectacular",
     "corsheaders",
     "django_celery_beat",
@@ -103,6 +105,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",  # CONTENT_SECURITY_POLICY below
     "apps.core.middleware.HistoryRequestMiddleware",  # simple_history's, safe for API-key principals
     # Turns a lockout that django-axes recorded during authenticate() into its answer.
     "axes.middleware.AxesMiddleware",
@@ -408,6 +411,27 @@ WEBHOOK_TIMEOUT_SECONDS = env.int("HEYSH_WEBHOOK_TIMEOUT_SECONDS", 10, min_value
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "SAMEORIGIN"  # the admin previews files in a frame of its own origin
+# Content-Security-Policy on every response, admin and API (django-csp 4,
+# https://django-csp.readthedocs.io/en/latest/configuration.html). The admin (unfold) runs
+# the standard Alpine.js build, which evaluates its x-data expressions with Function():
+# 'unsafe-eval'. Its markup and the cytoscape graph use style attributes: 'unsafe-inline'
+# for styles only. Our own inline scripts carry the per-request nonce. The API docs page
+# widens the policy for the Swagger UI CDN (heysh/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, UNSAFE_EVAL, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-src": [SELF],
+        "frame-ancestors": [SELF],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    },
+}
 # security.W019 asks for DENY; SAMEORIGIN above is deliberate and still refuses other origins.
 SILENCED_SYSTEM_CHECKS = ["security.W019"]
 if PRODUCTION:
