@@ -3,6 +3,7 @@ from django.db.models.signals import post_migrate
 
 from apps.core import backends, checks  # noqa: F401  (register signal receivers and system checks)
 from apps.core.schedules import schedules_install
+from apps.core.tracing import tracing_setup
 
 
 class CoreConfig(AppConfig):
@@ -15,3 +16,6 @@ class CoreConfig(AppConfig):
         post_migrate.connect(
             schedules_install, sender=self.apps.get_app_config("django_celery_beat"), dispatch_uid="core.schedules_install"
         )
+        # Before any middleware is loaded or connection opened: web, workers and beat alike
+        # (gunicorn does not preload, and the SDK restarts its export thread in forked children).
+        tracing_setup()
