@@ -470,6 +470,15 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# --- Tracing (apps.core.tracing) -------------------------------------------------
+# The OpenTelemetry SDK's own variable names, so the usual tooling and docs apply; only the
+# OTLP/HTTP protocol is spoken (Tempo, Jaeger and the Collector accept it on port 4318).
+OTEL_EXPORTER_OTLP_ENDPOINT = env.url(
+    "OTEL_EXPORTER_OTLP_ENDPOINT", ("http", "https"),
+    help="OTLP/HTTP endpoint traces are sent to, e.g. http://tempo:4318. Unset: no tracing.",
+)
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", "heysh", help="Service name on this process's spans (api, worker-ai, beat, ...).")
+
 # unfold's login form posts no "next": land on the admin, not Django's /accounts/profile/ default.
 LOGIN_REDIRECT_URL = "admin:index"
 

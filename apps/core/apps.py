@@ -3,6 +3,7 @@ from django.db.models.signals import post_migrate
 
 from apps.core import backends, checks  # noqa: F401  (register signal receivers and system checks)
 from apps.core.schedules import schedule_register, schedules_install
+from apps.core.tracing import tracing_setup
 
 
 class CoreConfig(AppConfig):
@@ -31,3 +32,6 @@ class CoreConfig(AppConfig):
             queue="general",
             description="Renews the app's periodic Vault token (a no-op without VAULT_ADDR).",
         )
+        # Before any middleware is loaded or connection opened: web, workers and beat alike
+        # (gunicorn does not preload, and the SDK restarts its export thread in forked children).
+        tracing_setup()

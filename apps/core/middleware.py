@@ -9,7 +9,7 @@ from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 from simple_history.models import HistoricalRecords
 
-from apps.core import context
+from apps.core import context, tracing
 from apps.core.client_address import from_trusted_proxy
 from apps.core.errors import error_body
 from apps.core.logging import current_request
@@ -35,6 +35,7 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = rid
+        tracing.annotate(request_id=rid)  # the request's trace is found by its request id too
         started = time.perf_counter()
         token = current_request.set(request)
         try:

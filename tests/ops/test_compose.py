@@ -21,6 +21,13 @@ ROOT = Path(settings.BASE_DIR)
 BASE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 OVERRIDE = yaml.safe_load((ROOT / "docker-compose.override.yml").read_text())
 SERVICES = BASE["services"]
+TEMPO = yaml.safe_load((ROOT / "compose/tempo/tempo.yml").read_text())
+LOKI = yaml.safe_load((ROOT / "compose/loki/loki.yml").read_text())
+DATASOURCES = {
+    source["uid"]: source
+    for path in sorted((ROOT / "compose/grafana/provisioning/datasources").glob("*.yml"))
+    for source in yaml.safe_load(path.read_text())["datasources"]
+}
 APP_SERVICES = {"api", "worker-ai", "worker-storage", "worker-general", "beat", "migrate"}
 ONE_SHOT = {"migrate", "minio-init", "vault-setup"}
 EXPECTED = (
@@ -36,8 +43,16 @@ EXPECTED = (
         "prometheus",
         "grafana",
         "caddy",
+        "alertmanager",
+        "tempo",
+        "loki",
+        "alloy",
+        "node-exporter",
+        "cadvisor",
     }
 )
+# Services that read the host itself (its filesystem, the Docker socket), read-only.
+HOST_READERS = {"alloy", "node-exporter", "cadvisor"}
 # Secrets the application reads from Vault; never set on an application container.
 <<<<<<< HEAD
 VAULT_SECRETS = {
@@ -187,7 +202,12 @@ def test_named_volumes_are_declared_and_data_services_persist():
     for name, service in SERVICES.items():
         for volume in service.get("volumes", []):
             source = volume.split(":", 1)[0]
-            if source.startswith((".", "/")):
+            if source.startswith("/"):
+                assert name in HOST_READERS and volume.split(":")[2].startswith("ro"), (
+                    f"{name} mounts the host's {source} writable"
+                )
+                continue
+            if source.startswith("."):
                 assert (ROOT / source).exists(), f"{name} mounts missing {source}"
                 continue
             assert source in declared, f"{name} uses undeclared volume {source}"
@@ -201,6 +221,9 @@ def test_named_volumes_are_declared_and_data_services_persist():
         ("prometheus", "/prometheus"),
         ("grafana", "/var/lib/grafana"),
         ("dragonfly", "/data"),
+        ("alertmanager", "/alertmanager"),
+        ("tempo", "/var/tempo"),
+        ("loki", "/loki"),
     ):
         assert any(v.split(":")[1] == path and not v.startswith(".") for v in SERVICES[name]["volumes"]), name
 
@@ -295,6 +318,11 @@ def test_prometheus_targets_match_the_services_ports():
         "weaviate": SERVICES["weaviate"]["environment"]["PROMETHEUS_MONITORING_PORT"],
         "minio": "9000",
         "dragonfly": "6379",
+        "alertmanager": "9093",
+        "node-exporter": "9100",
+        "cadvisor": "8080",
+        "tempo": str(TEMPO["server"]["http_listen_port"]),
+        "loki": str(LOKI["server"]["http_listen_port"]),
     }
     for name in ("worker-ai", "worker-storage", "worker-general", "beat"):
         ports[name] = app_environment(name)["HEYSH_METRICS_PORT"]
@@ -458,3 +486,87 @@ def test_live_graph_and_vector_suites_refuse_servers_that_may_be_the_apps(monkey
     monkeypatch.delenv("HEYSH_LIVE_ISOLATED")
     monkeypatch.setenv("VAULT_ADDR", "http://vault:8200")
     assert live_env("VAULT_ADDR") is None  # Vault and S3 cases write only paths and buckets of their own
+
+
+# --- traces, logs, alerts and host metrics ------------------------------------------------
+def test_every_app_container_exports_traces_to_tempo_under_its_own_name():
+    receiver = TEMPO["distributor"]["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    port = receiver.rsplit(":", 1)[1]
+    names = {}
+    for name in APP_SERVICES:
+        env = app_environment(name)
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"${{OTEL_EXPORTER_OTLP_ENDPOINT:-http://tempo:{port}}}", name
+        names[name] = env["OTEL_SERVICE_NAME"]
+    assert names == {name: name for name in APP_SERVICES}  # one service name per container
+
+
+def test_grafana_has_tempo_and_loki_linked_both_ways():
+    tempo, loki = DATASOURCES["heysh-tempo"], DATASOURCES["heysh-loki"]
+    assert tempo["type"] == "tempo" and tempo["url"] == f"http://tempo:{TEMPO['server']['http_listen_port']}"
+    assert loki["type"] == "loki" and loki["url"] == f"http://loki:{LOKI['server']['http_listen_port']}"
+    assert tempo["jsonData"]["tracesToLogsV2"]["datasourceUid"] == "heysh-loki"
+    assert "trace_id=" in tempo["jsonData"]["tracesToLogsV2"]["query"]
+    (derived,) = loki["jsonData"]["derivedFields"]
+    assert derived["datasourceUid"] == "heysh-tempo"
+    assert SERVICES["grafana"]["depends_on"]["loki"]["condition"] == "service_healthy"
+
+
+def test_a_real_json_log_line_yields_its_trace_id_through_the_loki_derived_field():
+    """The regex Grafana applies to a log line finds the trace id apps.core.logging writes."""
+    import io
+    import logging
+
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from apps.core.logging import ContextFilter, JsonFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logger = logging.getLogger("heysh.test.derived_field")
+    logger.addHandler(handler)
+    try:
+        with TracerProvider().get_tracer("test").start_as_current_span("step") as span:
+            logger.warning("step extract failed")
+    finally:
+        logger.removeHandler(handler)
+    (derived,) = DATASOURCES["heysh-loki"]["jsonData"]["derivedFields"]
+    pattern = derived["matcherRegex"]
+    match = re.search(pattern, stream.getvalue())
+    assert match and match.group(1) == format(span.get_span_context().trace_id, "032x")
+
+
+def test_alloy_ships_container_logs_to_loki_with_ids_as_structured_metadata():
+    config = (ROOT / "compose/alloy/config.alloy").read_text()
+    push = re.search(r'url\s*=\s*"http://loki:(\d+)/loki/api/v1/push"', config)
+    assert push and push.group(1) == str(LOKI["server"]["http_listen_port"])
+    assert 'host = "unix:///var/run/docker.sock"' in config
+    assert "/var/run/docker.sock:/var/run/docker.sock:ro" in SERVICES["alloy"]["volumes"]
+    metadata = re.search(r"stage\.structured_metadata \{\s*values = \{([^}]*)\}", config)
+    assert metadata and {"trace_id", "request_id", "run_id"} <= set(re.findall(r"(\w+)\s*=", metadata.group(1)))
+    assert LOKI["limits_config"]["allow_structured_metadata"] is True
+    assert SERVICES["alloy"]["depends_on"]["loki"]["condition"] == "service_healthy"
+
+
+def test_prometheus_sends_alerts_to_alertmanager_which_gets_its_credentials_as_secret_files():
+    prometheus = yaml.safe_load((ROOT / "compose/prometheus/prometheus.yml").read_text())
+    (target,) = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert target == "alertmanager:9093"
+    config = (ROOT / "compose/alertmanager/alertmanager.yml").read_text()
+    referenced = set(re.findall(r"/run/secrets/(\w+)", config))
+    assert referenced and referenced == set(SERVICES["alertmanager"]["secrets"]) <= set(BASE["secrets"])
+    for name in referenced:
+        variable = BASE["secrets"][name]["environment"]
+        assert variable in env_example_names(), f"{variable} missing from .env.example"
+    command = " ".join(SERVICES["alertmanager"]["command"])
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in command
+    assert "./compose/alertmanager:/etc/alertmanager:ro" in SERVICES["alertmanager"]["volumes"]
+
+
+def test_host_and_container_metrics_are_collected_read_only():
+    assert SERVICES["node-exporter"]["pid"] == "host"
+    assert "--path.rootfs=/host" in SERVICES["node-exporter"]["command"]
+    assert "/:/host:ro,rslave" in SERVICES["node-exporter"]["volumes"]
+    assert all(v.split(":")[2].startswith("ro") for v in SERVICES["cadvisor"]["volumes"])
+    assert "--docker_only=true" in SERVICES["cadvisor"]["command"]
