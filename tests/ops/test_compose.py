@@ -54,7 +54,6 @@ EXPECTED = (
 # Services that read the host itself (its filesystem, the Docker socket), read-only.
 HOST_READERS = {"alloy", "node-exporter", "cadvisor"}
 # Secrets the application reads from Vault; never set on an application container.
-<<<<<<< HEAD
 VAULT_SECRETS = {
     "HEYSH_SECRET_KEY",
     "DATABASE_URL",
@@ -63,11 +62,8 @@ VAULT_SECRETS = {
     "HEYSH_S3_ACCESS_KEY",
     "HEYSH_S3_SECRET_KEY",
     "HEYSH_LLM_API_KEY",
+    "HEYSH_METRICS_TOKEN",
 }
-=======
-VAULT_SECRETS = {"HEYSH_SECRET_KEY", "DATABASE_URL", "NEO4J_PASSWORD", "WEAVIATE_API_KEY", "HEYSH_S3_ACCESS_KEY", "HEYSH_S3_SECRET_KEY", "HEYSH_LLM_API_KEY",
-                 "HEYSH_METRICS_TOKEN"}
->>>>>>> harden
 # Read by the container tooling rather than settings (exporter, gunicorn.conf.py, healthcheck.py).
 PROCESS_VARIABLES = {
     "HEYSH_METRICS_PORT",
