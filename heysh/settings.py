@@ -94,6 +94,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.ForwardedProtoMiddleware",  # before SecurityMiddleware reads the scheme
     "apps.core.middleware.RefuseNulBytesMiddleware",
     "apps.core.middleware.ApiTrailingSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -209,7 +210,7 @@ AXES_LOCKOUT_CALLABLE = "apps.domains.lockout.lockout_response"
 AXES_VERBOSE = False
 # Reverse proxies whose X-Forwarded-For is believed (apps.core.client_address): the client
 # address of throttles and lockout. Empty: the header is ignored, REMOTE_ADDR is the client.
-_trusted_proxies = env.list("HEYSH_TRUSTED_PROXIES", help="Addresses or networks of reverse proxies whose X-Forwarded-For is trusted, e.g. 172.16.0.0/12 (unset: the header is ignored).")
+_trusted_proxies = env.list("HEYSH_TRUSTED_PROXIES", help="Addresses or networks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are trusted, e.g. 172.16.0.0/12 (unset: both headers are ignored).")
 try:
     TRUSTED_PROXIES = [str(ipaddress.ip_network(entry, strict=False)) for entry in _trusted_proxies]
 except ValueError as exc:
@@ -329,6 +330,9 @@ if S3_BUCKET:
             ),
         },
     }
+# SigV4 signs the Host header, so a URL signed for the internal endpoint (http://minio:9000)
+# cannot be fetched by a browser through a proxy: sign downloads for the public address instead.
+S3_PUBLIC_ENDPOINT_URL = env.url("HEYSH_S3_PUBLIC_ENDPOINT_URL", ("http", "https"), help="Public S3 endpoint that presigned download URLs are signed for (e.g. https://files.example.com, routed by Caddy to MinIO); unset: the S3 endpoint itself.")
 S3_CREATE_BUCKET = env.bool("HEYSH_S3_CREATE_BUCKET", False, help="Create the documents bucket after migrate when it is missing (MinIO/dev).")
 
 # --- Pluggable backends (DESIGN §5). Built lazily by apps.core.backends. ----------
@@ -384,7 +388,6 @@ if WEAVIATE_URL:
             "grpc_port": env.int("WEAVIATE_GRPC_PORT", 50051, min_value=1, max_value=65535, help="Weaviate gRPC port."),
             "api_key": env.secret("WEAVIATE_API_KEY", help="Weaviate API key."),
             "collection": env.str("WEAVIATE_COLLECTION", "HeyshChunk", help="Weaviate collection for chunks."),
-            "hybrid_alpha": env.float("WEAVIATE_HYBRID_ALPHA", 0.5, min_value=0.0, help="Weaviate hybrid alpha (0 keyword .. 1 vector)."),
         },
     }
 
@@ -466,6 +469,15 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Tracing (apps.core.tracing) -------------------------------------------------
+# The OpenTelemetry SDK's own variable names, so the usual tooling and docs apply; only the
+# OTLP/HTTP protocol is spoken (Tempo, Jaeger and the Collector accept it on port 4318).
+OTEL_EXPORTER_OTLP_ENDPOINT = env.url(
+    "OTEL_EXPORTER_OTLP_ENDPOINT", ("http", "https"),
+    help="OTLP/HTTP endpoint traces are sent to, e.g. http://tempo:4318. Unset: no tracing.",
+)
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", "heysh", help="Service name on this process's spans (api, worker-ai, beat, ...).")
 
 # unfold's login form posts no "next": land on the admin, not Django's /accounts/profile/ default.
 LOGIN_REDIRECT_URL = "admin:index"

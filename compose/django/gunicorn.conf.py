@@ -14,7 +14,8 @@ timeout = int(os.environ.get("HEYSH_API_TIMEOUT_SECONDS", "60"))
 graceful_timeout = 30
 max_requests = 2000
 max_requests_jitter = 200
-forwarded_allow_ips = "*"  # only Caddy reaches the api on the compose network
+# The scheme header is believed from the same proxies as X-Forwarded-For (settings.TRUSTED_PROXIES).
+forwarded_allow_ips = os.environ.get("HEYSH_TRUSTED_PROXIES") or "127.0.0.1,::1"
 accesslog = None  # heysh.request logs one JSON line per request, with the user
 errorlog = "-"
 # limit_request_line (4094), limit_request_fields (100) and limit_request_field_size (8190)
