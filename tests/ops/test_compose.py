@@ -54,7 +54,6 @@ EXPECTED = (
 # Services that read the host itself (its filesystem, the Docker socket), read-only.
 HOST_READERS = {"alloy", "node-exporter", "cadvisor"}
 # Secrets the application reads from Vault; never set on an application container.
-<<<<<<< HEAD
 VAULT_SECRETS = {
     "HEYSH_SECRET_KEY",
     "DATABASE_URL",
@@ -63,11 +62,8 @@ VAULT_SECRETS = {
     "HEYSH_S3_ACCESS_KEY",
     "HEYSH_S3_SECRET_KEY",
     "HEYSH_LLM_API_KEY",
+    "HEYSH_METRICS_TOKEN",
 }
-=======
-VAULT_SECRETS = {"HEYSH_SECRET_KEY", "DATABASE_URL", "NEO4J_PASSWORD", "WEAVIATE_API_KEY", "HEYSH_S3_ACCESS_KEY", "HEYSH_S3_SECRET_KEY", "HEYSH_LLM_API_KEY",
-                 "HEYSH_METRICS_TOKEN"}
->>>>>>> harden
 # Read by the container tooling rather than settings (exporter, gunicorn.conf.py, healthcheck.py).
 PROCESS_VARIABLES = {
     "HEYSH_METRICS_PORT",
@@ -570,3 +566,10 @@ def test_host_and_container_metrics_are_collected_read_only():
     assert "/:/host:ro,rslave" in SERVICES["node-exporter"]["volumes"]
     assert all(v.split(":")[2].startswith("ro") for v in SERVICES["cadvisor"]["volumes"])
     assert "--docker_only=true" in SERVICES["cadvisor"]["command"]
+
+
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.override.yml"])
+def test_no_top_level_key_is_written_twice(name):
+    """YAML keeps only the last of two equal keys: a second `secrets:` block silently drops the first."""
+    keys = re.findall(r"^([A-Za-z][\w.-]*):", (ROOT / name).read_text(), re.M)
+    assert len(keys) == len(set(keys)), sorted({k for k in keys if keys.count(k) > 1})
