@@ -117,6 +117,7 @@ def test_the_app_and_grafana_are_proxied(path, upstream):
 
 def test_every_response_carries_the_security_headers():
     (server,) = adapted()["apps"]["http"]["servers"].values()
-    site = server["routes"][0]["handle"][0]["routes"][0]
+    app_site = next(route for route in server["routes"] if _matches(route.get("match"), "localhost", "/"))
+    site = app_site["handle"][0]["routes"][0]
     headers = next(h for h in site["handle"] if h["handler"] == "headers")["response"]
     assert "Strict-Transport-Security" in headers["set"] and "Server" in headers["delete"]

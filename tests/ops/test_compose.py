@@ -566,3 +566,10 @@ def test_host_and_container_metrics_are_collected_read_only():
     assert "/:/host:ro,rslave" in SERVICES["node-exporter"]["volumes"]
     assert all(v.split(":")[2].startswith("ro") for v in SERVICES["cadvisor"]["volumes"])
     assert "--docker_only=true" in SERVICES["cadvisor"]["command"]
+
+
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.override.yml"])
+def test_no_top_level_key_is_written_twice(name):
+    """YAML keeps only the last of two equal keys: a second `secrets:` block silently drops the first."""
+    keys = re.findall(r"^([A-Za-z][\w.-]*):", (ROOT / name).read_text(), re.M)
+    assert len(keys) == len(set(keys)), sorted({k for k in keys if keys.count(k) > 1})
