@@ -26,7 +26,9 @@ class SearchConfig(AppConfig):
         post_migrate.connect(reconcile.graph_schema_install, sender=self, dispatch_uid="search.graph_schema")
         post_migrate.connect(receivers.documents_bucket_install, sender=self, dispatch_uid="search.documents_bucket")
         schedule_register(
-            name=reconcile.RECONCILE_TASK_NAME, task=reconcile.RECONCILE_TASK,
-            every_seconds=settings.PROJECTION_RECONCILE_INTERVAL_SECONDS, queue="storage",
+            name=reconcile.RECONCILE_TASK_NAME,
+            task=reconcile.RECONCILE_TASK,
+            every_seconds=settings.PROJECTION_RECONCILE_INTERVAL_SECONDS,
+            queue="storage",
             description="Compares Neo4j/Weaviate with PostgreSQL per document version and repairs drift.",
         )

@@ -19,9 +19,7 @@ from apps.search.models import Mention, RelationEvidence
 
 def graph_contribution(version: DocumentVersion) -> GraphContribution:
     chunk_ids = tuple(Chunk.objects.filter(version=version).order_by("ordinal").values_list("pk", flat=True))
-    mentions = list(
-        Mention.objects.filter(version=version).select_related("entity").order_by("chunk_id", "start")
-    )
+    mentions = list(Mention.objects.filter(version=version).select_related("entity").order_by("chunk_id", "start"))
     entities = {m.entity.key: GraphEntity(key=m.entity.key, name=m.entity.name, type=m.entity.type) for m in mentions}
     relations = {}
     for ev in RelationEvidence.objects.filter(version=version).select_related("relation__source", "relation__target"):
@@ -53,8 +51,13 @@ def vector_items(version: DocumentVersion, *, batch_size: int = 500) -> Iterator
     for pk, document_id, version_id, domain_id, embedding, text in rows.iterator(chunk_size=batch_size):
         batch.append(
             VectorItem(
-                chunk_id=pk, document_id=document_id, version_id=version_id, domain_id=domain_id,
-                vector=np.frombuffer(bytes(embedding), dtype="<f4"), text=text, language=version.language,
+                chunk_id=pk,
+                document_id=document_id,
+                version_id=version_id,
+                domain_id=domain_id,
+                vector=np.frombuffer(bytes(embedding), dtype="<f4"),
+                text=text,
+                language=version.language,
                 created=created,
             )
         )
@@ -76,8 +79,15 @@ def keyword_entries(version: DocumentVersion) -> list[KeywordEntry]:
     created = version.document.created_at.timestamp()
     return [
         KeywordEntry(
-            chunk_id=pk, document_id=version.document_id, version_id=version.pk, language=version.language or "",
-            created=created, terms=tuple(analyze(f"{title}\n{text}" if title else text)),
+            chunk_id=pk,
+            document_id=version.document_id,
+            version_id=version.pk,
+            language=version.language or "",
+            created=created,
+            terms=tuple(analyze(f"{title}\n{text}" if title else text)),
         )
-        for pk, text in Chunk.objects.filter(version=version).order_by("ordinal").values_list("pk", "text").iterator(chunk_size=2000)
+        for pk, text in Chunk.objects.filter(version=version)
+        .order_by("ordinal")
+        .values_list("pk", "text")
+        .iterator(chunk_size=2000)
     ]

@@ -29,7 +29,9 @@ def test_engine_scores_equal_bm25s_lucene_scores(domain):
     reference = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
     reference.index(corpus, show_progress=False)
     for query in ("supersonic boundary layer", "flow", "shock interaction cooling"):
-        hits = {h.chunk_id: h.score for h in keyword_search(domains=[(domain.pk, domain.index_version)], query=query, k=10)}
+        hits = {
+            h.chunk_id: h.score for h in keyword_search(domains=[(domain.pk, domain.index_version)], query=query, k=10)
+        }
         theirs = reference.get_scores(list(dict.fromkeys(analyze(query))))
         ours = np.array([hits.get(c, 0.0) for c in chunk_ids])
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
@@ -44,7 +46,9 @@ def test_keyword_engine_follows_new_documents_and_replaced_versions(domain):
     make_document(domain, "One", ["Spoilers reduce lift."], document=one)
     assert keyword_search(domains=[(domain.pk, domain.index_version)], query="ailerons", k=5) == []
     new_chunk = Chunk.objects.get(version=Document.objects.get(pk=one.pk).current_version)
-    assert [h.chunk_id for h in keyword_search(domains=[(domain.pk, domain.index_version)], query="spoilers", k=5)] == [new_chunk.pk]
+    assert [h.chunk_id for h in keyword_search(domains=[(domain.pk, domain.index_version)], query="spoilers", k=5)] == [
+        new_chunk.pk
+    ]
     assert len(keyword_search(domains=[(domain.pk, domain.index_version)], query="control", k=5)) == 1
 
 
@@ -86,7 +90,9 @@ def test_vector_store_search_is_exact_and_scoped(domain):
     hits = store.search(domain_ids=[domain.pk], vector=query, k=1)
     assert hits[0].chunk_id == Chunk.objects.get(document=target).pk and hits[0].score == pytest.approx(1.0, abs=1e-5)
     assert store.search(domain_ids=[domain.pk + 999], vector=query, k=5) == []
-    only_a = store.search(domain_ids=[domain.pk], vector=query, k=5, filters=VectorFilter(document_ids=(target.pk + 1000,)))
+    only_a = store.search(
+        domain_ids=[domain.pk], vector=query, k=5, filters=VectorFilter(document_ids=(target.pk + 1000,))
+    )
     assert only_a == []
 
 
@@ -99,11 +105,15 @@ def test_rm3_feedback_adds_terms_of_the_best_chunks_and_respects_filters(domain)
     plain = keyword_search(domains=domains, query="roll", k=5)
     assert [h.chunk_id for h in plain] == ids(a)
     # Feedback from the best chunk ("ailerons", "aircraft", ...) reaches B, which lacks "roll"; A stays first.
-    expanded = keyword_search(domains=domains, query="roll", k=5, feedback_docs=1, feedback_terms=5, feedback_weight=0.3)
+    expanded = keyword_search(
+        domains=domains, query="roll", k=5, feedback_docs=1, feedback_terms=5, feedback_weight=0.3
+    )
     assert [h.chunk_id for h in expanded] == ids(a) + ids(b)
     assert expanded[0].score > expanded[1].score > 0
     # A zero weight is the plain query; filters still apply to the expanded query.
-    assert [h.chunk_id for h in keyword_search(domains=domains, query="roll", k=5, feedback_docs=1, feedback_weight=0.0)] == ids(a)
+    assert [
+        h.chunk_id for h in keyword_search(domains=domains, query="roll", k=5, feedback_docs=1, feedback_weight=0.0)
+    ] == ids(a)
     only_en = keyword_search(
         domains=domains, query="roll", k=5, filters=VectorFilter(languages=("en",)), feedback_docs=1, feedback_terms=5
     )

@@ -12,7 +12,7 @@ from django.conf import settings
 
 from apps.documents.models import Chunk
 from apps.search.engines.keyword import KeywordEntry, keyword_engine
-from apps.search.reconcile import rebuild_domain, reconcile_domain
+from apps.search.reconcile import rebuild_domain, reconcile_all, reconcile_domain
 from apps.search.services.keyword import keyword_search
 from tests.search.factories import make_document
 
@@ -79,6 +79,14 @@ def test_a_corrupted_index_is_reported_degrades_search_and_is_rebuilt_from_the_d
     assert keyword_engine.health(domain_ids=[domain.pk]).ok
     hits = keyword_search(domains=[(domain.pk, domain.index_version)], query="swept wings", k=5)
     assert [h.chunk_id for h in hits] == list(Chunk.objects.filter(document__title="Wing").values_list("pk", flat=True))
+
+    # The beat reconcile repairs it too: an unreadable index is rebuilt, a missing one refilled.
+    (keyword_engine.path(domain.pk) / "meta.json").write_text("{not json")
+    reconcile_all()
+    assert len(keyword_search(domains=[(domain.pk, domain.index_version)], query="rotor", k=5)) == 1
+    keyword_engine.delete_domain(domain_id=domain.pk)
+    reconcile_all()
+    assert len(keyword_search(domains=[(domain.pk, domain.index_version)], query="swept wings", k=5)) == 1
 
 
 @pytest.mark.django_db

@@ -57,8 +57,14 @@ class KeywordHit:
 
 
 def keyword_search(
-    *, domains: Sequence[tuple[int, int]], query: str, k: int, filters: VectorFilter | None = None,
-    feedback_docs: int = 0, feedback_terms: int = 10, feedback_weight: float = 0.3,
+    *,
+    domains: Sequence[tuple[int, int]],
+    query: str,
+    k: int,
+    filters: VectorFilter | None = None,
+    feedback_docs: int = 0,
+    feedback_terms: int = 10,
+    feedback_weight: float = 0.3,
 ) -> list[KeywordHit]:
     """BM25 top-k over ``domains`` ((domain id, index version) pairs). Chunks without any query term never match.
 
@@ -71,8 +77,13 @@ def keyword_search(
         return hits
     for domain_id, _index_version in domains:
         found = keyword_engine.search(
-            domain_id=domain_id, terms=terms, k=k, filters=filters,
-            feedback_docs=feedback_docs, feedback_terms=feedback_terms, feedback_weight=feedback_weight,
+            domain_id=domain_id,
+            terms=terms,
+            k=k,
+            filters=filters,
+            feedback_docs=feedback_docs,
+            feedback_terms=feedback_terms,
+            feedback_weight=feedback_weight,
         )
         hits.extend(KeywordHit(chunk_id=chunk_id, score=score) for chunk_id, score in found)
     hits.sort(key=lambda h: -h.score)
