@@ -188,11 +188,14 @@ def test_embedded_adapters_never_drift():
         assert report.versions_checked == 3 and report.drift == 0
 
 
-def test_beat_run_skips_embedded_stores_unless_asked():
-    build_domain()
-    assert reconcile_all() == []
+def test_beat_run_skips_embedded_stores_unless_asked_and_always_reconciles_the_keyword_engine():
+    """The embedded graph and vector stores read the database; the keyword engine's files are a projection."""
+    build_domain()  # chunks written straight to the database: the keyword engine has none of them yet
+    first = reconcile_all()
+    assert {r.backend for r in first} == {"keyword"} and first[0].reprojected
+    assert all(r.drift == 0 for r in reconcile_all())
     reports = reconcile_all(include_embedded=True)
-    assert {r.backend for r in reports} == {"graph", "vectors"} and all(r.drift == 0 for r in reports)
+    assert {r.backend for r in reports} == {"graph", "vectors", "keyword"} and all(r.drift == 0 for r in reports)
 
 
 # --- repair logic, proven on the test doubles -------------------------------------------
@@ -303,7 +306,7 @@ def test_beat_task_catches_up_every_domain_after_an_outage():
     result = reconcile.apply().get()
     assert metric("graph", "skipped_unhealthy") == skipped + 1
     assert FakeGraphProjection.state.get(a.pk, {}) == {}
-    assert result["reprojected"] == 6  # the vector projection was healthy
+    assert result["reprojected"] == 12  # the vector projection and the keyword engine were healthy (6 versions each)
     FakeGraphProjection.healthy = True
     result = reconcile.apply().get()
     assert result == {"domains": 2, "reprojected": 6, "removed": 0, "remaining": 0}
