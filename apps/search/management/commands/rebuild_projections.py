@@ -9,7 +9,7 @@ from apps.search.reconcile import BACKENDS, rebuild_domain, rebuild_version_coun
 
 
 class Command(BaseCommand):
-    help = "Drop a domain's projection (Neo4j graph or Weaviate vectors) and re-project every version from the database."
+    help = "Drop a domain's projection (Neo4j graph, Weaviate vectors or the keyword index) and re-project every version from the database."
 
     def add_arguments(self, parser):
         parser.add_argument("--domain", required=True, metavar="SLUG", help="Slug of the domain to rebuild.")
