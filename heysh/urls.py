@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from apps.cms import views as cms_views
 from apps.cms.platform_metrics import metrics_view
 from apps.core import views as core_views
 from apps.core.errors import json_error_view
@@ -17,6 +18,9 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The admin is the CMS: the site root leads there, and browsers asking for /favicon.ico get the CMS icon.
+    path("", cms_views.site_root, name="root"),
+    path("favicon.ico", cms_views.favicon, name="favicon"),
     path("health", core_views.health, name="health"),
     path("ready", core_views.ready, name="ready"),
     # django-prometheus + apps.core.metrics (multiprocess-aware) + the platform collector.
