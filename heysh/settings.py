@@ -18,6 +18,7 @@ import dj_database_url
 from botocore.config import Config as BotocoreConfig
 from csp.constants import NONCE, NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
+from django.templatetags.static import static as _static
 
 from heysh.env import Env
 from heysh.vault import environ_with_vault_secrets
@@ -491,6 +492,7 @@ UNFOLD = {
     "SITE_HEADER": "heysh",
     "SITE_SUBHEADER": "Knowledge CMS",
     "SITE_SYMBOL": "hub",
+    "SITE_FAVICONS": [{"rel": "icon", "type": "image/svg+xml", "href": lambda request: _static("cms/favicon.svg")}],
     "DASHBOARD_CALLBACK": "apps.cms.dashboard.dashboard_callback",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,

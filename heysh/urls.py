@@ -6,6 +6,7 @@ from drf_spectacular.settings import spectacular_settings
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from apps.cms import views as cms_views
 from apps.cms.platform_metrics import metrics_view
 from apps.core import views as core_views
 from apps.core.errors import json_error_view
@@ -27,6 +28,9 @@ api_docs_view = csp_update({"script-src": [_SWAGGER_CDN], "style-src": [_SWAGGER
 )
 
 urlpatterns = [
+    # The admin is the CMS: the site root leads there, and browsers asking for /favicon.ico get the CMS icon.
+    path("", cms_views.site_root, name="root"),
+    path("favicon.ico", cms_views.favicon, name="favicon"),
     path("health", core_views.health, name="health"),
     path("ready", core_views.ready, name="ready"),
     # django-prometheus + apps.core.metrics (multiprocess-aware) + the platform collector.
