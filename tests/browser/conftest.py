@@ -41,8 +41,13 @@ def browser_page():
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.set_default_timeout(30_000)
+        # A page that logs an error (a script failing, a missing asset) fails the test.
+        errors: list[str] = []
+        page.on("console", lambda message: errors.append(f"{page.url}: {message.text}") if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
         try:
             yield page
         finally:
             context.close()
             browser.close()
+        assert not errors, "console errors:\n" + "\n".join(errors)
