@@ -41,13 +41,19 @@ def browser_page():
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.set_default_timeout(30_000)
-        # A page that logs an error (a script failing, a missing asset) fails the test.
-        errors: list[str] = []
-        page.on("console", lambda message: errors.append(f"{page.url}: {message.text}") if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+        # Every Content-Security-Policy violation and any other console or page error is kept on
+        # the page (tests assert the policy holds) and fails the test at teardown.
+        page.console_errors = []
+        page.add_init_script(
+            "document.addEventListener('securitypolicyviolation', e => console.error("
+            "'CSP violation: ' + e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline')));"
+        )
+        page.on("console", lambda message: page.console_errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: page.console_errors.append(f"page error: {error}"))
         try:
             yield page
         finally:
             context.close()
             browser.close()
+        assert page.console_errors == [], page.console_errors
         assert not errors, "console errors:\n" + "\n".join(errors)
