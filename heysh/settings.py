@@ -505,7 +505,7 @@ UNFOLD = {
             "900": "oklch(38.6% .063 188.416)", "950": "oklch(27.7% .046 192.524)",
         },
     },
-    "SIDEBAR": {"show_search": True, "show_all_applications": True},
+    "SIDEBAR": {"show_search": True, "show_all_applications": True, "navigation": "apps.cms.navigation.sidebar"},
 }
 
 ENV_REGISTRY = env.registry

@@ -21,6 +21,7 @@ from unfold.decorators import action, display
 from unfold.enums import ActionVariant
 from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
+from apps.bootstrap import admin_workspace as workspace
 from apps.bootstrap import services
 from apps.bootstrap.models import BootstrapStep, DomainBootstrap, GeneratedContent, ResearchCandidate, ReviewDecision
 from apps.core.admin import ReadOnlyInline, StateAwareActionsMixin, status_label
@@ -179,6 +180,9 @@ class DomainBootstrapAdmin(StateAwareActionsMixin, DomainScopedAdmin):
         ("search/<slug:slug>/", "domain-search-preview", cms_views.search_preview),
         ("graph/<slug:slug>/", "domain-graph", cms_views.domain_graph),
         ("entity-graph/<int:entity_id>/", "entity-graph", cms_views.entity_graph),
+        ("search/", "domain-search", cms_views.domain_search),
+        ("workspaces/", "domain-workspaces", workspace.workspace_index),
+        ("workspace/<slug:slug>/", "domain-workspace", workspace.domain_workspace),
     )
 
     @display(description="Status")

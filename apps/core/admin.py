@@ -86,3 +86,14 @@ class StateAwareActionsMixin:
         prefix = f"{self.model._meta.app_label}_{self.model._meta.model_name}_"  # unfold's action_name
         return [action for action in actions
                 if self.detail_action_applies(request, obj, action.action_name.removeprefix(prefix))]
+
+
+class AdvancedAdminMixin:
+    """Internals the pipeline writes (chunks, provenance): listed for superusers only.
+
+    Editors still reach a row through the pages that cite it; the sidebar's "Advanced"
+    group (``apps.cms.navigation``) and "All applications" show these to superusers.
+    """
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser

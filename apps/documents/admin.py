@@ -22,7 +22,7 @@ from unfold.widgets import (
 )
 
 from apps.core import context
-from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline, StateAwareActionsMixin, status_label
+from apps.core.admin import AdvancedAdminMixin, ReadOnlyAdmin, ReadOnlyInline, StateAwareActionsMixin, status_label
 from apps.core.exceptions import ServiceError
 from apps.documents import selectors, services
 from apps.documents.models import (
@@ -301,7 +301,7 @@ class DocumentVersionAdmin(ReadOnlyAdmin, DomainScopedAdmin):
 
 
 @admin.register(Chunk)
-class ChunkAdmin(ReadOnlyAdmin, DomainScopedAdmin):
+class ChunkAdmin(AdvancedAdminMixin, ReadOnlyAdmin, DomainScopedAdmin):
     list_display = ["document", "version", "ordinal", "page", "start", "end", "preview"]
     list_filter = ["domain"]
     search_fields = ["text", "document__title"]

@@ -12,8 +12,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
+from django.urls import reverse
+from django.utils.html import format_html
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from apps.domains import services
@@ -70,7 +73,7 @@ class MembershipInline(TabularInline):
 
 @admin.register(Domain)
 class DomainAdmin(DomainScopedAdmin):
-    list_display = ["name", "slug", "status", "created_at"]
+    list_display = ["name", "slug", "status", "workspace_link", "created_at"]
     list_filter = ["status"]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
@@ -85,6 +88,11 @@ class DomainAdmin(DomainScopedAdmin):
 
     def _domain_filter(self, domains) -> dict:
         return {"pk__in": domains}
+
+    @display(description="Workspace")
+    def workspace_link(self, obj):
+        # Named URL of the workspace page (registered by the bootstrap admin, a layer above).
+        return format_html('<a class="text-primary-600" href="{}">Open</a>', reverse("admin:domain-workspace", args=[obj.slug]))
 
     def has_add_permission(self, request):
         # Anyone with admin access may start a domain; they become its owner.

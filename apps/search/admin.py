@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline, StateAwareActionsMixin
+from apps.core.admin import AdvancedAdminMixin, ReadOnlyAdmin, ReadOnlyInline, StateAwareActionsMixin
 from apps.domains.scoped_admin import DomainScopedAdmin
 from apps.search.admin_actions import EntityCurationMixin
 from apps.search.models import Entity, ExtractionCache, Mention, Relation, RelationEvidence
@@ -103,7 +103,7 @@ class RelationAdmin(DomainScopedAdmin):
 
 
 @admin.register(Mention)
-class MentionAdmin(ReadOnlyAdmin, DomainScopedAdmin):
+class MentionAdmin(AdvancedAdminMixin, ReadOnlyAdmin, DomainScopedAdmin):
     list_display = ["surface", "entity", "citation", "domain"]
     list_filter = ["domain", "entity__type"]
     search_fields = ["surface", "entity__name"]
@@ -115,7 +115,7 @@ class MentionAdmin(ReadOnlyAdmin, DomainScopedAdmin):
 
 
 @admin.register(RelationEvidence)
-class RelationEvidenceAdmin(ReadOnlyAdmin, DomainScopedAdmin):
+class RelationEvidenceAdmin(AdvancedAdminMixin, ReadOnlyAdmin, DomainScopedAdmin):
     domain_field = "relation__domain"
     list_display = ["relation", "citation", "snippet"]
     list_filter = ["relation__type", "relation__domain"]

@@ -7,7 +7,7 @@ session and draws it with cytoscape (vendored in the bootstrap app's static file
 
 from __future__ import annotations
 
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
@@ -27,8 +27,19 @@ def _domain(request, slug: str):
     return domain
 
 
-def search_preview(request, slug: str, model_admin=None):
+def domain_search(request, model_admin=None):
+    """The sidebar's Search: pick a domain (the first readable one is preselected)."""
+    slug = request.GET.get("domain") or readable_domains(request.user).order_by("name").values_list("slug", flat=True).first()
+    if slug is None:
+        context = {**model_admin.admin_site.each_context(request), "title": "Search", "domain": None, "domains": [],
+                   "query": "", "mode": "hybrid", "modes": MODES, "response": None, "error": "You belong to no domain yet."}
+        return TemplateResponse(request, "cms/search_preview.html", context)
+    url = reverse("admin:domain-search-preview", args=[_domain(request, slug).slug])
+    query = request.GET.urlencode() if request.GET.get("q") else ""
+    return HttpResponseRedirect(f"{url}?{query}" if query else url)
 
+
+def search_preview(request, slug: str, model_admin=None):
     domain = _domain(request, slug)
     query = request.GET.get("q", "").strip()
     mode = request.GET.get("mode", "hybrid")
@@ -43,6 +54,8 @@ def search_preview(request, slug: str, model_admin=None):
         **model_admin.admin_site.each_context(request), "title": f"Search preview · {domain.name}", "domain": domain,
         "query": query, "mode": mode, "modes": MODES, "response": response, "error": error,
         "graph_url": reverse("admin:domain-graph", args=[domain.slug]),
+        "domains": readable_domains(request.user).order_by("name").only("slug", "name"),
+        "workspace_url": reverse("admin:domain-workspace", args=[domain.slug]),
     }
     return TemplateResponse(request, "cms/search_preview.html", context)
 

@@ -41,8 +41,8 @@ def browser_page():
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.set_default_timeout(30_000)
-        # Every Content-Security-Policy violation (and any other console error) is kept on the
-        # page, for the tests to assert that the admin's scripts run under the policy.
+        # Every Content-Security-Policy violation and any other console or page error is kept on
+        # the page (tests assert the policy holds) and fails the test at teardown.
         page.console_errors = []
         page.add_init_script(
             "document.addEventListener('securitypolicyviolation', e => console.error("
@@ -55,3 +55,4 @@ def browser_page():
         finally:
             context.close()
             browser.close()
+        assert page.console_errors == [], page.console_errors

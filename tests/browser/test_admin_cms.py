@@ -35,7 +35,7 @@ UPLOAD = (
 def _reload_until(page, text: str, timeout: float = 150):
     def seen():
         page.reload()
-        return text in page.inner_text("#content")
+        return text.lower() in page.inner_text("#content").lower()  # status badges are set in capitals
 
     try:
         wait_until(seen, timeout=timeout, interval=1.5, what=f"page shows {text!r}")
@@ -87,6 +87,9 @@ def test_editor_bootstraps_reviews_uploads_and_searches(live_server, browser_pag
     page.goto(f"{base}/admin/documents/document/add/")
     page.select_option("#id_domain", str(domain.pk))
     page.set_input_files("#id_file", str(upload))
+    # The theme's file box shows the chosen name (its script found the box: no console error).
+    assert page.input_value("label[for=id_file] input[type=text]") == "chandra.txt"
+    page.screenshot(path=str(ARTIFACTS / "document-add.png"), full_page=True)
     page.click("button[type=submit][name=_save]")
     page.wait_for_url(re.compile(r".*/admin/documents/document/.*"))
     document = wait_until(lambda: Document.objects.filter(domain=domain, title__icontains="chandra").first(), timeout=20,
@@ -96,8 +99,16 @@ def test_editor_bootstraps_reviews_uploads_and_searches(live_server, browser_pag
     assert Document.objects.get(pk=document.pk).status == DocumentStatus.READY
     page.screenshot(path=str(ARTIFACTS / "document-ready.png"), full_page=True)
 
+    # The domain's workspace, reached from the sidebar, leads to the search page.
+    page.goto(f"{base}/admin/")
+    page.get_by_role("link", name="Domain workspaces").click()
+    page.get_by_role("link", name="Space telescopes").click()
+    page.wait_for_selector("#workspace-links")
+    page.screenshot(path=str(ARTIFACTS / "workspace.png"), full_page=True)
+    page.locator("#workspace-links").get_by_text("Search", exact=True).click()
+    page.wait_for_url(re.compile(rf".*/search/{domain.slug}/$"))
+
     # Search preview finds the uploaded document.
-    page.goto(f"{base}/admin/bootstrap/domainbootstrap/search/{domain.slug}/")
     page.fill("input[name=q]", "X-ray black holes")
     page.click("#search-preview-form button[type=submit]")
     page.wait_for_selector("#preview-results")
