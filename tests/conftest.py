@@ -71,6 +71,25 @@ def _clear_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def search_index_dir():
+    """The search engines' files outlive a test's database rollback, and the next test reuses
+    domain ids: every test starts with no index files and no open readers."""
+    import shutil
+
+    from django.conf import settings
+
+    from apps.search.engines import keyword
+
+    def wipe():
+        keyword._readers.clear()
+        shutil.rmtree(settings.SEARCH_INDEX_DIR, ignore_errors=True)
+
+    wipe()
+    yield Path(settings.SEARCH_INDEX_DIR)
+    wipe()
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

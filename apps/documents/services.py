@@ -11,13 +11,14 @@ queued, with a ``ServiceError`` the API turns into a clear 4xx:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Max
 from django.utils.text import get_valid_filename
 from simple_history.utils import bulk_create_with_history
@@ -162,6 +163,19 @@ def _existing(domain: Domain, intake: Intake) -> Document | None:
     return Document.objects.filter(domain=domain, source=Document.Source.URL, source_url=intake.url).first()
 
 
+URL_INTAKE_LOCK_NAMESPACE = 7202  # first key of pg_advisory_xact_lock(namespace, hash of domain and URL)
+
+
+def _lock_url_intake(domain: Domain, url: str) -> None:
+    """Hold, until the transaction ends, the lock of (domain, URL). PostgreSQL: an advisory
+    lock. SQLite needs none: its transactions start IMMEDIATE (settings), one writer at a time."""
+    if connection.vendor != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(f"{domain.pk}\n{url}".encode()).digest()[:4], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [URL_INTAKE_LOCK_NAMESPACE, key])
+
+
 def _creator(user):
     # An API key principal is no Django user.
     return user if getattr(user, "pk", None) else None
@@ -187,6 +201,13 @@ def document_create_from_intake(*, domain: Domain, user, intake: Intake, request
     version = None
     try:
         with transaction.atomic():
+            if not intake.content_hash:
+                # A URL has no content hash (nor a unique constraint) before it is fetched:
+                # concurrent submissions of one URL are serialized here and re-checked.
+                _lock_url_intake(domain, intake.url)
+                existing = _existing(domain, intake)
+                if existing is not None:
+                    return existing, False
             document = Document.objects.create(
                 domain=domain,
                 title=intake.title,

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.core.exceptions import Conflict, Forbidden, ServiceError
+from apps.core.exceptions import Conflict, Forbidden, NotFound, ServiceError
 from apps.core.locks import domain_graph_lock
 from apps.core.projection_outbox import projection_deletes_record
 from apps.domains.access import owned_domains, writable_domains
@@ -24,6 +24,8 @@ DOMAIN_EDITABLE_FIELDS = ("name", "description", "webhook_url", "webhook_secret"
 
 def _require_owner(*, user, domain: Domain) -> None:
     if not owned_domains(user).filter(pk=domain.pk).exists():
+        if not Domain.objects.filter(pk=domain.pk).exists():  # deleted by a concurrent request
+            raise NotFound("The domain no longer exists.")
         raise Forbidden("Only an owner of this domain may do that.")
 
 
@@ -145,9 +147,16 @@ def api_key_issue(*, actor, api_key: ApiKey) -> str:
 
 def api_key_revoke(*, actor, api_key: ApiKey) -> ApiKey:
     _require_owner(user=actor, domain=api_key.domain)
-    if api_key.revoked_at is None:
-        api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
+    # One conditional UPDATE, not save(update_fields=...): the key may have been revoked or
+    # deleted with its domain since it was loaded, and neither is a server error.
+    now = timezone.now()
+    if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now):
+        api_key.revoked_at = now
+        return api_key
+    current = ApiKey.objects.filter(pk=api_key.pk).values_list("revoked_at", flat=True).first()
+    if current is None:
+        raise NotFound("The API key no longer exists (its domain was deleted).")
+    api_key.revoked_at = current
     return api_key
 
 

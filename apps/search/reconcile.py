@@ -1,7 +1,7 @@
 """Reconciliation: keep the graph and vector projections equal to PostgreSQL.
 
-PostgreSQL is the source of truth; Neo4j and Weaviate are projections of it
-(DESIGN §4). ``reconcile_domain`` compares, per document version, what the database
+PostgreSQL is the source of truth; Neo4j, Weaviate and the embedded engines' index files
+(``apps.search.engines``) are projections of it (DESIGN §4). ``reconcile_domain`` compares, per document version, what the database
 holds with what the projection holds — counts, and a checksum of the members (mention
 pairs, the mentioned entities' names and types, and supported relation edges with their
 weights for the graph; chunk ids for vectors) when the projection can list them — and
@@ -35,12 +35,15 @@ from apps.domains.models import Domain
 from apps.search.backends.graph.embedded import EmbeddedGraphStore
 from apps.search.backends.types import entity_member, mention_member, relation_member
 from apps.search.backends.vectors.embedded import EmbeddedVectorStore
+from apps.search.engines.files import IndexCorrupt
+from apps.search.engines.keyword import keyword_engine
 from apps.search.models import Mention, RelationEvidence
-from apps.search.projections import graph_contribution, vector_items
+from apps.search.projections import graph_contribution, keyword_entries, vector_items
+from apps.search.selectors import chunk_searchable_queryset
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("graph", "vectors")
+BACKENDS = ("graph", "vectors", "keyword")
 RECONCILE_TASK_NAME = "projections: reconcile"
 RECONCILE_TASK = "tasks.projections.reconcile"
 
@@ -104,6 +107,17 @@ def vectors_expected(*, domain_id: int) -> tuple[dict[int, int], dict[int, set[s
     return {v: len(m) for v, m in members.items()}, dict(members)
 
 
+def keyword_expected(*, domain_id: int) -> tuple[dict[int, int], dict[int, set[str]]]:
+    """The searchable chunks (each document's current version): what the keyword engine must hold."""
+    members: dict[int, set[str]] = defaultdict(set)
+    for version_id, chunk_id in chunk_searchable_queryset(domain_ids=[domain_id]).values_list("version_id", "pk"):
+        members[version_id].add(str(chunk_id))
+    return {v: len(m) for v, m in members.items()}, dict(members)
+
+
+EXPECTED = {"graph": graph_expected, "vectors": vectors_expected, "keyword": keyword_expected}
+
+
 # --- comparison -----------------------------------------------------------------
 def _signature(count, members: set[str] | None, with_members: bool):
     empty = count in (None, 0, {}) or (isinstance(count, dict) and not any(count.values()))
@@ -141,6 +155,8 @@ def _store_for(backend: str, store):
         raise ValueError(f"unknown projection backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if store is not None:
         return store
+    if backend == "keyword":
+        return keyword_engine
     return (graph_stores if backend == "graph" else vector_stores)["default"]
 
 
@@ -160,6 +176,8 @@ def project_version(*, backend: str, store, version) -> None:
     """(Re)write one version's share of a projection from the database — exact, not additive."""
     if backend == "graph":
         store.replace_version(graph_contribution(version))
+    elif backend == "keyword":
+        store.write(domain_id=version.domain_id, delete_versions=[version.pk], add=keyword_entries(version))
     else:
         store.delete_version(domain_id=version.domain_id, version_id=version.pk)
         for batch in vector_items(version):
@@ -171,10 +189,7 @@ def reconcile_domain(*, domain, backend: str, store=None, max_versions: int | No
     store = _store_for(backend, store)
     max_versions = max_versions or getattr(settings, "PROJECTION_RECONCILE_BATCH", 200)
     domain_id = domain.pk
-    if backend == "graph":
-        expected_counts, expected_members = graph_expected(domain_id=domain_id)
-    else:
-        expected_counts, expected_members = vectors_expected(domain_id=domain_id)
+    expected_counts, expected_members = EXPECTED[backend](domain_id=domain_id)
     actual_counts, actual_members = _actual(store, domain_id)
     listed = set(actual_counts) | set(actual_members or ())
     known = set(DocumentVersion.objects.filter(domain_id=domain_id, pk__in=listed).values_list("pk", flat=True))
@@ -220,9 +235,7 @@ def rebuild_domain(*, domain, backend: str, store=None, progress: Callable[[int]
     if hasattr(store, "ensure_schema"):
         store.ensure_schema()
     store.delete_domain(domain_id=domain.pk)
-    expected_counts, expected_members = (graph_expected if backend == "graph" else vectors_expected)(
-        domain_id=domain.pk
-    )
+    expected_counts, expected_members = EXPECTED[backend](domain_id=domain.pk)
     version_ids = sorted(set(expected_counts) | set(expected_members))
     written = 0
     for start in range(0, len(version_ids), 100):
@@ -239,32 +252,40 @@ def rebuild_domain(*, domain, backend: str, store=None, progress: Callable[[int]
 
 
 def rebuild_version_count(*, domain, backend: str) -> int:
-    expected_counts, expected_members = (graph_expected if backend == "graph" else vectors_expected)(
-        domain_id=domain.pk
-    )
+    expected_counts, expected_members = EXPECTED[backend](domain_id=domain.pk)
     return len(set(expected_counts) | set(expected_members))
 
 
 def is_projection(store) -> bool:
-    """Embedded stores read the database itself: there is nothing to reconcile."""
+    """Embedded stores that read the database itself have nothing to reconcile; the engines'
+    files (keyword, segment vectors) do."""
     return not isinstance(store, EmbeddedGraphStore | EmbeddedVectorStore)
 
 
 def reconcile_all(*, include_embedded: bool = False) -> list[ReconcileReport]:
     """Every domain × every configured projection; a projection that is down is skipped (and retried next run)."""
     reports: list[ReconcileReport] = []
-    for backend, handler in (("graph", graph_stores), ("vectors", vector_stores)):
-        store = handler["default"]
+    for backend, store in (
+        ("graph", graph_stores["default"]),
+        ("vectors", vector_stores["default"]),
+        ("keyword", keyword_engine),
+    ):
         if not include_embedded and not is_projection(store):
             continue
-        health = store.health()
-        if not health.ok:
+        # An engine's missing or unreadable index is what reconcile repairs, not a reason to skip.
+        health = store.health() if backend != "keyword" else None
+        if health is not None and not health.ok:
             logger.warning("skipping %s reconciliation: projection unhealthy (%s)", backend, health.detail)
             heysh_projection_drift_total.labels(backend=backend, action="skipped_unhealthy").inc()
             continue
         for domain in Domain.objects.order_by("pk").iterator():
             try:
                 reports.append(reconcile_domain(domain=domain, backend=backend, store=store))
+            except IndexCorrupt:
+                logger.warning(
+                    "%s index of domain %s is unreadable: rebuilding it from the database", backend, domain.pk
+                )
+                rebuild_domain(domain=domain, backend=backend, store=store)
             except Exception:  # one domain's failure must not stop the others
                 logger.exception("reconciling %s of domain %s failed", backend, domain.pk)
                 heysh_projection_drift_total.labels(backend=backend, action="failed").inc()

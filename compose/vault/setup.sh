@@ -40,7 +40,8 @@ vault kv put "$MOUNT/heysh" \
   WEAVIATE_API_KEY="$WEAVIATE_API_KEY" \
   HEYSH_S3_ACCESS_KEY="$MINIO_APP_ACCESS_KEY" \
   HEYSH_S3_SECRET_KEY="$MINIO_APP_SECRET_KEY" \
-  HEYSH_LLM_API_KEY="${HEYSH_LLM_API_KEY:-}" >/dev/null
+  HEYSH_LLM_API_KEY="${HEYSH_LLM_API_KEY:-}" \
+  HEYSH_METRICS_TOKEN="$HEYSH_METRICS_TOKEN" >/dev/null
 
 # Runtime secrets (apps/core/secrets.py) live beside them; create the path once.
 if ! vault kv get "$MOUNT/heysh/runtime" >/dev/null 2>&1; then

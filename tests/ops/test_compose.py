@@ -62,6 +62,7 @@ VAULT_SECRETS = {
     "HEYSH_S3_ACCESS_KEY",
     "HEYSH_S3_SECRET_KEY",
     "HEYSH_LLM_API_KEY",
+    "HEYSH_METRICS_TOKEN",
 }
 # Read by the container tooling rather than settings (exporter, gunicorn.conf.py, healthcheck.py).
 PROCESS_VARIABLES = {
@@ -294,12 +295,16 @@ def test_dockerfile_is_multi_stage_non_root_with_cpu_torch():
     assert {".git", ".venv", "var", ".env"} <= set(ignored)
 
 
-def test_caddy_proxies_the_app_and_hides_metrics():
-    caddyfile = (ROOT / "compose/caddy/Caddyfile").read_text()
-    for prefix in ("/api/*", "/admin/*", "/static/*"):
-        assert re.search(rf"handle {re.escape(prefix)} \{{\s*reverse_proxy api:8000", caddyfile), prefix
-    assert re.search(r"handle \{\s*reverse_proxy api:8000", caddyfile)
-    assert "respond @internal 404" in caddyfile and "@internal path /metrics" in caddyfile
+def test_prometheus_sends_the_metrics_token_compose_mounts_for_it():
+    """The api job authenticates with the file compose fills from HEYSH_METRICS_TOKEN, the value
+    vault-setup gives the app."""
+    config = yaml.safe_load((ROOT / "compose/prometheus/prometheus.yml").read_text())
+    api_job = next(job for job in config["scrape_configs"] if job["job_name"] == "api")
+    assert api_job["authorization"]["type"] == "Bearer"
+    mounted = {entry["target"]: entry["source"] for entry in SERVICES["prometheus"]["secrets"]}
+    source = mounted[api_job["authorization"]["credentials_file"]]
+    assert BASE["secrets"][source] == {"environment": "HEYSH_METRICS_TOKEN"}
+    assert SERVICES["vault-setup"]["environment"]["HEYSH_METRICS_TOKEN"].startswith("${HEYSH_METRICS_TOKEN")
 
 
 def test_prometheus_targets_match_the_services_ports():
@@ -561,3 +566,10 @@ def test_host_and_container_metrics_are_collected_read_only():
     assert "/:/host:ro,rslave" in SERVICES["node-exporter"]["volumes"]
     assert all(v.split(":")[2].startswith("ro") for v in SERVICES["cadvisor"]["volumes"])
     assert "--docker_only=true" in SERVICES["cadvisor"]["command"]
+
+
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.override.yml"])
+def test_no_top_level_key_is_written_twice(name):
+    """YAML keeps only the last of two equal keys: a second `secrets:` block silently drops the first."""
+    keys = re.findall(r"^([A-Za-z][\w.-]*):", (ROOT / name).read_text(), re.M)
+    assert len(keys) == len(set(keys)), sorted({k for k in keys if keys.count(k) > 1})

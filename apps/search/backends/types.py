@@ -89,6 +89,7 @@ class VectorItem:
     vector: np.ndarray  # float32, L2-normalized
     text: str = ""
     language: str = ""
+    created: float = 0.0  # epoch seconds of the document (creation filters)
 
 
 @dataclass(frozen=True)
