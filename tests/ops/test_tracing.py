@@ -9,14 +9,21 @@ trace context must travel in the message headers, as between processes.
 
 from __future__ import annotations
 
+import gzip
 import logging
+import threading
 from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -30,6 +37,7 @@ from apps.documents.models import Document, ProcessingRun, StepRun
 from apps.documents.services import document_create
 from apps.documents.workflow import STEPS, pipeline
 from heysh.celery import QUEUES, app
+from tests.ops.helpers import free_port
 from tests.workers import purge_queues, wait_until
 
 STEP_SPANS = [f"pipeline.{step}" for step in STEPS]
@@ -190,3 +198,88 @@ def test_log_records_carry_the_current_trace_and_span_ids(spans):
     outside = logging.LogRecord("heysh.test", logging.INFO, __file__, 1, "hello", (), None)
     ContextFilter().filter(outside)
     assert (outside.trace_id, outside.span_id) == ("-", "-")
+
+
+class OtlpReceiver:
+    """A minimal OTLP/HTTP trace receiver on loopback: what Tempo's distributor does with the
+    protobuf requests a worker's exporter sends to ``<endpoint>/v1/traces``."""
+
+    def __init__(self):
+        self.spans: list[dict] = []
+        self.paths: set[str] = set()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                receiver.paths.add(self.path)
+                request = ExportTraceServiceRequest.FromString(body)
+                for resource_spans in request.resource_spans:
+                    service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}.get(
+                        "service.name"
+                    )
+                    for scope_spans in resource_spans.scope_spans:
+                        for span in scope_spans.spans:
+                            receiver.spans.append(
+                                {
+                                    "name": span.name,
+                                    "service": service,
+                                    "trace_id": int.from_bytes(span.trace_id, "big"),
+                                    "span_id": int.from_bytes(span.span_id, "big"),
+                                    "parent_id": int.from_bytes(span.parent_span_id, "big")
+                                    if span.parent_span_id
+                                    else None,
+                                }
+                            )
+                reply = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.workers
+def test_worker_processes_export_their_step_spans_over_otlp_into_the_uploads_trace(spans, celery_workers, domain, user):
+    """Real prefork workers, configured only by OTEL_EXPORTER_OTLP_ENDPOINT: the forked pool
+    exports over OTLP/HTTP, and the context crosses the process boundary in the message headers."""
+    receiver = OtlpReceiver()
+    try:
+        celery_workers.start(
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+            OTEL_SERVICE_NAME="worker-test",
+            OTEL_BSP_SCHEDULE_DELAY=200,
+        )
+        with tracing.tracer().start_as_current_span("upload", kind=SpanKind.SERVER) as upload:
+            document_create(domain=domain, user=user, text="The Skerryvore light was built by Alan Stevenson.")
+
+        def step_spans():
+            received = [s for s in receiver.spans if s["name"] in STEP_SPANS]
+            return received if len(received) >= len(STEP_SPANS) else None
+
+        received = wait_until(step_spans, timeout=120, what="five step spans exported by the worker")
+    finally:
+        receiver.close()
+    trace_id = upload.get_span_context().trace_id
+    assert receiver.paths == {"/v1/traces"}
+    assert sorted(s["name"] for s in received) == sorted(STEP_SPANS)
+    assert {s["trace_id"] for s in received} == {trace_id}
+    assert {s["service"] for s in received} == {"worker-test"}
+    # Connected across the two processes: every parent is a span the test process or the worker recorded.
+    known = {s["span_id"] for s in receiver.spans} | {s.context.span_id for s in spans.get_finished_spans()}
+    in_trace = [s for s in receiver.spans if s["trace_id"] == trace_id]
+    assert all(s["parent_id"] in known for s in in_trace)
+    assert any(s["name"] == "run/tasks.pipeline.analyze" for s in in_trace)
