@@ -5,15 +5,27 @@ chunks, runs, provenance) without letting anyone add, change or delete them. Dom
 scoping by membership role is ``apps.domains.scoped_admin.DomainScopedAdmin``; a
 read-only, domain-scoped admin lists ``ReadOnlyAdmin`` first:
 ``class ChunkAdmin(ReadOnlyAdmin, DomainScopedAdmin)``.
+
+``ServiceDeleteAdmin`` routes the admin's deletes (the delete page and "Delete selected")
+through a service, as the API does: ``class DocumentAdmin(ServiceDeleteAdmin, DomainScopedAdmin)``.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
+import copy
+
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.utils import display_for_label
 
+from apps.core.exceptions import ServiceError
 from apps.core.models import ProjectionDelete
 
 
@@ -35,6 +47,89 @@ class ReadOnlyAdmin(ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ServiceDeleteAdmin(ModelAdmin):
+    """Deletes, single and bulk, through ``delete_through_service``, behind Django's confirmation pages.
+
+    Django deletes with the ORM inside one transaction. The delete services own their
+    transaction instead (the domain graph lock before any row lock, the projection outbox
+    row, a retry after a race with a processing run), so the admin calls them as the API
+    does: one object at a time, outside any enclosing transaction. The rows a service removes
+    with an object (versions, chunks, runs, members) are its business: only the object's own
+    delete permission counts, where Django would also ask the read-only admins of those rows
+    (and refuse). A service refusal becomes an error message and deletes nothing of that object.
+    """
+
+    def delete_through_service(self, request, obj) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must say which service deletes a {self.opts.verbose_name}")
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, _, protected = super().get_deleted_objects(objs, request)
+        refused = {self.opts.verbose_name for obj in objs if not self.has_delete_permission(request, obj)}
+        return deleted, model_count, refused, protected
+
+    def delete_view(self, request, object_id, extra_context=None):
+        if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
+            return super().delete_view(request, object_id, extra_context)
+        # Django's own view (permission check, confirmation) without the transaction its public
+        # wrapper opens around a POST: the service must be the outermost transaction.
+        try:
+            return self._delete_view(request, object_id, extra_context)
+        except ServiceError as exc:
+            obj = self.get_object(request, unquote(object_id))
+            self.message_user(request, f"“{obj or object_id}” was not deleted: {exc.message}", messages.ERROR)
+            change = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+            return HttpResponseRedirect(reverse(change, args=[quote(object_id)], current_app=self.admin_site.name))
+
+    def log_deletions(self, request, queryset):
+        """Django logs before deleting; ``delete_model`` logs once the service has deleted,
+        so a refused delete leaves no "deleted" entry."""
+        return []
+
+    def delete_model(self, request, obj):
+        logged = copy.copy(obj)  # a service's ``obj.delete()`` clears ``obj.pk``; the log entry needs it
+        self.delete_through_service(request, obj)
+        super().log_deletions(request, [logged])
+
+    def delete_queryset(self, request, queryset) -> tuple[int, list[str]]:
+        """Each object through the service in its own transaction; returns (deleted, refusals)."""
+        deleted, refusals = 0, []
+        for obj in queryset:
+            name = str(obj)
+            if not self.has_delete_permission(request, obj):
+                refusals.append(f"“{name}” was not deleted: you may not delete it.")
+                continue
+            try:
+                self.delete_model(request, obj)
+                deleted += 1
+            except ServiceError as exc:
+                refusals.append(f"“{name}” was not deleted: {exc.message}")
+        return deleted, refusals
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:  # the site-wide action, already filtered by permission
+            actions["delete_selected"] = self.get_action(type(self).delete_selected)
+        return actions
+
+    @admin.action(permissions=["delete"], description=gettext_lazy("Delete selected %(verbose_name_plural)s"))
+    def delete_selected(self, request, queryset):
+        """Django's confirmation page; once confirmed, each object through the service."""
+        if not request.POST.get("post"):
+            return django_delete_selected(self, request, queryset)
+        _, _, refused, protected = self.get_deleted_objects(queryset, request)
+        if protected:
+            return django_delete_selected(self, request, queryset)  # its "cannot delete" page lists them
+        if refused:
+            raise PermissionDenied
+        deleted, refusals = self.delete_queryset(request, queryset)
+        if deleted:
+            plural = self.opts.verbose_name if deleted == 1 else self.opts.verbose_name_plural
+            self.message_user(request, f"Deleted {deleted} {plural}.", messages.SUCCESS)
+        for refusal in refusals:
+            self.message_user(request, refusal, messages.ERROR)
+        return None
 
 
 class ReadOnlyInline(TabularInline):

@@ -1,7 +1,8 @@
 """Documents in the admin, used as a CMS: upload (the pipeline starts), watch processing, reprocess.
 
 The add form calls ``services.document_create`` (same validation as the API); the
-"Reprocess" and "Retry failed" actions call the services too. Chunks, versions,
+"Reprocess" and "Retry failed" actions call the services too, and so do deletes (the
+delete page and "Delete selected" call ``services.document_delete``). Chunks, versions,
 runs and deliveries are written by the pipeline and shown read-only.
 """
 
@@ -22,7 +23,14 @@ from unfold.widgets import (
 )
 
 from apps.core import context
-from apps.core.admin import AdvancedAdminMixin, ReadOnlyAdmin, ReadOnlyInline, StateAwareActionsMixin, status_label
+from apps.core.admin import (
+    AdvancedAdminMixin,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    ServiceDeleteAdmin,
+    StateAwareActionsMixin,
+    status_label,
+)
 from apps.core.exceptions import ServiceError
 from apps.documents import selectors, services
 from apps.documents.models import (
@@ -149,7 +157,7 @@ def _writable(request, document: Document) -> bool:
 
 
 @admin.register(Document)
-class DocumentAdmin(StateAwareActionsMixin, DomainScopedAdmin):
+class DocumentAdmin(ServiceDeleteAdmin, StateAwareActionsMixin, DomainScopedAdmin):
     list_display = ["title", "domain", "status_badge", "source", "current_mime", "created_at"]
     list_filter = ["domain", "status", "source"]
     search_fields = ["title", "source_url", "versions__filename"]
@@ -202,6 +210,9 @@ class DocumentAdmin(StateAwareActionsMixin, DomainScopedAdmin):
         obj.__dict__.update({k: v for k, v in document.__dict__.items() if k != "_state"})
         obj._state.adding = False
         request._document_created = created
+
+    def delete_through_service(self, request, obj):
+        services.document_delete(document=obj)
 
     def response_add(self, request, obj, post_url_continue=None):
         if "_addanother" in request.POST:

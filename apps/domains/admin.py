@@ -1,7 +1,8 @@
 """Admin for domains, memberships and API keys, plus the User/Group admin in the unfold theme.
 
 Scoping follows the API: staff see the domains they belong to; owners and editors
-change a domain; only owners manage its members and API keys or delete it.
+change a domain; only owners manage its members and API keys or delete it. A domain is
+deleted by ``services.domain_delete`` (the delete page and "Delete selected"), as by the API.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
+from apps.core.admin import ServiceDeleteAdmin
 from apps.domains import services
 from apps.domains.access import owned_domains
 from apps.domains.models import ApiKey, Domain, Membership
@@ -72,7 +74,7 @@ class MembershipInline(TabularInline):
 
 
 @admin.register(Domain)
-class DomainAdmin(DomainScopedAdmin):
+class DomainAdmin(ServiceDeleteAdmin, DomainScopedAdmin):
     list_display = ["name", "slug", "status", "workspace_link", "created_at"]
     list_filter = ["status"]
     search_fields = ["name", "slug", "description"]
@@ -114,6 +116,9 @@ class DomainAdmin(DomainScopedAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+    def delete_through_service(self, request, obj):
+        services.domain_delete(user=request.user, domain=obj)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
