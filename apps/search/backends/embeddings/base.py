@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
@@ -64,6 +65,7 @@ class Embedder(ABC):
         thread.start()
 
     def _warm_and_record(self, key: str, documents: bool) -> None:
+        started = time.perf_counter()
         try:
             self.warm(documents=documents)
         except Exception as exc:  # reported by warm_state (and so /ready), never a dead thread's traceback only
@@ -73,6 +75,7 @@ class Embedder(ABC):
                 _warm_threads.pop(key, None)  # the next readiness probe tries again
         else:
             _warm_done[key] = ""
+            logger.info("embedder %s warm in %.1f s", self.model_name, time.perf_counter() - started)
 
     def warm_state(self) -> HealthStatus:
         """ok once this process has the model loaded and run; starts the warm-up when nothing did."""
