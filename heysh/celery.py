@@ -8,7 +8,7 @@ one message at a time.
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
 
 from apps.core.queues import LONGEST_HARD_LIMIT, QUEUES, TIME_LIMITS
@@ -54,6 +54,21 @@ app.conf.update(
     # tasks/__init__.py imports every task module.
     imports=("tasks",),
 )
+
+
+@signals.worker_process_init.connect(dispatch_uid="heysh.warm_embedder")
+def _warm_embedder(**kwargs):
+    """An ai worker process loads the embedding model when it starts, not inside its first task.
+
+    In each pool child (after the fork: a model session does not survive one); a worker that
+    consumes no ai queue never loads it.
+    """
+    consumed = app.amqp.queues.consume_from or app.amqp.queues
+    if "ai" in consumed:
+        from apps.core.backends import embedders  # needs Django set up, which the worker did by now
+
+        embedders["default"].warm_in_background(documents=True)
+
 
 # Task metrics, request-id propagation, worker/beat metrics servers, JSON logging.
 import apps.cms.celery_metrics  # noqa: E402,F401

@@ -142,7 +142,7 @@ def check_vault() -> str:
 
 
 def check_components_with_vault() -> dict[str, dict]:
-    components = check_components()
+    components = check_components(embedder=False)  # the model's warmth is each process's own /ready
     if os.environ.get("VAULT_ADDR", "").strip():
         components["vault"] = _timed(check_vault)
     return components

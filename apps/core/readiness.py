@@ -68,7 +68,21 @@ def _backend_check(handler, alias):
     return run
 
 
-def check_components() -> dict[str, dict]:
+def _embedder_warm_check(handler, alias):
+    def run():
+        # Never loads the model inside the probe: the first probe starts the warm-up in a
+        # background thread (when the process start did not), later ones see it finish.
+        status = handler[alias].warm_state()
+        if not status.ok:
+            raise RuntimeError(status.detail)
+        return status.detail
+
+    return run
+
+
+def check_components(*, embedder: bool = True) -> dict[str, dict]:
+    """``embedder``: whether this process's embedding model must be warm (web and ai processes);
+    the metrics collector scrapes from processes that never load it."""
     components = {
         "database": _timed(check_database),
         "cache": _timed(check_cache),
@@ -76,7 +90,9 @@ def check_components() -> dict[str, dict]:
     }
     for name, handler in HANDLERS.items():
         if name == "EMBEDDERS":
-            continue  # loading a model is not a readiness probe; the worker loads it
+            if embedder:
+                components["embedders.default"] = _timed(_embedder_warm_check(handler, "default"))
+            continue
         for alias in handler.settings:
             if alias != "default":
                 continue

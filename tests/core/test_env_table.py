@@ -22,7 +22,7 @@ def test_the_scan_finds_variables_read_only_in_branches_not_taken():
     assert set(settings.ENV_REGISTRY) <= set(scanned)
     # Read only when S3 / Neo4j / production are configured, so absent from this run's registry.
     assert {"HEYSH_S3_REGION", "NEO4J_USER", "HEYSH_HSTS_SECONDS"} <= set(scanned)
-    assert scanned["HEYSH_EMBEDDER"].kind == "choice: local|openai|hashing"
+    assert scanned["HEYSH_EMBEDDER"].kind == "choice: local|torch|openai|hashing"
     assert scanned["HEYSH_THROTTLE_ANON"].default == "`60/min`"
 
 

@@ -1,8 +1,13 @@
 """/health is liveness; /ready checks each component and answers 503 naming the one that is down."""
 
+import threading
+
 import pytest
 from django.conf import settings
 from django.test import override_settings
+
+from apps.search.backends.embeddings import base
+from apps.search.backends.embeddings.hashing import HashingEmbedder
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +68,49 @@ def test_ready_is_503_when_a_backend_fails(client):
     assert components["graph_stores.default"]["ok"] is False
     assert "cannot load BACKEND" in components["graph_stores.default"]["detail"]
     assert components["vector_stores.default"]["ok"] is True
+
+
+class SlowToWarmEmbedder(HashingEmbedder):
+    """A stand-in model whose warm-up waits for the test to release it (no real model loads here)."""
+
+    release = threading.Event()
+
+    def warm_key(self):
+        return "test:slow-to-warm"
+
+    def warm(self, *, documents=False):
+        self.release.wait(10)
+        self.embed_query("warm-up")
+
+
+def test_ready_waits_for_the_embedding_model_then_reports_ready(client, monkeypatch):
+    """/ready is 503 while the model warms (the probe starts the warm-up, never loads in-line), 200 once warm."""
+    monkeypatch.setattr(base, "_warm_threads", {})
+    monkeypatch.setattr(base, "_warm_done", {})
+    SlowToWarmEmbedder.release.clear()
+    with override_settings(EMBEDDERS={"default": {"BACKEND": "tests.core.test_readiness.SlowToWarmEmbedder"}}):
+        response = client.get("/ready")
+        assert response.status_code == 503
+        component = response.json()["components"]["embedders.default"]
+        assert component["ok"] is False and "warming up" in component["detail"]
+        assert client.get("/ready").status_code == 503  # still warming: one warm-up, not one per probe
+        SlowToWarmEmbedder.release.set()
+        base._warm_threads["test:slow-to-warm"].join(10)
+        response = client.get("/ready")
+        assert response.status_code == 200, response.json()
+        assert response.json()["components"]["embedders.default"]["ok"] is True
+
+
+def test_ready_reports_a_failed_warm_up(client, monkeypatch):
+    monkeypatch.setattr(base, "_warm_threads", {})
+    monkeypatch.setattr(base, "_warm_done", {"onnx:/missing:0:onnx": "warm-up failed: OnnxExportError: no model"})
+    broken = {
+        "default": {
+            "BACKEND": "apps.search.backends.embeddings.onnx.OnnxEmbedder",
+            "OPTIONS": {"onnx_path": "/missing"},
+        }
+    }
+    with override_settings(EMBEDDERS=broken):
+        response = client.get("/ready")
+    assert response.status_code == 503
+    assert "no model" in response.json()["components"]["embedders.default"]["detail"]

@@ -73,3 +73,11 @@ def test_evaluate_command_cleans_up_and_prints_a_table(dataset_dir):
 def test_evaluate_command_rejects_a_missing_dataset(tmp_path):
     with pytest.raises(CommandError, match="corpus.jsonl is missing"):
         call_command("evaluate", str(tmp_path))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ingestion_shows_a_progress_bar_on_stderr(dataset_dir):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("evaluate", str(dataset_dir), "--json", stdout=out, stderr=err)
+    assert "ingesting" in err.getvalue() and "doc" in err.getvalue()
+    json.loads(out.getvalue())  # stdout stays one JSON object

@@ -60,3 +60,9 @@ class SentenceTransformerEmbedder(Embedder):
     def health(self) -> HealthStatus:
         present = os.path.isdir(self.model_path)
         return HealthStatus(ok=present, detail=self.model_name if present else f"model files missing at {self.model_path}")
+
+    def warm_key(self) -> str:
+        return f"torch:{self.model_path}:{self.device}"
+
+    def warm(self, *, documents: bool = False) -> None:
+        self.embed_documents(["warm-up query"])

@@ -16,6 +16,7 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Count
+from tqdm import tqdm
 
 from apps.search.services.evaluation import MODES, dataset_load, evaluate_domain
 
@@ -137,15 +138,17 @@ class Command(BaseCommand):
         app.conf.task_always_eager, app.conf.task_eager_propagates = True, False
         doc_ids: dict[int, list[str]] = {}
         started = time.perf_counter()
+        # The bar goes to stderr, so --json still prints exactly one object on stdout.
+        progress = tqdm(total=len(dataset.corpus), unit="doc", desc="ingesting", file=self.stderr, mininterval=1.0)
         try:
-            for n, (corpus_id, doc) in enumerate(dataset.corpus.items(), start=1):
+            for corpus_id, doc in dataset.corpus.items():
                 document, _created = document_create(
                     domain=domain, user=user, text=_source_text(corpus_id, doc), title=doc["title"].strip() or corpus_id
                 )
                 doc_ids.setdefault(document.pk, []).append(corpus_id)
-                if n % 200 == 0:
-                    self._log(f"ingested {n}/{len(dataset.corpus)} ({time.perf_counter() - started:.0f} s)")
+                progress.update()
         finally:
+            progress.close()
             app.conf.task_always_eager, app.conf.task_eager_propagates = eager, propagates
         statuses = dict(Document.objects.filter(domain=domain).values_list("status").annotate(n=Count("pk")).order_by())
         self._log(f"ingested {len(dataset.corpus)} documents in {time.perf_counter() - started:.1f} s: {statuses}")
