@@ -32,14 +32,18 @@ def extractor_identity(extractor: Extractor) -> tuple[str, str]:
 def extraction_to_json(extraction: Extraction) -> dict:
     return {
         "entities": [[e.name, e.type, e.start, e.end] for e in extraction.entities],
-        "relations": [[r.source, r.target, r.type, r.evidence] for r in extraction.relations],
+        "relations": [[r.source, r.target, r.type, r.evidence, r.predicate, r.start, r.end] for r in extraction.relations],
     }
 
 
 def extraction_from_json(data: dict) -> Extraction:
     return Extraction(
         entities=tuple(ExtractedEntity(name=n, type=t, start=s, end=e) for n, t, s, e in data.get("entities", [])),
-        relations=tuple(ExtractedRelation(source=s, target=t, type=k, evidence=ev) for s, t, k, ev in data.get("relations", [])),
+        # Rows cached before relations had a predicate and offsets hold four fields.
+        relations=tuple(
+            ExtractedRelation(source=s, target=t, type=k, evidence=ev, predicate=p, start=a, end=b)
+            for s, t, k, ev, p, a, b in (list(row) + ["", 0, 0][len(row) - 4 :] for row in data.get("relations", []))
+        ),
     )
 
 

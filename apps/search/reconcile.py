@@ -77,12 +77,12 @@ def graph_expected(*, domain_id: int) -> tuple[dict[int, dict[str, int]], dict[i
         Mention.objects.filter(domain_id=domain_id).values_list("version_id", "entity__key", "chunk_id").distinct()
     ):
         members[version_id].add(f"m:{key}@{chunk_id}")
-    for version_id, source, rel_type, target in (
+    for version_id, source, rel_type, predicate, target in (
         RelationEvidence.objects.filter(relation__domain_id=domain_id)
-        .values_list("version_id", "relation__source__key", "relation__type", "relation__target__key")
+        .values_list("version_id", "relation__source__key", "relation__type", "relation__predicate", "relation__target__key")
         .distinct()
     ):
-        members[version_id].add(f"r:{source}|{rel_type}|{target}")
+        members[version_id].add(f"r:{source}|{rel_type}|{predicate}|{target}")
     return counts, dict(members)
 
 

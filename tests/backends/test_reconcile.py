@@ -60,7 +60,7 @@ class FakeGraphProjection(GraphStore):
             versions.pop(v, None)
         versions[contribution.version_id] = {
             "mentions": Counter((m.entity_key, m.chunk_id) for m in contribution.mentions),
-            "relations": {(r.source_key, r.type, r.target_key) for r in contribution.relations},
+            "relations": {(r.source_key, r.type, r.predicate, r.target_key) for r in contribution.relations},
         }
 
     def delete_version(self, *, domain_id, version_id):
@@ -86,7 +86,7 @@ class FakeGraphProjection(GraphStore):
 
     def version_members(self, *, domain_id):
         return {
-            v: {f"m:{k}@{c}" for k, c in s["mentions"]} | {f"r:{a}|{t}|{b}" for a, t, b in s["relations"]}
+            v: {f"m:{k}@{c}" for k, c in s["mentions"]} | {f"r:{a}|{t}|{p}|{b}" for a, t, p, b in s["relations"]}
             for v, s in self.state[domain_id].items()
         }
 
@@ -184,7 +184,7 @@ def test_graph_drift_is_found_and_repaired():
     state = graph.state[domain.pk]
     del state[v0.pk]  # lost
     state[v1.pk]["mentions"][("alice", v1.chunks.first().pk)] += 3  # duplicated mentions
-    state[v2.pk]["relations"] = {("alice", "causes", "acme")}  # same counts, wrong member: checksum only
+    state[v2.pk]["relations"] = {("alice", "causes", "", "acme")}  # same counts, wrong member: checksum only
     state[987654] = {"mentions": Counter({("ghost", 1): 1}), "relations": set()}  # orphan version
     before = metric("graph", "reprojected"), metric("graph", "removed")
     report = reconcile_domain(domain=domain, backend="graph", store=graph)

@@ -22,7 +22,10 @@ class ExtractedRelation:
     source: str  # surface names of entities in the same chunk
     target: str
     type: str  # a RelationType value
-    evidence: str = ""
+    evidence: str = ""  # the sentence that says it
+    predicate: str = ""  # what the sentence said: a verb lemma ("discover"), "born in", "director of"
+    start: int = 0  # offsets of the evidence within the chunk text
+    end: int = 0
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class GraphRelation:
     target_key: str
     type: str
     weight: float
+    predicate: str = ""
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,9 @@ def contribution_statements(contribution: GraphContribution, *, batch_size: int 
         statements.append(cypher.merge_mentions(domain_id=domain, version_id=version, rows=batch))
     by_relation: dict[str, list[dict]] = defaultdict(list)
     for rel in contribution.relations:
-        by_relation[rel.type].append({"source": rel.source_key, "target": rel.target_key, "weight": float(rel.weight)})
+        by_relation[rel.type].append(
+            {"source": rel.source_key, "target": rel.target_key, "predicate": rel.predicate, "weight": float(rel.weight)}
+        )
     for relation, rows in sorted(by_relation.items()):
         for batch in _batches(rows, batch_size):
             statements.append(cypher.merge_relations(domain_id=domain, version_id=version, relation=relation, rows=batch))
@@ -188,7 +190,7 @@ class Neo4jGraphStore(GraphStore):
         r = records[0]
         return GraphEntity(key=r["key"], name=r["name"], type=r["type"])
 
-    def neighbours(self, *, domain_id: int, key: str, hops: int = 1, limit: int = 50) -> Subgraph:
+    def neighbours(self, *, domain_id: int, key: str, hops: int = 1, limit: int = 50, types: Sequence[str] = ()) -> Subgraph:
         start = self._entity(domain_id, key)
         if start is None:
             return Subgraph()
@@ -199,14 +201,17 @@ class Neo4jGraphStore(GraphStore):
             if not frontier or len(nodes) >= limit + 1:
                 break
             next_frontier: list[str] = []
-            records = self._read(cypher.neighbour_edges(domain_id=domain_id, keys=frontier, degree_cap=self.degree_cap))
+            records = self._read(
+                cypher.neighbour_edges(domain_id=domain_id, keys=frontier, degree_cap=self.degree_cap, types=types)
+            )
             for r in records:
                 other = r["key"]
                 if other not in nodes and len(nodes) >= limit + 1:
                     continue
                 rel_type = cypher.RELATION_VALUES.get(r["type"], r["type"].lower())
-                edges[(r["source"], r["target"], rel_type)] = GraphRelation(
-                    source_key=r["source"], target_key=r["target"], type=rel_type, weight=float(r["weight"])
+                edges[(r["source"], r["target"], rel_type, r["predicate"])] = GraphRelation(
+                    source_key=r["source"], target_key=r["target"], type=rel_type, weight=float(r["weight"]),
+                    predicate=r["predicate"] or "",
                 )
                 if other not in nodes:
                     nodes[other] = GraphEntity(key=other, name=r["name"], type=r["entity_type"])
@@ -233,6 +238,7 @@ class Neo4jGraphStore(GraphStore):
                 GraphRelation(
                     source_key=e["source"], target_key=e["target"],
                     type=cypher.RELATION_VALUES.get(e["type"], e["type"].lower()), weight=float(e["weight"]),
+                    predicate=e.get("predicate") or "",
                 )
                 for e in r["edges"]
             ),
@@ -259,7 +265,7 @@ class Neo4jGraphStore(GraphStore):
             members[int(r["version"])].add(f"m:{r['key']}@{r['chunk']}")
         for r in self._read(cypher.version_relation_members(domain_id=domain_id)):
             rel = cypher.RELATION_VALUES.get(r["type"], r["type"].lower())
-            members[int(r["version"])].add(f"r:{r['source']}|{rel}|{r['target']}")
+            members[int(r["version"])].add(f"r:{r['source']}|{rel}|{r['predicate'] or ''}|{r['target']}")
         return dict(members)
 
     def health(self) -> HealthStatus:
