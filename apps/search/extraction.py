@@ -69,9 +69,14 @@ def extractions_cached(
             [
                 ExtractionCache(chunk_hash=h, prompt_version=prompt_version, model=model, result=extraction_to_json(r))
                 for (h, _), r in zip(batch, results, strict=True)
+                if not r.error  # a failed chunk is tried again next time, never cached as empty
             ],
             ignore_conflicts=True,
         )
+        failed = [h for (h, _), r in zip(batch, results, strict=True) if r.error]
+        if failed:
+            logger.warning("extractor %s failed %d of %d chunks: %s", extractor.name, len(failed), len(batch),
+                           next(r.error for r in results if r.error)[:200])
         found.update({h: r for (h, _), r in zip(batch, results, strict=True)})
         if heartbeat:
             heartbeat()
@@ -92,10 +97,11 @@ def extract_step(contexts) -> dict[int, dict | Exception]:
     versions = [ctx.version.pk for ctx in contexts]
     rows = list(Chunk.objects.filter(version_id__in=versions).order_by("version_id", "ordinal").values_list("version_id", "content_hash", "text"))
     results = extractions_cached(chunks=[(h, t) for _, h, t in rows], heartbeat=contexts[0].heartbeat)
-    per_version: dict[int, dict] = {v: {"chunks": 0, "entities_found": 0, "relations_found": 0} for v in versions}
+    per_version: dict[int, dict] = {v: {"chunks": 0, "chunks_failed": 0, "entities_found": 0, "relations_found": 0} for v in versions}
     for version_id, content_hash, _ in rows:
         counts = per_version[version_id]
         counts["chunks"] += 1
+        counts["chunks_failed"] += bool(results[content_hash].error)
         counts["entities_found"] += len(results[content_hash].entities)
         counts["relations_found"] += len(results[content_hash].relations)
     metrics.heysh_pipeline_items_written_total.labels(kind="extractions").inc(len(rows))

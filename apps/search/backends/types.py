@@ -32,6 +32,9 @@ class ExtractedRelation:
 class Extraction:
     entities: tuple[ExtractedEntity, ...] = ()
     relations: tuple[ExtractedRelation, ...] = ()
+    # Set when this one text could not be extracted (a model's malformed answer): the text
+    # contributes nothing this time, is not cached, and the other texts are unaffected.
+    error: str = ""
 
 
 # --- graph ----------------------------------------------------------------------
