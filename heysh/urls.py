@@ -1,6 +1,9 @@
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.settings import spectacular_settings
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from apps.cms.platform_metrics import metrics_view
@@ -16,6 +19,13 @@ api_v1 = [
     path("", include("apps.search.urls")),
 ]
 
+# The Swagger UI comes from its CDN (SWAGGER_UI_DIST); the split view serves its start-up
+# script as a file of our own, so no inline script needs allowing.
+_SWAGGER_CDN = spectacular_settings.SWAGGER_UI_DIST.split("/npm/")[0]
+api_docs_view = csp_update({"script-src": [_SWAGGER_CDN], "style-src": [_SWAGGER_CDN, UNSAFE_INLINE], "img-src": [_SWAGGER_CDN]})(
+    SpectacularSwaggerSplitView.as_view(url_name="schema")
+)
+
 urlpatterns = [
     path("health", core_views.health, name="health"),
     path("ready", core_views.ready, name="ready"),
@@ -23,7 +33,7 @@ urlpatterns = [
     path("metrics", metrics_view, name="prometheus-django-metrics"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", api_docs_view, name="api-docs"),
     path("admin/", admin.site.urls),
 ]
 

@@ -9,7 +9,10 @@ read-only, domain-scoped admin lists ``ReadOnlyAdmin`` first:
 
 from __future__ import annotations
 
+from django.contrib import admin
 from unfold.admin import ModelAdmin, TabularInline
+
+from apps.core.models import ProjectionDelete
 
 
 class ReadOnlyAdmin(ModelAdmin):
@@ -41,3 +44,13 @@ class ReadOnlyInline(TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ProjectionDelete)
+class ProjectionDeleteAdmin(ReadOnlyAdmin):
+    """The deletes Neo4j/Weaviate still owe (apps.core.projection_outbox), with their last error."""
+
+    list_display = ("id", "domain_id", "version_id", "attempts", "next_attempt_at", "created_at")
+    list_filter = ("attempts",)
+    search_fields = ("last_error",)
+    ordering = ("next_attempt_at", "id")

@@ -10,7 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from apps.core import context
 from apps.core.exceptions import NotFound, ServiceError
 from apps.core.pagination import BoundedLimitOffsetPagination
-from apps.core.parsers import BoundedJSONParser
+from apps.core.parsers import BoundedJSONParser, BoundedMultiPartParser
 from apps.documents import downloads, selectors, services
 from apps.documents.models import Document, DocumentStatus, ProcessingRun, documents_storage
 from apps.documents.serializers import (
@@ -68,7 +68,7 @@ def _writable_document(request, pk: int) -> Document:
 
 
 class DocumentListCreateView(APIView):
-    parser_classes = [BoundedJSONParser, MultiPartParser, FormParser]
+    parser_classes = [BoundedJSONParser, BoundedMultiPartParser, FormParser]
 
     @extend_schema(
         operation_id="documents_list",
@@ -152,7 +152,7 @@ class DocumentRetryView(APIView):
 
 
 class DocumentVersionCreateView(APIView):
-    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
+    parser_classes = [BoundedMultiPartParser, FormParser, BoundedJSONParser]
 
     @extend_schema(
         operation_id="documents_versions_create",

@@ -117,3 +117,20 @@ class HealthStatus:
     ok: bool
     detail: str = ""
     extra: dict = field(default_factory=dict)
+
+
+# --- reconciliation members -------------------------------------------------------
+# What a graph projection holds for one version, as strings both sides build the same way
+# (``apps.search.reconcile`` from the database, a projection's ``version_members`` from
+# itself), so a checksum of them sees a stale weight, name or type, not only a missing row.
+def mention_member(*, key: str, chunk_id: int) -> str:
+    return f"m:{key}@{int(chunk_id)}"
+
+
+def entity_member(*, key: str, name: str, type: str) -> str:
+    return f"e:{key}|{name}|{type}"
+
+
+def relation_member(*, source: str, type: str, target: str, weight: float, predicate: str = "") -> str:
+    kind = f"{type}/{predicate}" if predicate else type  # "acts_on/launch" and "acts_on/discover" are two edges
+    return f"r:{source}|{kind}|{target}|{float(weight):.6g}"
