@@ -366,8 +366,9 @@ EMBEDDERS = {
 }
 EMBEDDERS["default"] = EMBEDDERS[EMBEDDER]
 
-EXTRACTOR = env.choice("HEYSH_EXTRACTOR", ["rules", "llm"], "rules", help="`rules` offline pattern extraction; `llm` the OpenAI-compatible endpoint.")
+EXTRACTOR = env.choice("HEYSH_EXTRACTOR", ["spacy", "rules", "llm"], "spacy", help="`spacy` offline NER and dependency relations (en_core_web_sm); `rules` offline patterns only; `llm` the OpenAI-compatible endpoint.")
 EXTRACTORS = {
+    "spacy": {"BACKEND": "apps.search.backends.extractors.spacy.SpacyExtractor", "OPTIONS": {}},
     "rules": {"BACKEND": "apps.search.backends.extractors.rules.RuleExtractor", "OPTIONS": {}},
     "llm": {
         "BACKEND": "apps.search.backends.extractors.llm.OpenAICompatibleExtractor",

@@ -63,6 +63,16 @@ def django_db_modify_db_settings(request, django_db_modify_db_settings_parallel_
 
 
 @pytest.fixture(autouse=True)
+def _rules_extractor(request, settings):
+    """The pipeline, search and graph tests' texts were written for the rule extractor, which is
+    deterministic and instant; the spaCy default has its own tests (tests/search/extractors/),
+    which opt out with ``@pytest.mark.default_extractor``."""
+    if request.node.get_closest_marker("default_extractor") is None:
+        settings.EXTRACTORS = {**settings.EXTRACTORS, "default": settings.EXTRACTORS["rules"]}
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     """Throttle counters and caches must not leak between tests."""
     from django.core.cache import cache

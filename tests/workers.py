@@ -141,6 +141,7 @@ class WorkerPool:
             "DATABASE_URL": test_database_url(),
             "REDIS_URL": settings.REDIS_URL or "",
             "HEYSH_EMBEDDER": "hashing",
+            "HEYSH_EXTRACTOR": "rules",  # as in-process tests (tests/conftest.py)
             "HEYSH_VAR_DIR": str(settings.VAR_DIR),
             "HF_HUB_OFFLINE": "1",
             "HEYSH_LOG_LEVEL": "INFO",

@@ -31,6 +31,17 @@ from apps.search.models import Entity, Mention, Relation, RelationEvidence
 KEY_ENTITIES = 8
 OVERVIEW_SENTENCES = 4
 FAQ_ENTRIES = 6
+ENTITY_CITATIONS = 3  # chunks cited per key entity
+# A question per relation type; the answer is the evidence sentence, cited.
+QUESTIONS = {
+    "located_in": "Where is {source}?",
+    "born_in": "Where was {source} born?",
+    "founded_by": "Who founded {source}?",
+    "created_by": "Who created {source}?",
+    "part_of": "What is {source} part of?",
+    "works_for": "What is the connection between {source} and {target}?",
+    "uses": "What does {source} use?",
+}
 MAX_CHUNKS = 400
 SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 
@@ -109,6 +120,21 @@ def rank_entities(domain_id: int, chunk_ids: set[int]) -> list[dict]:
     return ranked[:KEY_ENTITIES]
 
 
+def _entity_citations(entity, sentences: list[Sentence], chunk_ids: set[int], first: Sentence | None) -> list[dict]:
+    """The key entity's sources: the sentence that describes it, then the sentences of its
+    mentions in other chunks, at most ENTITY_CITATIONS chunks."""
+    cited = [first] if first else []
+    for mention in Mention.objects.filter(entity=entity, chunk_id__in=chunk_ids).order_by("chunk_id", "start")[:200]:
+        if len(cited) >= ENTITY_CITATIONS:
+            break
+        if any(c.chunk_id == mention.chunk_id for c in cited):
+            continue
+        sentence = _sentence_at(sentences, mention.chunk_id, mention.start)
+        if sentence is not None:
+            cited.append(sentence)
+    return [c.citation() for c in cited]
+
+
 def _entity_sentence(entity, sentences: list[Sentence], chunk_ids: set[int]) -> Sentence | None:
 
     for mention in Mention.objects.filter(entity=entity, chunk_id__in=chunk_ids).order_by("chunk_id", "start")[:20]:
@@ -157,14 +183,17 @@ def _faq(domain_id: int, top: list[dict], descriptions: dict[int, Sentence], sen
     for relation in relations:
         evidence = RelationEvidence.objects.filter(relation=relation).order_by("pk").first()
         answer = None
-        if evidence is not None:
+        if evidence is not None and evidence.end > evidence.start:  # the extractor kept the sentence's offsets
+            answer = _sentence_at(sentences, evidence.chunk_id, evidence.start)
+        if answer is None and evidence is not None:
             answer = next((s for s in sentences if s.chunk_id == evidence.chunk_id
                            and relation.source.name.casefold() in s.text.casefold()), None)
         if answer is None:
             answer = next((s for s in sentences if relation.source.name.casefold() in s.text.casefold()
                            and relation.target.name.casefold() in s.text.casefold()), None)
         if answer is not None:
-            entries.append((f"How is {relation.source.name} related to {relation.target.name}?", answer))
+            question = QUESTIONS.get(relation.type, "How is {source} related to {target}?")
+            entries.append((question.format(source=relation.source.name, target=relation.target.name), answer))
     for ranked in top:
         if len(entries) >= FAQ_ENTRIES:
             break
@@ -224,7 +253,7 @@ def generate(bootstrap: DomainBootstrap) -> dict:
         body = sentence.text if sentence else entity.description or f"{entity.name} ({entity.get_type_display()})."
         rows.append(GeneratedContent(
             section=GeneratedContent.Section.ENTITY, ordinal=ordinal, title=entity.name, body=body, entity=entity,
-            citations=[sentence.citation()] if sentence else [], generator="extractive",
+            citations=_entity_citations(entity, sentences, chunk_ids, sentence), generator="extractive",
         ))
     for ordinal, (question, sentence) in enumerate(_faq(domain_id, top, descriptions, sentences, keywords)):
         rows.append(GeneratedContent(section=GeneratedContent.Section.FAQ, ordinal=ordinal, title=question,

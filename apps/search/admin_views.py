@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from apps.core.exceptions import ServiceError
 from apps.domains.access import readable_domains
-from apps.search.models import Entity
+from apps.search.models import Entity, RelationType
 from apps.search.services.search import search_run
 
 CYTOSCAPE = "cms/vendor/cytoscape-3.34.4/cytoscape.min.js"
@@ -65,6 +65,7 @@ def domain_graph(request, slug: str, model_admin=None):
     context = {
         **model_admin.admin_site.each_context(request), "title": f"Knowledge graph · {domain.name}", "domain": domain,
         "cytoscape": CYTOSCAPE, "entities_api": reverse("v1:entity-list") + f"?domain={domain.slug}&limit=15",
+        "relation_types": RelationType.choices,
         "search_url": reverse("admin:domain-search-preview", args=[domain.slug]),
     }
     return TemplateResponse(request, "cms/graph.html", context)
@@ -77,7 +78,7 @@ def entity_graph(request, entity_id: int, model_admin=None):
         raise Http404("No such entity.")
     context = {
         **model_admin.admin_site.each_context(request), "title": f"Neighbourhood of {entity.name}", "domain": entity.domain,
-        "entity": entity, "cytoscape": CYTOSCAPE,
+        "entity": entity, "cytoscape": CYTOSCAPE, "relation_types": RelationType.choices,
         "search_url": reverse("admin:domain-search-preview", args=[entity.domain.slug]),
     }
     return TemplateResponse(request, "cms/graph.html", context)

@@ -32,14 +32,18 @@ def extractor_identity(extractor: Extractor) -> tuple[str, str]:
 def extraction_to_json(extraction: Extraction) -> dict:
     return {
         "entities": [[e.name, e.type, e.start, e.end] for e in extraction.entities],
-        "relations": [[r.source, r.target, r.type, r.evidence] for r in extraction.relations],
+        "relations": [[r.source, r.target, r.type, r.evidence, r.predicate, r.start, r.end] for r in extraction.relations],
     }
 
 
 def extraction_from_json(data: dict) -> Extraction:
     return Extraction(
         entities=tuple(ExtractedEntity(name=n, type=t, start=s, end=e) for n, t, s, e in data.get("entities", [])),
-        relations=tuple(ExtractedRelation(source=s, target=t, type=k, evidence=ev) for s, t, k, ev in data.get("relations", [])),
+        # Rows cached before relations had a predicate and offsets hold four fields.
+        relations=tuple(
+            ExtractedRelation(source=s, target=t, type=k, evidence=ev, predicate=p, start=a, end=b)
+            for s, t, k, ev, p, a, b in (list(row) + ["", 0, 0][len(row) - 4 :] for row in data.get("relations", []))
+        ),
     )
 
 
@@ -65,9 +69,14 @@ def extractions_cached(
             [
                 ExtractionCache(chunk_hash=h, prompt_version=prompt_version, model=model, result=extraction_to_json(r))
                 for (h, _), r in zip(batch, results, strict=True)
+                if not r.error  # a failed chunk is tried again next time, never cached as empty
             ],
             ignore_conflicts=True,
         )
+        failed = [h for (h, _), r in zip(batch, results, strict=True) if r.error]
+        if failed:
+            logger.warning("extractor %s failed %d of %d chunks: %s", extractor.name, len(failed), len(batch),
+                           next(r.error for r in results if r.error)[:200])
         found.update({h: r for (h, _), r in zip(batch, results, strict=True)})
         if heartbeat:
             heartbeat()
@@ -88,10 +97,11 @@ def extract_step(contexts) -> dict[int, dict | Exception]:
     versions = [ctx.version.pk for ctx in contexts]
     rows = list(Chunk.objects.filter(version_id__in=versions).order_by("version_id", "ordinal").values_list("version_id", "content_hash", "text"))
     results = extractions_cached(chunks=[(h, t) for _, h, t in rows], heartbeat=contexts[0].heartbeat)
-    per_version: dict[int, dict] = {v: {"chunks": 0, "entities_found": 0, "relations_found": 0} for v in versions}
+    per_version: dict[int, dict] = {v: {"chunks": 0, "chunks_failed": 0, "entities_found": 0, "relations_found": 0} for v in versions}
     for version_id, content_hash, _ in rows:
         counts = per_version[version_id]
         counts["chunks"] += 1
+        counts["chunks_failed"] += bool(results[content_hash].error)
         counts["entities_found"] += len(results[content_hash].entities)
         counts["relations_found"] += len(results[content_hash].relations)
     metrics.heysh_pipeline_items_written_total.labels(kind="extractions").inc(len(rows))

@@ -5,7 +5,11 @@ module writes, idempotently and in one transaction:
 
 - entities, by normalized key (casefold, punctuation stripped, whitespace collapsed,
   simple plurals singularized, known aliases and editor merges followed), so
-  "Neo4j", "neo4j" and "Neo4J" are one entity;
+  "Neo4j", "neo4j" and "Neo4J" are one entity; a person, an organisation and a
+  location keep their type in the key ("person:jordan", "location:jordan"), so
+  same-named things of those types stay apart, and a mention without one of these
+  types ("concept", from the rules) joins the named entity of its name when the
+  domain or the batch has exactly one;
 - the version's mentions and relation evidence, replacing whatever the version (a
   retried step) or an older version of the same document contributed before;
 - relation weights and entity mention counts of every touched row; entities and
@@ -34,7 +38,7 @@ from apps.core.locks import domain_graph_lock
 from apps.core.workflows.engine import one_by_one
 from apps.documents.models import Chunk, DocumentVersion
 from apps.search.extraction import ENTITY_TYPES, RELATION_TYPES, extractions_cached
-from apps.search.models import Entity, EntityType, Mention, Relation, RelationEvidence
+from apps.search.models import NAMED_TYPES, Entity, EntityType, Mention, Relation, RelationEvidence
 from apps.search.projections import graph_contribution
 
 KEY_MAX = 200
@@ -136,8 +140,18 @@ def normalize_key(name: str) -> str:
     return ALIASES.get(key, key)[:KEY_MAX]
 
 
+def entity_key(name_key: str, entity_type: str) -> str:
+    """The key of an entity: its name's key, prefixed by its type for the named types."""
+    return f"{entity_type}:{name_key}" if entity_type in NAMED_TYPES and name_key else name_key
+
+
+def name_of_key(key: str) -> str:
+    """The name part of an entity key (a name key holds no ":", normalize_key strips it)."""
+    return key.split(":", 1)[1] if ":" in key else key
+
+
 class EntityResolver:
-    """Maps surface names to entity ids of one domain, creating entities as needed."""
+    """Maps surface names (and their types) to entity ids of one domain, creating entities as needed."""
 
     def __init__(self, domain_id: int):
         self.domain_id = domain_id
@@ -148,12 +162,36 @@ class EntityResolver:
         ):
             for alias in aliases or []:
                 alias_key = normalize_key(str(alias))
-                if alias_key and alias_key != key:
+                if alias_key and alias_key != name_of_key(key):
                     self.alias_keys.setdefault(alias_key, key)
+        # Per name key, the named types it has in the domain or the batch (see ``learn``).
+        self.named: dict[str, set[str]] = defaultdict(set)
 
-    def key(self, name: str) -> str:
-        key = normalize_key(name)
-        return self.alias_keys.get(key, key)
+    def learn(self, names: Iterable[tuple[str, str]]) -> None:
+        """Before resolving a batch: which of its (name, type) pairs name a person, organisation or
+        location here, so an untyped mention of the same name can join that entity."""
+        name_keys = {normalize_key(name) for name, _ in names}
+        name_keys.discard("")
+        for name, entity_type in names:
+            if entity_type in NAMED_TYPES:
+                self.named[normalize_key(name)].add(entity_type)
+        candidates = [entity_key(k, t) for k in name_keys for t in NAMED_TYPES]
+        for i in range(0, len(candidates), 2000):
+            for key in Entity.objects.filter(domain_id=self.domain_id, key__in=candidates[i : i + 2000]).values_list(
+                "key", flat=True
+            ):
+                entity_type, name_key = key.split(":", 1)
+                self.named[name_key].add(entity_type)
+
+    def key(self, name: str, entity_type: str = "") -> str:
+        name_key = normalize_key(name)
+        if name_key in self.alias_keys:
+            return self.alias_keys[name_key]
+        if entity_type not in NAMED_TYPES:
+            named = self.named.get(name_key, ())
+            if len(named) == 1:  # an untyped mention of the one person/organisation/location so named
+                entity_type = next(iter(named))
+        return entity_key(name_key, entity_type)
 
     def upsert(self, *, types: dict[str, Counter], names: dict[str, Counter]) -> tuple[dict[str, int], list[str]]:
         """Entity id per key (following editor merges), and the keys of the entities this call created."""
@@ -245,7 +283,7 @@ def _rename_to_most_frequent_surface(entity_ids: list[int]) -> None:
     renamed = []
     for entity in Entity.objects.filter(pk__in=list(surfaces)).only("pk", "key", "name"):
         best = surfaces[entity.pk].most_common(1)[0][0]
-        if entity.name != best and normalize_key(entity.name) == entity.key:
+        if entity.name != best and normalize_key(entity.name) == name_of_key(entity.key):
             entity.name = best
             renamed.append(entity)
     if renamed:
@@ -290,20 +328,22 @@ def versions_graph_update(
         alive = set(Chunk.objects.filter(version_id__in=version_ids).values_list("pk", flat=True))
         chunks = [row for row in chunks if row[0] in alive]
         resolver = EntityResolver(domain_id)
+        resolver.learn({(e.name, e.type) for _, _, h, _ in chunks for e in results[h].entities})
         types: dict[str, Counter] = defaultdict(Counter)
         names: dict[str, Counter] = defaultdict(Counter)
         first_seen: dict[str, int] = {}
         mentions: dict[tuple[str, int, int], tuple[str, int, int]] = {}
-        evidence: dict[tuple[str, str, str], dict[int, tuple[int, str]]] = defaultdict(dict)
+        evidence: dict[tuple[str, str, str, str], dict[int, tuple[int, str, int, int]]] = defaultdict(dict)
         for chunk_id, version_id, content_hash, _ in chunks:
             extraction = results[content_hash]
             local: dict[str, str] = {}
             for found in extraction.entities:
-                key = resolver.key(found.name)
+                entity_type = found.type if found.type in ENTITY_TYPES else EntityType.OTHER
+                key = resolver.key(found.name, entity_type)
                 if not key or found.start < 0 or found.end < found.start:
                     continue
                 local[found.name.casefold()] = local[normalize_key(found.name)] = key
-                types[key][found.type if found.type in ENTITY_TYPES else EntityType.OTHER] += 1
+                types[key][entity_type if key == name_of_key(key) else key.split(":", 1)[0]] += 1
                 names[key][found.name[:KEY_MAX]] += 1
                 first_seen.setdefault(key, version_id)
                 mentions.setdefault((key, chunk_id, found.start), (found.name[:KEY_MAX], found.end, version_id))
@@ -311,7 +351,9 @@ def versions_graph_update(
                 source = local.get(found.source.casefold()) or local.get(normalize_key(found.source))
                 target = local.get(found.target.casefold()) or local.get(normalize_key(found.target))
                 if source and target and source != target and found.type in RELATION_TYPES:
-                    evidence[(source, target, found.type)].setdefault(chunk_id, (version_id, found.evidence[:1000]))
+                    evidence[(source, target, found.type, found.predicate[:60])].setdefault(
+                        chunk_id, (version_id, found.evidence[:1000], found.start, found.end)
+                    )
         entity_ids, created_keys = resolver.upsert(types=types, names=names)
 
         touched_entities = set(
@@ -340,31 +382,32 @@ def versions_graph_update(
             ignore_conflicts=True,
             batch_size=2000,
         )
-        edges = {
-            (entity_ids[s], entity_ids[t], rel_type): chunk_snippets
-            for (s, t, rel_type), chunk_snippets in evidence.items()
-            if entity_ids[s] != entity_ids[t]  # two keys merged into one entity by an editor
-        }
+        edges: dict[tuple[int, int, str, str], dict[int, tuple[int, str, int, int]]] = defaultdict(dict)
+        for (s, t, rel_type, predicate), chunk_snippets in evidence.items():
+            if entity_ids[s] != entity_ids[t]:  # two keys merged into one entity by an editor
+                for chunk_id, found in chunk_snippets.items():
+                    edges[(entity_ids[s], entity_ids[t], rel_type, predicate)].setdefault(chunk_id, found)
         Relation.objects.bulk_create(
-            [Relation(domain_id=domain_id, source_id=s, target_id=t, type=k, weight=1.0) for s, t, k in edges],
+            [Relation(domain_id=domain_id, source_id=s, target_id=t, type=k, predicate=p, weight=1.0) for s, t, k, p in edges],
             ignore_conflicts=True,
             batch_size=2000,
         )
         relation_ids = {}
         if edges:
-            endpoints = {s for s, _, _ in edges} | {t for _, t, _ in edges}
-            for pk, s, t, k in Relation.objects.filter(
+            endpoints = {s for s, _, _, _ in edges} | {t for _, t, _, _ in edges}
+            for pk, s, t, k, p in Relation.objects.filter(
                 domain_id=domain_id, source_id__in=endpoints, target_id__in=endpoints
-            ).values_list("pk", "source_id", "target_id", "type"):
-                if (s, t, k) in edges:
-                    relation_ids[(s, t, k)] = pk
+            ).values_list("pk", "source_id", "target_id", "type", "predicate"):
+                if (s, t, k, p) in edges:
+                    relation_ids[(s, t, k, p)] = pk
         RelationEvidence.objects.bulk_create(
             [
                 RelationEvidence(
-                    relation_id=relation_ids[edge], chunk_id=chunk_id, version_id=version_id, snippet=snippet
+                    relation_id=relation_ids[edge], chunk_id=chunk_id, version_id=version_id, snippet=snippet,
+                    start=start, end=end,
                 )
                 for edge, chunk_snippets in edges.items()
-                for chunk_id, (version_id, snippet) in chunk_snippets.items()
+                for chunk_id, (version_id, snippet, start, end) in chunk_snippets.items()
             ],
             ignore_conflicts=True,
             batch_size=2000,
@@ -387,7 +430,7 @@ def versions_graph_update(
         per_version[version_id]["mentions"] += 1
         per_version[version_id]["entities"].add(entity_ids[key])
     for edge, chunk_snippets in edges.items():
-        for version_id, _ in chunk_snippets.values():
+        for version_id, *_ in chunk_snippets.values():
             per_version[version_id]["evidence"] += 1
             per_version[version_id]["relations"].add(relation_ids[edge])
     out = {}

@@ -24,7 +24,16 @@ class EntityType(models.TextChoices):
     PRODUCT = "product", "Product"
     EVENT = "event", "Event"
     CONCEPT = "concept", "Concept"
+    WORK = "work", "Work (book, film, album...)"
+    LAW = "law", "Law"
+    GROUP = "group", "Group (nationality, religion, party)"
+    LANGUAGE = "language", "Language"
     OTHER = "other", "Other"
+
+
+#: Types whose entities stay apart from a same-named entity of another such type ("Jordan"
+#: the person, the country); entity keys carry them (apps.search.graph_update.entity_key).
+NAMED_TYPES = ("person", "organization", "location")
 
 
 class RelationType(models.TextChoices):
@@ -36,12 +45,17 @@ class RelationType(models.TextChoices):
     CREATED_BY = "created_by", "created by"
     INSTANCE_OF = "instance_of", "instance of"
     CAUSES = "causes", "causes"
+    FOUNDED_BY = "founded_by", "founded by"
+    BORN_IN = "born_in", "born in"
+    # A verb the vocabulary has no word for; the relation's predicate holds its lemma.
+    ACTS_ON = "acts_on", "acts on (see predicate)"
 
 
 class Entity(models.Model):
     domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="entities")
-    # Normalized key (casefolded, punctuation-free, singular): the identity within a domain.
-    key = models.CharField(max_length=200)
+    # Normalized key (casefolded, punctuation-free, singular), prefixed by the type for the
+    # named types ("person:jordan", "location:jordan"): the identity within a domain.
+    key = models.CharField(max_length=220)
     name = models.CharField(max_length=200, help_text="Display name: the most frequent surface form.")
     type = models.CharField(max_length=20, choices=EntityType.choices, default=EntityType.CONCEPT)
     description = models.TextField(blank=True)
@@ -88,16 +102,22 @@ class Relation(models.Model):
     source = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="outgoing")
     target = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="incoming")
     type = models.CharField(max_length=20, choices=RelationType.choices, default=RelationType.RELATED_TO)
+    # What the evidence said, below the type: a verb lemma ("discover"), "born in", "director of".
+    predicate = models.CharField(max_length=60, blank=True, default="")
     # Number of evidence rows (recomputed whenever evidence changes).
     weight = models.FloatField(default=0.0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["domain", "source", "target", "type"], name="relation_unique_edge"),
+            models.UniqueConstraint(fields=["domain", "source", "target", "type", "predicate"], name="relation_unique_edge"),
             models.CheckConstraint(condition=~models.Q(source=models.F("target")), name="relation_not_self"),
         ]
-        indexes = [models.Index(fields=["domain", "source"]), models.Index(fields=["domain", "target"])]
+        indexes = [
+            models.Index(fields=["domain", "source"]),
+            models.Index(fields=["domain", "target"]),
+            models.Index(fields=["domain", "type"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.source} {self.get_type_display()} {self.target}"
@@ -108,6 +128,9 @@ class RelationEvidence(models.Model):
     chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="+")
     version = models.ForeignKey(DocumentVersion, on_delete=models.CASCADE, related_name="+")
     snippet = models.TextField(blank=True)
+    # Offsets of the snippet (the evidence sentence) within the chunk's text.
+    start = models.PositiveIntegerField(default=0)
+    end = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name_plural = "relation evidence"

@@ -24,8 +24,8 @@ def graph_contribution(version: DocumentVersion) -> GraphContribution:
     relations = {}
     for ev in RelationEvidence.objects.filter(version=version).select_related("relation__source", "relation__target"):
         rel = ev.relation
-        relations[(rel.source.key, rel.target.key, rel.type)] = GraphRelation(
-            source_key=rel.source.key, target_key=rel.target.key, type=rel.type, weight=rel.weight
+        relations[(rel.source.key, rel.target.key, rel.type, rel.predicate)] = GraphRelation(
+            source_key=rel.source.key, target_key=rel.target.key, type=rel.type, weight=rel.weight, predicate=rel.predicate
         )
     return GraphContribution(
         domain_id=version.domain_id,

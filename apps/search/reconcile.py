@@ -87,14 +87,17 @@ def graph_expected(*, domain_id: int) -> tuple[dict[int, dict[str, int]], dict[i
     ):
         members[version_id].add(mention_member(key=key, chunk_id=chunk_id))
         members[version_id].add(entity_member(key=key, name=name, type=entity_type))
-    for version_id, source, rel_type, target, weight in (
+    for version_id, source, rel_type, predicate, target, weight in (
         RelationEvidence.objects.filter(relation__domain_id=domain_id)
         .values_list(
-            "version_id", "relation__source__key", "relation__type", "relation__target__key", "relation__weight"
+            "version_id", "relation__source__key", "relation__type", "relation__predicate", "relation__target__key",
+            "relation__weight",
         )
         .distinct()
     ):
-        members[version_id].add(relation_member(source=source, type=rel_type, target=target, weight=weight))
+        members[version_id].add(
+            relation_member(source=source, type=rel_type, predicate=predicate, target=target, weight=weight)
+        )
     return counts, dict(members)
 
 

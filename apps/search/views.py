@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from apps.core.exceptions import ServiceError
 from apps.search import selectors
-from apps.search.models import Entity, EntityType
+from apps.search.models import Entity, EntityType, RelationType
 from apps.search.serializers import (
     EntitySerializer,
     MentionCitationSerializer,
@@ -139,12 +139,25 @@ class EntityDetailView(EntityMixin, APIView):
 
 
 class EntityNeighboursView(EntityMixin, APIView):
-    @extend_schema(parameters=[OpenApiParameter("hops", int), OpenApiParameter("limit", int)], responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("hops", int),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("type", str, many=True, enum=RelationType.values, description="Only these relation types (repeatable or comma-separated)."),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
     def get(self, request, entity_id: int):
         entity = self.get_entity(entity_id)
         hops = _int_param(request, "hops", 1, 1, MAX_HOPS)
         limit = _int_param(request, "limit", 50, 1, 500)
-        return Response(entity_neighbours(entity=entity, hops=hops, limit=limit))
+        types = tuple(dict.fromkeys(t.strip() for v in request.query_params.getlist("type") for t in v.split(",") if t.strip()))
+        unknown = [t for t in types if t not in RelationType.values]
+        if unknown:
+            raise ServiceError(
+                f"Unknown relation type {unknown[0]!r}; use one of {', '.join(RelationType.values)}.", code="invalid_type"
+            )
+        return Response(entity_neighbours(entity=entity, hops=hops, limit=limit, types=types))
 
 
 class EntityPathView(EntityMixin, APIView):

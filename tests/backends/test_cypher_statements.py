@@ -130,7 +130,7 @@ def test_labels_and_relationship_types_come_from_the_vocabularies(entity_type, r
         assert "DROP" not in st.text and "ADMIN" not in st.text
     labels = " ".join(st.text for st in statements)
     assert f"SET e:{cypher.entity_label(entity_type)}" in labels
-    assert f"[r:{cypher.relation_type(rel_type)}]" in labels
+    assert f"[r:{cypher.relation_type(rel_type)} {{predicate: coalesce(row.predicate, '')}}]" in labels
 
 
 def test_unknown_vocabulary_falls_back_to_fixed_words():
@@ -163,6 +163,23 @@ def test_writes_are_batched_unwinds_and_mentions_are_aggregated():
     mentions = [st for st in statements if cypher.MENTIONED_IN in st.text]
     assert mentions[0].parameters["rows"] == [{"key": "alice", "chunk": 101, "count": 2}]
     assert mentions[0].parameters["version"] == 13
+
+
+def test_relation_type_filter_is_a_relationship_type_alternation_from_the_vocabulary():
+    st = cypher.neighbour_edges(domain_id=1, keys=["k"], degree_cap=5, types=["works_for", "located_in", "x]-() DETACH DELETE n //"])
+    assert "MATCH (n)-[r:LOCATED_IN|WORKS_FOR]-(m:Entity {domain: $domain})" in st.text
+    assert "DELETE" not in st.text
+    unfiltered = cypher.neighbour_edges(domain_id=1, keys=["k"], degree_cap=5)
+    assert f"[r:{cypher.ANY_RELATION}]" in unfiltered.text
+    for value in ("founded_by", "born_in", "acts_on"):
+        assert cypher.relation_type(value) in cypher.ANY_RELATION.split("|")
+
+
+def test_the_predicate_travels_as_a_parameter_and_is_part_of_the_edge_identity():
+    st = cypher.merge_relations(domain_id=1, version_id=2, relation="acts_on",
+                                rows=[{"source": "a", "target": "b", "predicate": "launch", "weight": 1.0}])
+    assert "MERGE (s)-[r:ACTS_ON {predicate: coalesce(row.predicate, '')}]->(t)" in st.text
+    assert st.parameters["rows"][0]["predicate"] == "launch" and "launch" not in st.text
 
 
 # --- index use: every statement the store sends, pinned ----------------------------------
@@ -228,7 +245,7 @@ def test_removing_a_version_seeks_its_edges_through_its_version_node():
         "UNWIND $versions AS version MATCH (v:Version {domain: $domain, id: version})-[:SUPPORTS]->"
     )
     assert st.parameters == {"domain": 7, "versions": [13, 14]}
-    merge = next(x for x in contribution_statements(hostile_contribution("alice")) if "[r:USES]" in x.text)
+    merge = next(x for x in contribution_statements(hostile_contribution("alice")) if "[r:USES " in x.text)
     assert "MERGE (v:Version {domain: $domain, id: $version}) MERGE (v)-[:SUPPORTS]->(s)" in merge.text
     assert any("heysh_version_id" in x.text and "(v.domain, v.id) IS UNIQUE" in x.text for x in cypher.SCHEMA)
     assert "Version" in cypher.DOMAIN_LABELS  # deleting a domain removes its Version nodes too

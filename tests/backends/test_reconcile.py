@@ -393,3 +393,10 @@ def test_live_weaviate_drift_is_repaired():
         if domain is not None:
             store.delete_domain(domain_id=domain.pk)
         store.close()
+
+
+def test_relation_members_tell_predicates_apart():
+    launch = relation_member(source="nasa", type="acts_on", predicate="launch", target="hubble", weight=1)
+    operate = relation_member(source="nasa", type="acts_on", predicate="operate", target="hubble", weight=1)
+    assert launch != operate and "acts_on/launch" in launch
+    assert relation_member(source="a", type="uses", target="b", weight=2) == "r:a|uses|b|2"

@@ -21,7 +21,7 @@ class Recorded:
 
 class StandInServer:
     def __init__(self, respond):
-        self.respond = respond  # (Recorded) -> (status, payload dict | bytes)
+        self.respond = respond  # (Recorded) -> (status, payload dict | bytes[, extra headers])
         self.requests: list[Recorded] = []
         server = self
 
@@ -30,9 +30,11 @@ class StandInServer:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 request = Recorded(path=self.path, headers=dict(self.headers.items()), body=body)
                 server.requests.append(request)
-                status, payload = server.respond(request)
+                status, payload, *extra = server.respond(request)
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -98,7 +98,7 @@ def test_each_supported_type_becomes_ready(celery_workers, domain, user):
     # One domain, five documents naming the same things: one entity each.
     assert Entity.objects.filter(domain=domain, key="postgresql").count() == 1
     assert Entity.objects.get(domain=domain, key="postgresql").mention_count == 5
-    assert Entity.objects.get(domain=domain, key="grace hopper").type == "person"
+    assert Entity.objects.get(domain=domain, key="person:grace hopper").type == "person"
 
 
 @pytest.mark.parametrize("victim", ["pool_child", "whole_worker"])

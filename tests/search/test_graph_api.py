@@ -69,6 +69,19 @@ def test_neighbours_up_to_n_hops_with_types_and_weights(owner_client, chain):
     assert owner_client.get(f"/api/v1/entities/{chain['ada'].pk}/neighbours", {"hops": 9}).status_code == 400
 
 
+def test_neighbours_filtered_by_relation_type(owner_client, chain):
+    url = f"/api/v1/entities/{chain['acme'].pk}/neighbours"
+    located = owner_client.get(url, {"type": "located_in"}).json()
+    assert {n["name"] for n in located["nodes"]} == {"Acme", "Paris"}
+    assert [e["type"] for e in located["edges"]] == ["located_in"] and located["types"] == ["located_in"]
+    both = owner_client.get(url, {"type": "located_in,works_for"}).json()
+    assert {n["name"] for n in both["nodes"]} == {"Acme", "Ada", "Paris"}
+    far = owner_client.get(f"/api/v1/entities/{chain['paris'].pk}/neighbours", {"type": "related_to", "hops": 3}).json()
+    assert {n["name"] for n in far["nodes"]} == {"Paris", "Seine"}, "only related_to edges are followed"
+    bad = owner_client.get(url, {"type": "friends_with"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_type"
+
+
 def test_shortest_path(owner_client, chain):
     body = owner_client.get(f"/api/v1/entities/{chain['ada'].pk}/path/{chain['seine'].pk}").json()
     assert body["found"] is True and body["length"] == 3

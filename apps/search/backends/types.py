@@ -22,13 +22,19 @@ class ExtractedRelation:
     source: str  # surface names of entities in the same chunk
     target: str
     type: str  # a RelationType value
-    evidence: str = ""
+    evidence: str = ""  # the sentence that says it
+    predicate: str = ""  # what the sentence said: a verb lemma ("discover"), "born in", "director of"
+    start: int = 0  # offsets of the evidence within the chunk text
+    end: int = 0
 
 
 @dataclass(frozen=True)
 class Extraction:
     entities: tuple[ExtractedEntity, ...] = ()
     relations: tuple[ExtractedRelation, ...] = ()
+    # Set when this one text could not be extracted (a model's malformed answer): the text
+    # contributes nothing this time, is not cached, and the other texts are unaffected.
+    error: str = ""
 
 
 # --- graph ----------------------------------------------------------------------
@@ -45,6 +51,7 @@ class GraphRelation:
     target_key: str
     type: str
     weight: float
+    predicate: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,5 +132,6 @@ def entity_member(*, key: str, name: str, type: str) -> str:
     return f"e:{key}|{name}|{type}"
 
 
-def relation_member(*, source: str, type: str, target: str, weight: float) -> str:
-    return f"r:{source}|{type}|{target}|{float(weight):.6g}"
+def relation_member(*, source: str, type: str, target: str, weight: float, predicate: str = "") -> str:
+    kind = f"{type}/{predicate}" if predicate else type  # "acts_on/launch" and "acts_on/discover" are two edges
+    return f"r:{source}|{kind}|{target}|{float(weight):.6g}"

@@ -26,18 +26,22 @@ def _subgraph_payload(*, domain_id: int, subgraph: Subgraph) -> dict:
         if n.key in rows
     ]
     edges = [
-        {"source": rows[e.source_key].pk, "target": rows[e.target_key].pk, "type": e.type, "weight": e.weight}
+        {"source": rows[e.source_key].pk, "target": rows[e.target_key].pk, "type": e.type, "predicate": e.predicate,
+         "weight": e.weight}
         for e in subgraph.edges
         if e.source_key in rows and e.target_key in rows
     ]
     return {"nodes": nodes, "edges": edges}
 
 
-def entity_neighbours(*, entity: Entity, hops: int = 1, limit: int = 50) -> dict:
-    subgraph = graph_stores["default"].neighbours(domain_id=entity.domain_id, key=entity.key, hops=hops, limit=limit)
+def entity_neighbours(*, entity: Entity, hops: int = 1, limit: int = 50, types: tuple[str, ...] = ()) -> dict:
+    """The entity's neighbourhood; only along relations of ``types`` (RelationType values) when given."""
+    subgraph = graph_stores["default"].neighbours(
+        domain_id=entity.domain_id, key=entity.key, hops=hops, limit=limit, types=types
+    )
     payload = _subgraph_payload(domain_id=entity.domain_id, subgraph=subgraph)
     payload["nodes"].sort(key=lambda n: (n["id"] != entity.pk, n["name"]))
-    return {"entity": entity.pk, "hops": hops, **payload}
+    return {"entity": entity.pk, "hops": hops, "types": list(types), **payload}
 
 
 def entity_shortest_path(*, source: Entity, target: Entity, max_hops: int = MAX_PATH_HOPS) -> dict:

@@ -1,11 +1,19 @@
 """Entity and relation extraction by an OpenAI-compatible chat model (OpenAI, Ollama, vLLM...).
 
-One request per chunk to ``{base_url}/chat/completions`` with ``response_format``
-``json_object`` and a versioned prompt. The answer is parsed strictly: it must be a
-JSON object of the documented shape; types outside EntityType/RelationType are
-mapped to ``other``/``related_to``; an entity whose name does not occur in the chunk
-is dropped (models invent), and so is a relation whose ends are not entities of the
-chunk. A malformed answer raises, which the pipeline retries as a transient failure.
+One request per chunk to ``{base_url}/chat/completions`` with a versioned prompt and
+``response_format`` ``json_schema`` (strict: the server constrains the answer to
+ANSWER_SCHEMA; ``structured=False`` falls back to ``json_object`` for servers without
+structured outputs). The answer is still parsed strictly: it must be a JSON object of
+the documented shape; types outside EntityType/RelationType are mapped to
+``other``/``related_to``; an entity whose name does not occur in the chunk is dropped
+(models invent), and so is a relation whose ends are not entities of the chunk.
+
+Failures: a 429 or 5xx answer, a timeout or a dropped connection is retried in the
+request (``max_retries``, exponential ``backoff`` doubling from its base, a server's
+``Retry-After`` honoured up to ``MAX_RETRY_AFTER``), then raised, so the step retries
+later. A malformed answer fails only its chunk: the Extraction carries the ``error``,
+is not cached (tried again next time) and the document's other chunks go on. A 4xx
+other than 429 (bad key, unknown model) raises at once: retrying cannot help.
 The extraction step caches results by (chunk hash, ``prompt_version``, ``model``),
 so a chunk is never paid for twice.
 """
@@ -13,6 +21,8 @@ so a chunk is never paid for twice.
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Sequence
 
 import httpx
@@ -33,6 +43,38 @@ SYSTEM_PROMPT = (
     "relations only between entities you listed. No explanations."
 )
 MAX_ENTITIES = 50
+MAX_RETRY_AFTER = 30.0  # seconds: a longer Retry-After is the step's business, not the request's
+RETRIED_STATUSES = {429, 500, 502, 503, 504}
+ANSWER_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["entities", "relations"],
+    "properties": {
+        "entities": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "type"],
+                "properties": {"name": {"type": "string"}, "type": {"type": "string", "enum": list(ENTITY_TYPES)}},
+            },
+        },
+        "relations": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["source", "target", "type"],
+                "properties": {
+                    "source": {"type": "string"},
+                    "target": {"type": "string"},
+                    "type": {"type": "string", "enum": list(RELATION_TYPES)},
+                },
+            },
+        },
+    },
+}
+logger = logging.getLogger(__name__)
 
 
 class ExtractionResponseError(ValueError):
@@ -44,10 +86,14 @@ class OpenAICompatibleExtractor(Extractor):
     prompt_version = PROMPT_VERSION
 
     def __init__(self, alias: str = "default", base_url: str | None = None, api_key: str | None = None,
-                 model: str = "gpt-4o-mini", timeout: float = 60.0, **options):
+                 model: str = "gpt-4o-mini", timeout: float = 60.0, max_retries: int = 3, backoff: float = 1.0,
+                 structured: bool = True, **options):
         super().__init__(alias, **options)
         self.base_url = (base_url or "").rstrip("/")
         self.model = model
+        self.max_retries = max(0, int(max_retries))
+        self.backoff = float(backoff)
+        self.structured = structured
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(timeout=timeout, headers=headers)
 
@@ -56,23 +102,52 @@ class OpenAICompatibleExtractor(Extractor):
             raise RuntimeError("The LLM extractor needs HEYSH_LLM_BASE_URL.")
         return [self._extract_one(text) for text in texts]
 
+    def _response_format(self) -> dict:
+        if not self.structured:
+            return {"type": "json_object"}
+        return {"type": "json_schema", "json_schema": {"name": "knowledge_graph", "strict": True, "schema": ANSWER_SCHEMA}}
+
+    def _post(self, body: dict) -> httpx.Response:
+        """POST with retries on 429/5xx, timeouts and dropped connections; the last failure raises."""
+        for attempt in range(self.max_retries + 1):
+            last = attempt == self.max_retries
+            try:
+                response = self._client.post(f"{self.base_url}/chat/completions", json=body)
+            except (httpx.TimeoutException, httpx.TransportError):
+                if last:
+                    raise
+                delay = self.backoff * 2**attempt
+            else:
+                if response.status_code not in RETRIED_STATUSES or last:
+                    response.raise_for_status()
+                    return response
+                delay = self.backoff * 2**attempt
+                retry_after = response.headers.get("Retry-After", "")
+                if retry_after.replace(".", "", 1).isdigit():
+                    delay = max(delay, min(float(retry_after), MAX_RETRY_AFTER))
+            logger.info("LLM extractor: attempt %d failed, retrying in %.2fs", attempt + 1, delay)
+            time.sleep(delay)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
     def _extract_one(self, text: str) -> Extraction:
-        response = self._client.post(
-            f"{self.base_url}/chat/completions",
-            json={
+        response = self._post(
+            {
                 "model": self.model,
                 "temperature": 0,
-                "response_format": {"type": "json_object"},
+                "response_format": self._response_format(),
                 "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": text}],
-            },
+            }
         )
-        response.raise_for_status()
         try:
             content = response.json()["choices"][0]["message"]["content"]
             data = json.loads(content)
+            return parse_extraction(data, text)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise ExtractionResponseError(f"the model's answer is not a JSON object: {exc}") from exc
-        return parse_extraction(data, text)
+            error = exc if isinstance(exc, ExtractionResponseError) else ExtractionResponseError(
+                f"the model's answer is not a JSON object: {exc}"
+            )
+            logger.warning("LLM extractor: malformed answer for one chunk: %s", str(error)[:200])
+            return Extraction(error=str(error)[:500])
 
     def health(self) -> HealthStatus:
         return HealthStatus(ok=bool(self.base_url), detail=f"{self.model} at {self.base_url or '(no base URL)'}")

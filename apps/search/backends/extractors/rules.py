@@ -18,6 +18,7 @@ from itertools import combinations
 
 from apps.search.backends.extractors.base import Extractor
 from apps.search.backends.types import ExtractedEntity, ExtractedRelation, Extraction
+from apps.search.names import clean_span
 
 TECH_WORDS = {
     "python", "django", "celery", "postgresql", "postgres", "mysql", "sqlite", "redis", "neo4j", "weaviate",
@@ -63,7 +64,8 @@ CONNECTORS = {"of", "for", "de", "the", "van", "von", "la", "del"}
 ABBREVIATIONS = {"inc", "corp", "ltd", "co", "dr", "mr", "mrs", "ms", "prof", "st", "jr", "sr", "vs", "e.g", "i.e", "etc", "no", "fig"}
 
 SENTENCE_END = re.compile(r"[.!?]+(?=\s)|\n")
-WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’\-]*\.?|[0-9]+")
+# Letters of any script ("Warré", "Dvořák"), not ASCII only.
+WORD = re.compile(r"[^\W\d_][\w'’\-]*\.?|[0-9]+")
 CAMEL = re.compile(r"\b[A-Za-z]*[a-z][A-Z][A-Za-z0-9]*\b|\b[A-Z][a-z]*[A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*\b")
 ALNUM_TECH = re.compile(r"\b[A-Za-z][A-Za-z]*\d+[A-Za-z\d]*\b")
 ACRONYM = re.compile(r"\b[A-Z][A-Z0-9&]{1,7}s?\b")
@@ -207,8 +209,9 @@ class RuleExtractor(Extractor):
             chosen.sort()
             in_sentence: list[ExtractedEntity] = []
             for s, e, kind in chosen:
-                surface = text[s:e].strip()
-                if not surface or not any(ch.isalpha() for ch in surface):
+                s, e = clean_span(text, s, e)
+                surface = text[s:e]
+                if not surface:
                     continue
                 entity = ExtractedEntity(name=surface, type=self._type(surface, kind, text[max(0, s - 12):s]), start=s, end=e)
                 entities.append(entity)

@@ -28,7 +28,8 @@ class GraphStore(ABC):
     def delete_domain(self, *, domain_id: int) -> None: ...
 
     @abstractmethod
-    def neighbours(self, *, domain_id: int, key: str, hops: int = 1, limit: int = 50) -> Subgraph: ...
+    def neighbours(self, *, domain_id: int, key: str, hops: int = 1, limit: int = 50, types: Sequence[str] = ()) -> Subgraph:
+        """Entities within ``hops`` of ``key``; only relations of ``types`` (RelationType values) when given."""
 
     @abstractmethod
     def shortest_path(self, *, domain_id: int, source_key: str, target_key: str, max_hops: int = 6) -> Subgraph | None: ...

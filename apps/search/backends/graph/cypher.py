@@ -19,8 +19,13 @@ Layout:
     (:Chunk {domain, id, version, document})
     (:Chunk)-[:CHUNK_OF]->(:Document)
     (:Entity)-[:MENTIONED_IN {domain, version, count}]->(:Chunk)
-    (:Entity)-[:<RELATION_TYPE> {domain, versions: [version ids], weight}]->(:Entity)
+    (:Entity)-[:<RELATION_TYPE> {domain, predicate, versions: [version ids], weight}]->(:Entity)
     (:Version {domain, id})-[:SUPPORTS]->(:Entity)   the sources of the edges it supports
+
+The relation's type (RelationType: ``located_in``, ``founded_by``, ``acts_on``...) is
+the relationship type, so Cypher can match and filter on it (``[r:LOCATED_IN|BORN_IN]``);
+what the sentence said below the type (a verb lemma, "born in") is the ``predicate``
+property, part of the edge's identity as it is of the relational row.
 
 A relation edge lists the versions whose evidence supports it: removing a version
 removes it from every list and deletes the edges no version supports any more. The
@@ -48,6 +53,10 @@ ENTITY_LABELS: dict[str, str] = {
     EntityType.PRODUCT: "Product",
     EntityType.EVENT: "Event",
     EntityType.CONCEPT: "Concept",
+    EntityType.WORK: "Work",
+    EntityType.LAW: "Law",
+    EntityType.GROUP: "Group",
+    EntityType.LANGUAGE: "Language",
     EntityType.OTHER: "Other",
 }
 ENTITY_LABEL_FALLBACK = "Other"
@@ -61,6 +70,9 @@ RELATION_TYPES: dict[str, str] = {
     RelationType.CREATED_BY: "CREATED_BY",
     RelationType.INSTANCE_OF: "INSTANCE_OF",
     RelationType.CAUSES: "CAUSES",
+    RelationType.FOUNDED_BY: "FOUNDED_BY",
+    RelationType.BORN_IN: "BORN_IN",
+    RelationType.ACTS_ON: "ACTS_ON",
 }
 RELATION_TYPE_FALLBACK = "RELATED_TO"
 RELATION_VALUES: dict[str, str] = {neo: value for value, neo in RELATION_TYPES.items()}
@@ -89,6 +101,13 @@ def entity_label(entity_type: str) -> str:
 
 def relation_type(value: str) -> str:
     return RELATION_TYPES.get(value, RELATION_TYPE_FALLBACK)
+
+
+def relation_alternation(values=()) -> str:
+    """``A|B`` of the relationship types of ``values`` (RelationType values; unknown ones are
+    dropped), or of every relation type when none is given or known."""
+    chosen = sorted({RELATION_TYPES[v] for v in values if v in RELATION_TYPES})
+    return "|".join(chosen) if chosen else ANY_RELATION
 
 
 # --- schema -------------------------------------------------------------------------
@@ -146,7 +165,8 @@ def merge_mentions(*, domain_id: int, version_id: int, rows: list[dict]) -> Stat
 
 
 def merge_relations(*, domain_id: int, version_id: int, relation: str, rows: list[dict]) -> Statement:
-    """rows: {"source", "target", "weight"}, all of one relation type; adds this version to the edge's support."""
+    """rows: {"source", "target", "predicate", "weight"}, all of one relation type; adds this version to the
+    edge's support. The predicate is part of the MERGE pattern: "discover" and "launch" are two edges."""
     rel = relation_type(relation)
     return Statement(
         "UNWIND $rows AS row "
@@ -154,7 +174,7 @@ def merge_relations(*, domain_id: int, version_id: int, relation: str, rows: lis
         "ON CREATE SET s.name = row.source, s.type = $fallback_type, s:Other "
         "MERGE (t:Entity {domain: $domain, key: row.target}) "
         "ON CREATE SET t.name = row.target, t.type = $fallback_type, t:Other "
-        f"MERGE (s)-[r:{rel}]->(t) "
+        f"MERGE (s)-[r:{rel} {{predicate: coalesce(row.predicate, '')}}]->(t) "
         "ON CREATE SET r.domain = $domain, r.versions = [] "
         "SET r.weight = row.weight, "
         "r.versions = CASE WHEN $version IN r.versions THEN r.versions ELSE r.versions + $version END "
@@ -243,19 +263,20 @@ def entity_lookup(*, domain_id: int, key: str) -> Statement:
     )
 
 
-def neighbour_edges(*, domain_id: int, keys: list[str], degree_cap: int) -> Statement:
-    """One hop from each frontier entity, strongest edges first, at most ``degree_cap`` per entity."""
+def neighbour_edges(*, domain_id: int, keys: list[str], degree_cap: int, types=()) -> Statement:
+    """One hop from each frontier entity, strongest edges first, at most ``degree_cap`` per entity;
+    only relations of ``types`` (RelationType values) when given."""
     return Statement(
         "UNWIND $keys AS k "
         "MATCH (n:Entity {domain: $domain, key: k}) "
-        f"MATCH (n)-[r:{ANY_RELATION}]-(m:Entity {{domain: $domain}}) "
+        f"MATCH (n)-[r:{relation_alternation(types)}]-(m:Entity {{domain: $domain}}) "
         "WHERE r.weight > 0 "
         "WITH n, r, m ORDER BY r.weight DESC, m.key "
         "WITH n, collect({r: r, m: m})[..$cap] AS edges "
         "UNWIND edges AS edge "
         "WITH n, edge.r AS r, edge.m AS m "
         "RETURN startNode(r).key AS source, endNode(r).key AS target, type(r) AS type, r.weight AS weight, "
-        "m.key AS key, m.name AS name, m.type AS entity_type",
+        "coalesce(r.predicate, '') AS predicate, m.key AS key, m.name AS name, m.type AS entity_type",
         {"domain": domain_id, "keys": list(keys), "cap": int(degree_cap)},
     )
 
@@ -268,7 +289,8 @@ def shortest_path(*, domain_id: int, source_key: str, target_key: str, max_hops:
         f"MATCH p = shortestPath((s)-[:{ANY_RELATION}*..{hops}]-(t)) "
         "WHERE all(n IN nodes(p) WHERE n.domain = $domain) "
         "RETURN [n IN nodes(p) | {key: n.key, name: n.name, type: n.type}] AS nodes, "
-        "[r IN relationships(p) | {source: startNode(r).key, target: endNode(r).key, type: type(r), weight: r.weight}] AS edges",
+        "[r IN relationships(p) | {source: startNode(r).key, target: endNode(r).key, type: type(r), weight: r.weight, "
+        "predicate: coalesce(r.predicate, '')}] AS edges",
         {"domain": domain_id, "source": source_key, "target": target_key},
     )
 
@@ -306,7 +328,8 @@ def relation_page(*, domain_id: int, after: str, page: int) -> Statement:
         "WITH s ORDER BY s.key LIMIT $page "
         f"OPTIONAL MATCH (s)-[r:{ANY_RELATION}]->(t:Entity {{domain: $domain}}) "
         "RETURN s.key AS source, "
-        "collect(CASE WHEN r IS NULL THEN NULL ELSE {type: type(r), target: t.key, weight: r.weight, versions: r.versions} END) AS edges "
+        "collect(CASE WHEN r IS NULL THEN NULL ELSE {type: type(r), predicate: coalesce(r.predicate, ''), target: t.key, "
+        "weight: r.weight, versions: r.versions} END) AS edges "
         "ORDER BY source",
         {"domain": domain_id, "after": after, "page": int(page)},
     )

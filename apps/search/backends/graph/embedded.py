@@ -46,26 +46,26 @@ class EmbeddedGraphStore(GraphStore):
             for e in Entity.objects.filter(domain_id=domain_id, pk__in=list(ids)).only("key", "name", "type")
         }
 
-    def _edges_of(self, domain_id: int, entity_ids: set[int]):
-        rows = (
-            Relation.objects.filter(domain_id=domain_id, weight__gt=0)
-            .filter(Q(source_id__in=entity_ids) | Q(target_id__in=entity_ids))
-            .order_by("-weight")
-            .values_list("source_id", "target_id", "type", "weight")
+    def _edges_of(self, domain_id: int, entity_ids: set[int], types: Sequence[str] = ()):
+        rows = Relation.objects.filter(domain_id=domain_id, weight__gt=0).filter(
+            Q(source_id__in=entity_ids) | Q(target_id__in=entity_ids)
         )
+        if types:
+            rows = rows.filter(type__in=list(types))
+        rows = rows.order_by("-weight", "pk").values_list("source_id", "target_id", "type", "weight", "predicate")
         per_node: dict[int, int] = {}
-        for source_id, target_id, rel_type, weight in rows:
+        for source_id, target_id, rel_type, weight, predicate in rows:
             owners = [n for n in (source_id, target_id) if n in entity_ids]
             if all(per_node.get(n, 0) >= DEGREE_CAP for n in owners):
                 continue
             for n in owners:
                 per_node[n] = per_node.get(n, 0) + 1
-            yield source_id, target_id, rel_type, weight
+            yield source_id, target_id, rel_type, weight, predicate
 
     def _entity_id(self, domain_id: int, key: str) -> int | None:
         return Entity.objects.filter(domain_id=domain_id, key=key).values_list("pk", flat=True).first()
 
-    def neighbours(self, *, domain_id: int, key: str, hops: int = 1, limit: int = 50) -> Subgraph:
+    def neighbours(self, *, domain_id: int, key: str, hops: int = 1, limit: int = 50, types: Sequence[str] = ()) -> Subgraph:
         start = self._entity_id(domain_id, key)
         if start is None:
             return Subgraph()
@@ -76,11 +76,11 @@ class EmbeddedGraphStore(GraphStore):
             if not frontier or len(seen) >= limit + 1:
                 break
             next_frontier: set[int] = set()
-            for source_id, target_id, rel_type, weight in self._edges_of(domain_id, frontier):
+            for source_id, target_id, rel_type, weight, predicate in self._edges_of(domain_id, frontier, types):
                 other = target_id if source_id in frontier else source_id
                 if other not in seen and len(seen) >= limit + 1:
                     continue
-                edges[(source_id, target_id, rel_type)] = (source_id, target_id, rel_type, weight)
+                edges[(source_id, target_id, rel_type, predicate)] = (source_id, target_id, rel_type, weight, predicate)
                 if other not in seen:
                     seen.add(other)
                     next_frontier.add(other)
@@ -89,8 +89,8 @@ class EmbeddedGraphStore(GraphStore):
         return Subgraph(
             nodes=tuple(entities[i] for i in seen if i in entities),
             edges=tuple(
-                GraphRelation(entities[s].key, entities[t].key, rel_type, weight)
-                for s, t, rel_type, weight in edges.values()
+                GraphRelation(entities[s].key, entities[t].key, rel_type, weight, predicate)
+                for s, t, rel_type, weight, predicate in edges.values()
                 if s in entities and t in entities
             ),
         )
@@ -107,10 +107,11 @@ class EmbeddedGraphStore(GraphStore):
                 break
             if depth >= max_hops:
                 continue
-            for source_id, target_id, rel_type, weight in self._edges_of(domain_id, {node}):
+            for edge in self._edges_of(domain_id, {node}):
+                source_id, target_id = edge[0], edge[1]
                 other = target_id if source_id == node else source_id
                 if other not in parents:
-                    parents[other] = (node, (source_id, target_id, rel_type, weight))
+                    parents[other] = (node, edge)
                     queue.append((other, depth + 1))
         if goal not in parents:
             return None
@@ -122,7 +123,7 @@ class EmbeddedGraphStore(GraphStore):
         entities = self._entities(domain_id, path_nodes)
         return Subgraph(
             nodes=tuple(entities[i] for i in reversed(path_nodes)),
-            edges=tuple(GraphRelation(entities[s].key, entities[t].key, r, w) for s, t, r, w in reversed(path_edges)),
+            edges=tuple(GraphRelation(entities[s].key, entities[t].key, r, w, p) for s, t, r, w, p in reversed(path_edges)),
         )
 
     def documents_for_entities(self, *, domain_id: int, keys: Sequence[str], limit: int = 50) -> list[EntityDocuments]:

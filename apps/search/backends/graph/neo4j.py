@@ -76,7 +76,9 @@ def contribution_statements(
         statements.append(cypher.merge_mentions(domain_id=domain, version_id=version, rows=batch))
     by_relation: dict[str, list[dict]] = defaultdict(list)
     for rel in contribution.relations:
-        by_relation[rel.type].append({"source": rel.source_key, "target": rel.target_key, "weight": float(rel.weight)})
+        by_relation[rel.type].append(
+            {"source": rel.source_key, "target": rel.target_key, "predicate": rel.predicate, "weight": float(rel.weight)}
+        )
     for relation, rows in sorted(by_relation.items()):
         for batch in _batches(rows, batch_size):
             statements.append(
@@ -212,7 +214,7 @@ class Neo4jGraphStore(GraphStore):
         r = records[0]
         return GraphEntity(key=r["key"], name=r["name"], type=r["type"])
 
-    def neighbours(self, *, domain_id: int, key: str, hops: int = 1, limit: int = 50) -> Subgraph:
+    def neighbours(self, *, domain_id: int, key: str, hops: int = 1, limit: int = 50, types: Sequence[str] = ()) -> Subgraph:
         start = self._entity(domain_id, key)
         if start is None:
             return Subgraph()
@@ -223,14 +225,17 @@ class Neo4jGraphStore(GraphStore):
             if not frontier or len(nodes) >= limit + 1:
                 break
             next_frontier: list[str] = []
-            records = self._read(cypher.neighbour_edges(domain_id=domain_id, keys=frontier, degree_cap=self.degree_cap))
+            records = self._read(
+                cypher.neighbour_edges(domain_id=domain_id, keys=frontier, degree_cap=self.degree_cap, types=types)
+            )
             for r in records:
                 other = r["key"]
                 if other not in nodes and len(nodes) >= limit + 1:
                     continue
                 rel_type = cypher.RELATION_VALUES.get(r["type"], r["type"].lower())
-                edges[(r["source"], r["target"], rel_type)] = GraphRelation(
-                    source_key=r["source"], target_key=r["target"], type=rel_type, weight=float(r["weight"])
+                edges[(r["source"], r["target"], rel_type, r["predicate"])] = GraphRelation(
+                    source_key=r["source"], target_key=r["target"], type=rel_type, weight=float(r["weight"]),
+                    predicate=r["predicate"] or "",
                 )
                 if other not in nodes:
                     nodes[other] = GraphEntity(key=other, name=r["name"], type=r["entity_type"])
@@ -259,6 +264,7 @@ class Neo4jGraphStore(GraphStore):
                     target_key=e["target"],
                     type=cypher.RELATION_VALUES.get(e["type"], e["type"].lower()),
                     weight=float(e["weight"]),
+                    predicate=e.get("predicate") or "",
                 )
                 for e in r["edges"]
             ),
@@ -307,7 +313,10 @@ class Neo4jGraphStore(GraphStore):
         for r in self._pages(lambda **kw: cypher.relation_page(domain_id=domain_id, **kw), "source", ""):
             for edge in r["edges"]:
                 rel = cypher.RELATION_VALUES.get(edge["type"], edge["type"].lower())
-                member = relation_member(source=r["source"], type=rel, target=edge["target"], weight=edge["weight"])
+                member = relation_member(
+                    source=r["source"], type=rel, target=edge["target"], weight=edge["weight"],
+                    predicate=edge.get("predicate") or "",
+                )
                 for version in edge["versions"] or ():
                     members[int(version)].add(member)
         return dict(members)
