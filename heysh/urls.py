@@ -1,14 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from apps.cms.platform_metrics import metrics_view
 from apps.core import views as core_views
 from apps.core.errors import json_error_view
+from apps.domains.views import TokenObtainView, TokenRefreshView
 
 api_v1 = [
-    path("auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
+    path("auth/token/", TokenObtainView.as_view(), name="token-obtain"),
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
     path("", include("apps.domains.urls")),
     path("", include("apps.bootstrap.urls")),
