@@ -16,7 +16,9 @@ from pathlib import Path
 
 import dj_database_url
 from botocore.config import Config as BotocoreConfig
+from csp.constants import NONCE, NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
+from django.templatetags.static import static as _static
 
 from heysh.env import Env
 from heysh.vault import environ_with_vault_secrets
@@ -76,6 +78,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "rest_framework_simplejwt.token_blacklist",
     "axes",
+    "csp",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our static files: /api/docs/ works offline
     "corsheaders",
@@ -93,6 +96,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.ForwardedProtoMiddleware",  # before SecurityMiddleware reads the scheme
     "apps.core.middleware.RefuseNulBytesMiddleware",
     "apps.core.middleware.ApiTrailingSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -104,6 +108,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",  # CONTENT_SECURITY_POLICY below
     "apps.core.middleware.HistoryRequestMiddleware",  # simple_history's, safe for API-key principals
     # Turns a lockout that django-axes recorded during authenticate() into its answer.
     "axes.middleware.AxesMiddleware",
@@ -207,11 +212,16 @@ AXES_LOCKOUT_CALLABLE = "apps.domains.lockout.lockout_response"
 AXES_VERBOSE = False
 # Reverse proxies whose X-Forwarded-For is believed (apps.core.client_address): the client
 # address of throttles and lockout. Empty: the header is ignored, REMOTE_ADDR is the client.
-_trusted_proxies = env.list("HEYSH_TRUSTED_PROXIES", help="Addresses or networks of reverse proxies whose X-Forwarded-For is trusted, e.g. 172.16.0.0/12 (unset: the header is ignored).")
+_trusted_proxies = env.list("HEYSH_TRUSTED_PROXIES", help="Addresses or networks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are trusted, e.g. 172.16.0.0/12 (unset: both headers are ignored).")
 try:
     TRUSTED_PROXIES = [str(ipaddress.ip_network(entry, strict=False)) for entry in _trusted_proxies]
 except ValueError as exc:
     raise ImproperlyConfigured(f"HEYSH_TRUSTED_PROXIES: {exc}") from None
+
+# /metrics shows every tenant's slug and counts: Prometheus sends this token as a bearer token
+# (compose/prometheus/prometheus.yml, deploy/k8s ServiceMonitor). Unset: /metrics is open in
+# development and closed (403) in production.
+METRICS_TOKEN = env.secret("HEYSH_METRICS_TOKEN", help="Bearer token Prometheus must send to scrape the api's /metrics (unset: open in development, refused in production).")
 
 THROTTLE_ANON = env.str("HEYSH_THROTTLE_ANON", "60/min", help="Request rate for anonymous callers (DRF rate syntax).")
 THROTTLE_USER = env.str("HEYSH_THROTTLE_USER", "1200/min", help="Request rate per user or API key.")
@@ -232,7 +242,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
         "apps.core.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "apps.core.parsers.BoundedMultiPartParser",
     ],
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "apps.core.openapi.HeyshAutoSchema",
@@ -325,6 +335,9 @@ if S3_BUCKET:
             ),
         },
     }
+# SigV4 signs the Host header, so a URL signed for the internal endpoint (http://minio:9000)
+# cannot be fetched by a browser through a proxy: sign downloads for the public address instead.
+S3_PUBLIC_ENDPOINT_URL = env.url("HEYSH_S3_PUBLIC_ENDPOINT_URL", ("http", "https"), help="Public S3 endpoint that presigned download URLs are signed for (e.g. https://files.example.com, routed by Caddy to MinIO); unset: the S3 endpoint itself.")
 S3_CREATE_BUCKET = env.bool("HEYSH_S3_CREATE_BUCKET", False, help="Create the documents bucket after migrate when it is missing (MinIO/dev).")
 
 # --- Pluggable backends (DESIGN §5). Built lazily by apps.core.backends. ----------
@@ -380,12 +393,15 @@ if WEAVIATE_URL:
             "grpc_port": env.int("WEAVIATE_GRPC_PORT", 50051, min_value=1, max_value=65535, help="Weaviate gRPC port."),
             "api_key": env.secret("WEAVIATE_API_KEY", help="Weaviate API key."),
             "collection": env.str("WEAVIATE_COLLECTION", "HeyshChunk", help="Weaviate collection for chunks."),
-            "hybrid_alpha": env.float("WEAVIATE_HYBRID_ALPHA", 0.5, min_value=0.0, help="Weaviate hybrid alpha (0 keyword .. 1 vector)."),
         },
     }
 
 PROJECTION_RECONCILE_INTERVAL_SECONDS = env.int("HEYSH_RECONCILE_INTERVAL_SECONDS", 900, min_value=30, help="How often beat reconciles Neo4j/Weaviate with the database (initial schedule row).")
 PROJECTION_RECONCILE_BATCH = env.int("HEYSH_RECONCILE_BATCH", 200, min_value=1, help="Most document versions one reconcile run repairs per domain and projection.")
+# The embedded default's persistent search engines (apps/search/engines): derived data, rebuilt
+# from the database by rebuild_projections / the beat reconcile.
+SEARCH_INDEX_DIR = Path(env.str("HEYSH_SEARCH_INDEX_DIR", str(VAR_DIR / "search"), help="Where the embedded search engines keep their index files (the tantivy keyword index); shared by every process on the host."))
+SEARCH_INDEX_LOCK_TIMEOUT = env.float("HEYSH_SEARCH_INDEX_LOCK_TIMEOUT", 60.0, min_value=0.0, help="Seconds an index writer waits for another process's writer lock before the step fails (and is retried).")
 SEARCH_RRF_K = env.int("HEYSH_SEARCH_RRF_K", 60, min_value=1, help="Reciprocal-rank fusion constant.")
 SEARCH_VECTOR_WEIGHT = env.float("HEYSH_SEARCH_VECTOR_WEIGHT", 1.0, min_value=0.0, help="Fusion weight of the vector channel.")
 SEARCH_KEYWORD_WEIGHT = env.float("HEYSH_SEARCH_KEYWORD_WEIGHT", 1.0, min_value=0.0, help="Fusion weight of the keyword channel.")
@@ -407,6 +423,27 @@ WEBHOOK_TIMEOUT_SECONDS = env.int("HEYSH_WEBHOOK_TIMEOUT_SECONDS", 10, min_value
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "SAMEORIGIN"  # the admin previews files in a frame of its own origin
+# Content-Security-Policy on every response, admin and API (django-csp 4,
+# https://django-csp.readthedocs.io/en/latest/configuration.html). The admin (unfold) runs
+# the standard Alpine.js build, which evaluates its x-data expressions with Function():
+# 'unsafe-eval'. Its markup and the cytoscape graph use style attributes: 'unsafe-inline'
+# for styles only. Our own inline scripts carry the per-request nonce. The API docs page
+# widens the policy for the Swagger UI CDN (heysh/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, UNSAFE_EVAL, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-src": [SELF],
+        "frame-ancestors": [SELF],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    },
+}
 # security.W019 asks for DENY; SAMEORIGIN above is deliberate and still refuses other origins.
 SILENCED_SYSTEM_CHECKS = ["security.W019"]
 if PRODUCTION:
@@ -442,6 +479,15 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# --- Tracing (apps.core.tracing) -------------------------------------------------
+# The OpenTelemetry SDK's own variable names, so the usual tooling and docs apply; only the
+# OTLP/HTTP protocol is spoken (Tempo, Jaeger and the Collector accept it on port 4318).
+OTEL_EXPORTER_OTLP_ENDPOINT = env.url(
+    "OTEL_EXPORTER_OTLP_ENDPOINT", ("http", "https"),
+    help="OTLP/HTTP endpoint traces are sent to, e.g. http://tempo:4318. Unset: no tracing.",
+)
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", "heysh", help="Service name on this process's spans (api, worker-ai, beat, ...).")
+
 # unfold's login form posts no "next": land on the admin, not Django's /accounts/profile/ default.
 LOGIN_REDIRECT_URL = "admin:index"
 
@@ -450,6 +496,7 @@ UNFOLD = {
     "SITE_HEADER": "heysh",
     "SITE_SUBHEADER": "Knowledge CMS",
     "SITE_SYMBOL": "hub",
+    "SITE_FAVICONS": [{"rel": "icon", "type": "image/svg+xml", "href": lambda request: _static("cms/favicon.svg")}],
     "DASHBOARD_CALLBACK": "apps.cms.dashboard.dashboard_callback",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,

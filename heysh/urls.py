@@ -1,7 +1,10 @@
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.cms import views as cms_views
 from apps.cms.platform_metrics import metrics_view
 from apps.core import views as core_views
 from apps.core.errors import json_error_view
@@ -16,14 +19,22 @@ api_v1 = [
     path("", include("apps.search.urls")),
 ]
 
+# The Swagger UI is served from our static files (drf-spectacular-sidecar, SWAGGER_UI_DIST="SIDECAR"),
+# so it works offline; the split view serves its start-up script as a file of our own, so no
+# inline script needs allowing. Swagger UI sets inline styles on its elements.
+api_docs_view = csp_update({"style-src": [UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="schema"))
+
 urlpatterns = [
+    # The admin is the CMS: the site root leads there, and browsers asking for /favicon.ico get the CMS icon.
+    path("", cms_views.site_root, name="root"),
+    path("favicon.ico", cms_views.favicon, name="favicon"),
     path("health", core_views.health, name="health"),
     path("ready", core_views.ready, name="ready"),
     # django-prometheus + apps.core.metrics (multiprocess-aware) + the platform collector.
     path("metrics", metrics_view, name="prometheus-django-metrics"),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", api_docs_view, name="api-docs"),
     path("admin/", admin.site.urls),
 ]
 

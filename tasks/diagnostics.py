@@ -12,6 +12,7 @@ import logging
 import socket
 
 from apps.core import context
+from apps.core.secrets import vault_token_renew as renew
 from heysh.celery import app
 
 logger = logging.getLogger(__name__)
@@ -27,3 +28,9 @@ def ping(fail: bool = False) -> dict:
     if fail:
         raise DiagnosticFailure("diagnostic failure requested")
     return {"request_id": context.request_id.get(), "user_id": context.user_id.get(), "hostname": socket.gethostname()}
+
+
+@app.task(name="tasks.diagnostics.vault_token_renew", queue="general")
+def vault_token_renew() -> dict:
+    """Hourly (beat): keep the app's periodic Vault token alive (a no-op without Vault)."""
+    return renew()

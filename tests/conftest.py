@@ -27,7 +27,14 @@ def _reachable(url: str | None, default_port: int) -> bool:
 
 def pytest_sessionstart(session):
     """With HEYSH_REQUIRE_SERVICES=1 (CI), a configured but unreachable PostgreSQL or Redis fails
-    the run at once. The embedded pass sets neither URL: it needs no server."""
+    the run at once. The embedded pass sets neither URL: it needs no server.
+
+    The live suite (HEYSH_LIVE_ISOLATED=1, compose's live-tests service) reads its servers'
+    secrets from the environment: those the settings read from Vault are put there too."""
+    if os.environ.get("HEYSH_LIVE_ISOLATED") == "1" and os.environ.get("VAULT_ADDR", "").strip():
+        from heysh.vault import read_vault_secrets  # only for the live suite: it talks to Vault
+
+        os.environ.update({k: v for k, v in read_vault_secrets(os.environ).items() if k not in os.environ})
     if os.environ.get("HEYSH_REQUIRE_SERVICES") != "1":
         return
     missing = []
@@ -62,6 +69,25 @@ def _clear_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def search_index_dir():
+    """The search engines' files outlive a test's database rollback, and the next test reuses
+    domain ids: every test starts with no index files and no open readers."""
+    import shutil
+
+    from django.conf import settings
+
+    from apps.search.engines import keyword
+
+    def wipe():
+        keyword._readers.clear()
+        shutil.rmtree(settings.SEARCH_INDEX_DIR, ignore_errors=True)
+
+    wipe()
+    yield Path(settings.SEARCH_INDEX_DIR)
+    wipe()
 
 
 @pytest.fixture

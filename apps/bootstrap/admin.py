@@ -23,7 +23,7 @@ from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminTextareaWidget
 
 from apps.bootstrap import services
 from apps.bootstrap.models import BootstrapStep, DomainBootstrap, GeneratedContent, ResearchCandidate, ReviewDecision
-from apps.core.admin import ReadOnlyInline
+from apps.core.admin import ReadOnlyInline, StateAwareActionsMixin, status_label
 from apps.core.exceptions import ServiceError
 from apps.domains.access import writable_domains
 from apps.domains.scoped_admin import DomainScopedAdmin
@@ -81,9 +81,9 @@ class StepInline(ReadOnlyInline):
     readonly_fields = fields
     verbose_name_plural = "Steps"
 
-    @display(description="Status", label=STATUS_LABELS)
+    @display(description="Status")
     def status_badge(self, obj):
-        return obj.get_status_display()
+        return status_label(obj.get_status_display(), obj.get_status_display(), STATUS_LABELS)
 
     @display(description="Output")
     def output_summary(self, obj):
@@ -97,9 +97,9 @@ class CandidateInline(ReadOnlyInline):
     readonly_fields = fields
     verbose_name_plural = "Research: candidate sources"
 
-    @display(description="Outcome", label=STATUS_LABELS)
+    @display(description="Outcome")
     def outcome_badge(self, obj):
-        return obj.get_outcome_display()
+        return status_label(obj.get_outcome_display(), obj.get_outcome_display(), STATUS_LABELS)
 
     @display(description="Document")
     def document_link(self, obj):
@@ -159,7 +159,7 @@ class DecisionInline(ReadOnlyInline):
 
 
 @admin.register(DomainBootstrap)
-class DomainBootstrapAdmin(DomainScopedAdmin):
+class DomainBootstrapAdmin(StateAwareActionsMixin, DomainScopedAdmin):
     list_display = ["domain", "status_badge", "current_step", "documents_progress", "generation_round", "created_at"]
     list_filter = ["status"]
     search_fields = ["domain__name", "domain__slug"]
@@ -181,9 +181,9 @@ class DomainBootstrapAdmin(DomainScopedAdmin):
         ("entity-graph/<int:entity_id>/", "entity-graph", cms_views.entity_graph),
     )
 
-    @display(description="Status", label=STATUS_LABELS)
+    @display(description="Status")
     def status_badge(self, obj):
-        return obj.get_status_display()
+        return status_label(obj.get_status_display(), obj.get_status_display(), STATUS_LABELS)
 
     @display(description="Topic keywords")
     def keywords(self, obj):
@@ -212,6 +212,13 @@ class DomainBootstrapAdmin(DomainScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # deleting the domain removes its bootstrap
+
+    def detail_action_applies(self, request, obj, action_name):
+        if action_name in ("approve", "request_changes"):
+            return obj.status == DomainBootstrap.Status.IN_REVIEW
+        if action_name == "retry_failed_step":
+            return obj.steps.filter(status=BootstrapStep.Status.FAILED).exists()
+        return True
 
     def has_review_permission(self, request, object_id=None):
         bootstrap = DomainBootstrap.objects.filter(pk=object_id).first()

@@ -33,6 +33,9 @@ class DomainBootstrap(models.Model):
     documents_failed = models.PositiveIntegerField(default=0)
     generation_round = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # W3C traceparent of the request that created the domain: every step's span (and the runs
+    # of the documents its research ingests) joins that trace.
+    trace_parent = models.CharField(max_length=55, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -11,6 +11,7 @@ from django.utils.text import slugify
 
 from apps.bootstrap import workflow
 from apps.bootstrap.models import BootstrapStep, DomainBootstrap, GeneratedContent, ResearchCandidate, ReviewDecision
+from apps.core import tracing
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ServiceError
 from apps.documents.services import document_create
 from apps.domains.access import readable_domains, writable_domains
@@ -74,7 +75,8 @@ def bootstrap_start(
     with transaction.atomic():
         domain = domain_create(user=user, slug=slug, name=name, description=description, status=Domain.Status.BOOTSTRAPPING)
         bootstrap = DomainBootstrap.objects.create(
-            domain=domain, topic_keywords=keywords, seed_sources=seeds, created_by=user, started_at=timezone.now()
+            domain=domain, topic_keywords=keywords, seed_sources=seeds, created_by=user, started_at=timezone.now(),
+            trace_parent=tracing.trace_parent(),
         )
         workflow.ensure_steps(bootstrap)
         for upload in seed_files or []:

@@ -96,11 +96,12 @@ def dashboard_callback(request, context: dict) -> dict:
                           b.current_step or "—", f"{b.documents_done + b.documents_failed}/{b.documents_expected}"]
                          for b in bootstrapping],
             },
-            "failed_table": {
-                "headers": ["Document", "Error"],
-                "rows": [[_link("admin:documents_document_change", [r.document_id], r.document.title), r.error[:120]]
-                         for r in failed_runs],
-            },
+            # A list, not unfold's table: its fixed-height cells clip a long error in the narrow column.
+            "failed_runs": [
+                {"url": reverse("admin:documents_document_change", args=[r.document_id]), "title": r.document.title,
+                 "error": r.error, "when": r.created_at.strftime("%Y-%m-%d %H:%M")}
+                for r in failed_runs
+            ],
             "activity_table": {"headers": ["When", "Who", "What", "Object"], "rows": _recent_activity(domain_ids)},
         }
     })

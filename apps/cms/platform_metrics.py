@@ -5,14 +5,16 @@ at scrape time. Apart from the exporter because it reads models: Celery imports 
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 from collections.abc import Iterable
 
 import httpx
 from celery import current_app
+from django.conf import settings
 from django.db.models import Count, Min
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from prometheus_client import CollectorRegistry, generate_latest
@@ -22,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from apps.cms.exporter import Without, process_registry
 from apps.core import metrics
+from apps.core.errors import error_body
 from apps.core.queues import QUEUES
 from apps.core.readiness import _timed, check_components
 from apps.core.workflows.registry import queue_of_steps
@@ -152,9 +155,30 @@ def api_registry() -> CollectorRegistry:
     return registry
 
 
+def scrape_refusal(request) -> JsonResponse | None:
+    """Why this request may not read /metrics, as the answer to send; None when it may.
+
+    With HEYSH_METRICS_TOKEN set the caller must send it as a bearer token; unset, only a
+    development install serves metrics (they name every tenant)."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        if settings.PRODUCTION:
+            return JsonResponse(error_body("metrics_token_unset", "Metrics are disabled: set HEYSH_METRICS_TOKEN."), status=403)
+        return None
+    scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), token.encode()):
+        return None
+    response = JsonResponse(error_body("not_authenticated", "A valid metrics bearer token is required."), status=401)
+    response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    return response
+
+
 @never_cache
 def metrics_view(request):
-    """/metrics for Prometheus (Caddy does not expose it publicly)."""
+    """/metrics for Prometheus, behind HEYSH_METRICS_TOKEN (Caddy does not expose it publicly either)."""
+    refusal = scrape_refusal(request)
+    if refusal is not None:
+        return refusal
     return HttpResponse(generate_latest(api_registry()), content_type=CONTENT_TYPE_LATEST)
 
 

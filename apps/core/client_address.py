@@ -43,6 +43,12 @@ def _trusted(address) -> bool:
     return any(address in network for network in _trusted_networks())
 
 
+def from_trusted_proxy(request) -> bool:
+    """Whether the connection itself comes from a configured reverse proxy."""
+    address = _address(request.META.get("REMOTE_ADDR", ""))
+    return address is not None and _trusted(address)
+
+
 def client_ip(request) -> str:
     """The address a request came from, as far as trusted proxies vouch for it."""
     remote = request.META.get("REMOTE_ADDR", "")

@@ -2,7 +2,8 @@
 
 ``ContextFilter`` (on the console handler in settings.LOGGING) stamps every record
 with the context of ``apps.core.context`` plus the Celery task id/name when a task
-runs, and the authenticated user's id once the request has been authenticated.
+runs, the trace and span ids of the current span when tracing is on (``-`` else),
+and the authenticated user's id once the request has been authenticated.
 The formatters redact credentials in the message, its arguments, extra fields and
 exception text.
 """
@@ -16,7 +17,7 @@ import re
 from celery import current_task
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
-from apps.core import context
+from apps.core import context, tracing
 
 # Values that look like credentials never reach a log line, whatever logged them.
 SECRET_PATTERN = re.compile(
@@ -81,6 +82,7 @@ class ContextFilter(logging.Filter):
         task = _current_task()
         record.task_id = task.request.id if task else "-"
         record.task_name = task.name if task else "-"
+        record.trace_id, record.span_id = tracing.ids()
         if isinstance(record.msg, str):
             # Merge the arguments first: "password=%s" % secret is only recognisable merged.
             try:

@@ -9,7 +9,8 @@ from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 from simple_history.models import HistoricalRecords
 
-from apps.core import context
+from apps.core import context, tracing
+from apps.core.client_address import from_trusted_proxy
 from apps.core.errors import error_body
 from apps.core.logging import current_request
 
@@ -34,6 +35,7 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = rid
+        tracing.annotate(request_id=rid)  # the request's trace is found by its request id too
         started = time.perf_counter()
         token = current_request.set(request)
         try:
@@ -89,6 +91,23 @@ class HistoryRequestMiddleware:
                 del HistoricalRecords.context.request
             except AttributeError:
                 pass
+
+
+class ForwardedProtoMiddleware:
+    """Drop ``X-Forwarded-Proto`` unless a trusted proxy sent the request.
+
+    Django believes ``SECURE_PROXY_SSL_HEADER`` from anyone; a client talking to the app
+    directly could claim HTTPS and get secure-only behaviour (no redirect, ``is_secure()``)
+    over plain HTTP. Only ``HEYSH_TRUSTED_PROXIES`` may vouch for the scheme.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "HTTP_X_FORWARDED_PROTO" in request.META and not from_trusted_proxy(request):
+            del request.META["HTTP_X_FORWARDED_PROTO"]
+        return self.get_response(request)
 
 
 class RefuseNulBytesMiddleware:

@@ -12,6 +12,16 @@ from django.db import connection
 
 from apps.core.backends import HANDLERS
 
+# Checks of derived data (the embedded search indexes) registered by the apps that own it.
+# They are reported, but a failing one does not make the process unready: search answers
+# degraded, and rebuild_projections or the beat reconcile repairs the index.
+_degradable_checks: dict[str, object] = {}
+
+
+def degradable_check_register(name: str, check) -> None:
+    """``check()`` returns a detail string or raises; registered once per name (app ready())."""
+    _degradable_checks[name] = check
+
 
 def _timed(fn) -> dict:
     started = time.perf_counter()
@@ -71,4 +81,6 @@ def check_components() -> dict[str, dict]:
             if alias != "default":
                 continue
             components[f"{name.lower()}.{alias}"] = _timed(_backend_check(handler, alias))
+    for name, check in _degradable_checks.items():
+        components[name] = {**_timed(check), "degrades": True}
     return components

@@ -73,7 +73,9 @@ class VaultSecrets(SecretsBackend):
         self.environ = dict(os.environ if environ is None else environ)
         self.mount = self.environ.get("VAULT_KV_MOUNT", "secret")
         self.path = self.environ.get("VAULT_RUNTIME_PATH", "heysh/runtime")
-        self.cache_seconds = float(self.environ.get("VAULT_RUNTIME_CACHE_SECONDS", "60")) if cache_seconds is None else cache_seconds
+        self.cache_seconds = (
+            float(self.environ.get("VAULT_RUNTIME_CACHE_SECONDS", "60")) if cache_seconds is None else cache_seconds
+        )
         self.fallback = EnvironmentSecrets(self.environ)
         self._values: dict[str, str] | None = None
         self._read_at = 0.0
@@ -106,7 +108,9 @@ class VaultSecrets(SecretsBackend):
                 except (SecretsUnavailable, ImproperlyConfigured):
                     if self._values is None:
                         raise
-                    logger.warning("Vault unreachable; serving runtime secrets cached %.0fs ago", time.monotonic() - self._read_at)
+                    logger.warning(
+                        "Vault unreachable; serving runtime secrets cached %.0fs ago", time.monotonic() - self._read_at
+                    )
             return self._values
 
     def get(self, name: str, default: str | None = None) -> str | None:
@@ -144,3 +148,24 @@ class _LazySecrets(SecretsBackend):
 
 
 secrets_backend = _LazySecrets()
+
+
+def vault_token_renew(environ: Mapping[str, str] | None = None) -> dict:
+    """Renew this process's Vault token when it is renewable (a periodic token: its TTL goes
+    back to the period), so the app's token never runs out; beat runs it hourly. Returns
+    {"renewed": bool, "ttl": seconds left}; {"vault": "not configured"} without VAULT_ADDR."""
+    environ = dict(os.environ if environ is None else environ)
+    if not environ.get("VAULT_ADDR", "").strip():
+        return {"vault": "not configured"}
+    client = _client(environ)
+    try:
+        info = client.auth.token.lookup_self()["data"]
+        if not info.get("renewable"):
+            return {"renewed": False, "ttl": int(info.get("ttl") or 0)}
+        renewed = client.auth.token.renew_self()["auth"]
+    except Exception as exc:  # name the kind and the address, never the token
+        raise SecretsUnavailable(
+            f"Could not renew the Vault token at {environ.get('VAULT_ADDR')}: {type(exc).__name__}"
+        ) from None
+    logger.info("renewed the Vault token for %ss", renewed["lease_duration"])
+    return {"renewed": True, "ttl": int(renewed["lease_duration"])}

@@ -19,8 +19,14 @@ def health(request):
 def ready(request):
     started = time.perf_counter()
     components = check_components()
-    ok = all(c["ok"] for c in components.values())
+    ok = all(c["ok"] for c in components.values() if not c.get("degrades"))
+    degraded = sorted(name for name, c in components.items() if c.get("degrades") and not c["ok"])
     return JsonResponse(
-        {"status": "ok" if ok else "unavailable", "components": components, "duration_ms": round((time.perf_counter() - started) * 1000, 1)},
+        {
+            "status": "ok" if ok else "unavailable",
+            "components": components,
+            "degraded": degraded,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        },
         status=200 if ok else 503,
     )

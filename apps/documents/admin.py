@@ -14,15 +14,21 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from unfold.decorators import action, display
-from unfold.utils import display_for_label
+from unfold.widgets import (
+    UnfoldAdminFileFieldWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+    UnfoldAdminURLInputWidget,
+)
 
 from apps.core import context
-from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline
+from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline, StateAwareActionsMixin, status_label
 from apps.core.exceptions import ServiceError
 from apps.documents import selectors, services
 from apps.documents.models import (
     Chunk,
     Document,
+    DocumentStatus,
     DocumentVersion,
     Notification,
     ProcessingRun,
@@ -37,14 +43,22 @@ STEP_COLORS = {"pending": "info", "queued": "info", "running": "warning", "succe
 CHUNK_PREVIEW = 10
 
 
-def _badge(value: str, label: str, colors: dict) -> str:
-    return display_for_label((value, label), "-", colors)
-
-
 def _duration(step: StepRun) -> str:
     if step.started_at and step.finished_at and step.finished_at >= step.started_at:
         return f"{(step.finished_at - step.started_at).total_seconds():.2f} s"
     return "—"
+
+
+def run_progress_text(run: ProcessingRun, steps: list[StepRun]) -> str:
+    """'3 of 5 steps · 60%' while it runs; a failed run says where it stopped, never "100% done"."""
+    succeeded = sum(1 for step in steps if step.status == StepRun.Status.SUCCEEDED)
+    if run.status == ProcessingRun.Status.FAILED:
+        failed = next((step for step in steps if step.status == StepRun.Status.FAILED), None)
+        where = f"stopped at {failed.get_step_display()}" if failed else "stopped"
+        return f"{where} · {succeeded} of {len(steps)} steps done"
+    if run.status == ProcessingRun.Status.SUCCEEDED:
+        return f"all {len(steps)} steps done"
+    return f"{succeeded} of {len(steps)} steps · {selectors.run_progress(run=run, steps=steps)}%"
 
 
 def run_timeline_html(run: ProcessingRun | None) -> str:
@@ -57,7 +71,7 @@ def run_timeline_html(run: ProcessingRun | None) -> str:
         "<td class='pr-4'>{}</td><td class='text-red-600'>{}</td></tr>",
         (
             (
-                step.get_step_display(), _badge(step.status, step.get_status_display(), STEP_COLORS), step.attempt,
+                step.get_step_display(), status_label(step.status, step.get_status_display(), STEP_COLORS), step.attempt,
                 step.started_at.strftime("%Y-%m-%d %H:%M:%S") if step.started_at else "—", _duration(step), step.error or "",
             )
             for step in steps
@@ -65,11 +79,11 @@ def run_timeline_html(run: ProcessingRun | None) -> str:
     )
     url = reverse("admin:documents_processingrun_change", args=[run.pk])
     return format_html(
-        "<p class='mb-2'><a href='{}'>Run {}</a> · {} · {}% done</p>"
+        "<p class='mb-2' data-run-progress><a href='{}'>Run {}</a> · {} · {}</p>"
         "<table><thead><tr><th class='text-left pr-4'>Step</th><th class='text-left pr-4'>Status</th>"
         "<th class='text-left pr-4'>Attempt</th><th class='text-left pr-4'>Started</th><th class='text-left pr-4'>Duration</th>"
         "<th class='text-left'>Error</th></tr></thead><tbody>{}</tbody></table>",
-        url, run.pk, _badge(run.status, run.get_status_display(), RUN_COLORS), selectors.run_progress(run=run, steps=steps), rows,
+        url, run.pk, status_label(run.status, run.get_status_display(), RUN_COLORS), run_progress_text(run, steps), rows,
     )
 
 
@@ -103,10 +117,14 @@ class ChunkInline(ReadOnlyInline):
 class DocumentAddForm(forms.ModelForm):
     """Upload a file, paste text or give a URL: exactly one, validated like the API."""
 
-    title = forms.CharField(required=False, max_length=300, help_text="Optional; taken from the file name, first line or page title.")
-    file = forms.FileField(required=False, help_text="PDF, DOCX, HTML, Markdown or plain text (UTF-8).")
-    text = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 8}), strip=False)
-    url = forms.CharField(required=False, max_length=2000, help_text="An http(s) page or file, fetched by the pipeline.")
+    # Fields declared on the form skip the admin's formfield_overrides: give them the theme's widgets.
+    title = forms.CharField(required=False, max_length=300, widget=UnfoldAdminTextInputWidget,
+                            help_text="Optional; taken from the file's metadata or name, the first line or the page title.")
+    file = forms.FileField(required=False, widget=UnfoldAdminFileFieldWidget,
+                           help_text="PDF, DOCX, HTML, Markdown or plain text (UTF-8).")
+    text = forms.CharField(required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 8}), strip=False)
+    url = forms.CharField(required=False, max_length=2000, widget=UnfoldAdminURLInputWidget, label="URL",
+                          help_text="An http(s) page or file, fetched by the pipeline.")
 
     class Meta:
         model = Document
@@ -131,7 +149,7 @@ def _writable(request, document: Document) -> bool:
 
 
 @admin.register(Document)
-class DocumentAdmin(DomainScopedAdmin):
+class DocumentAdmin(StateAwareActionsMixin, DomainScopedAdmin):
     list_display = ["title", "domain", "status_badge", "source", "current_mime", "created_at"]
     list_filter = ["domain", "status", "source"]
     search_fields = ["title", "source_url", "versions__filename"]
@@ -153,6 +171,11 @@ class DocumentAdmin(DomainScopedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("domain", "current_version")
+
+    def detail_action_applies(self, request, obj, action_name):
+        if action_name == "retry_failed_detail":
+            return obj.status == DocumentStatus.FAILED
+        return True
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
@@ -190,9 +213,9 @@ class DocumentAdmin(DomainScopedAdmin):
         # The change page shows the run timeline: the natural place to watch processing.
         return HttpResponseRedirect(reverse("admin:documents_document_change", args=[obj.pk]))
 
-    @display(description="Status", label=STATUS_COLORS, ordering="status")
+    @display(description="Status", ordering="status")
     def status_badge(self, obj):
-        return obj.status, obj.get_status_display()
+        return status_label(obj.status, obj.get_status_display(), STATUS_COLORS)
 
     @display(description="Type")
     def current_mime(self, obj):
@@ -268,9 +291,9 @@ class DocumentVersionAdmin(ReadOnlyAdmin, DomainScopedAdmin):
     exclude = ["text"]
     readonly_fields = ["text_preview"]
 
-    @display(description="Status", label=STATUS_COLORS, ordering="status")
+    @display(description="Status", ordering="status")
     def status_badge(self, obj):
-        return obj.status, obj.get_status_display()
+        return status_label(obj.status, obj.get_status_display(), STATUS_COLORS)
 
     @display(description="Text (first 2,000 characters)")
     def text_preview(self, obj):
@@ -295,9 +318,9 @@ class StepRunInline(ReadOnlyInline):
     fields = ["step", "status_badge", "attempt", "queued_at", "started_at", "duration", "lease_owner", "error", "metrics"]
     readonly_fields = fields
 
-    @display(description="Status", label=STEP_COLORS)
+    @display(description="Status")
     def status_badge(self, obj):
-        return obj.status, obj.get_status_display()
+        return status_label(obj.status, obj.get_status_display(), STEP_COLORS)
 
     @display(description="Duration")
     def duration(self, obj):
@@ -312,13 +335,17 @@ class ProcessingRunAdmin(ReadOnlyAdmin, DomainScopedAdmin):
     list_select_related = ["document", "version__document"]
     inlines = [StepRunInline]
 
-    @display(description="Status", label=RUN_COLORS, ordering="status")
+    @display(description="Status", ordering="status")
     def status_badge(self, obj):
-        return obj.status, obj.get_status_display()
+        return status_label(obj.status, obj.get_status_display(), RUN_COLORS)
+
+    def get_queryset(self, request):
+        # The progress column reads every run's steps: one prefetch instead of a query per row.
+        return super().get_queryset(request).prefetch_related("steps")
 
     @display(description="Progress")
     def progress(self, obj):
-        return f"{selectors.run_progress(run=obj, steps=selectors.run_steps(run=obj))}%"
+        return run_progress_text(obj, list(obj.steps.all()))
 
 
 @admin.register(Notification)

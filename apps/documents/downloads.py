@@ -14,6 +14,7 @@ import sys
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from storages.utils import clean_name
 
 from apps.core.exceptions import NotFound
 from apps.documents.models import Document, DocumentVersion, documents_storage
@@ -41,8 +42,9 @@ def document_version_for_download(*, user, document_id: int, number: int | None 
     if version is None:
         raise NotFound("Document version not found.")
     if not version.original:
-        raise NotFound("This document version has no original file (it was pasted text or is not fetched yet).",
-                       code="no_original")
+        raise NotFound(
+            "This document version has no original file (it was pasted text or is not fetched yet).", code="no_original"
+        )
     return version
 
 
@@ -51,15 +53,48 @@ def download_filename(version: DocumentVersion) -> str:
 
 
 def presigned_download_url(*, version: DocumentVersion) -> str:
+    """Signed for ``HEYSH_S3_PUBLIC_ENDPOINT_URL`` when set (SigV4 covers the Host header, so a URL
+    signed for the internal endpoint cannot be fetched under another name), else the endpoint."""
     storage = documents_storage()
     filename = download_filename(version).replace('"', "")
-    return storage.url(
-        version.original.name,
-        parameters={
-            "ResponseContentDisposition": f'attachment; filename="{filename}"',
-            **({"ResponseContentType": version.mime} if version.mime else {}),
-        },
+    parameters = {
+        "ResponseContentDisposition": f'attachment; filename="{filename}"',
+        **({"ResponseContentType": version.mime} if version.mime else {}),
+    }
+    public = settings.S3_PUBLIC_ENDPOINT_URL
+    if not public:
+        return storage.url(version.original.name, parameters=parameters)
+    # The object's key exactly as S3Storage.url computes it (its location prefix, cleaned).
+    key = storage._normalize_name(clean_name(version.original.name))
+    return _public_client(storage, public).generate_presigned_url(
+        "get_object",
+        Params={"Bucket": storage.bucket_name, "Key": key, **parameters},
+        ExpiresIn=storage.querystring_expire,
     )
+
+
+_public_clients: dict[tuple, object] = {}
+
+
+def _public_client(storage, endpoint: str):
+    """A boto3 client for the public endpoint with the storage's credentials and config; signing
+    needs no connection, so nothing is sent to that address from here."""
+    key = (endpoint, storage.access_key, storage.secret_key, storage.region_name)
+    client = _public_clients.get(key)
+    if client is None:
+        import boto3  # only with S3 storage configured: boto3 is heavy (+13 MB) where storage is local
+
+        client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=storage.access_key,
+            aws_secret_access_key=storage.secret_key,
+            aws_session_token=storage.security_token,
+            region_name=storage.region_name,
+            config=storage.client_config,
+        )
+        _public_clients[key] = client
+    return client
 
 
 def documents_bucket_ensure(*, create: bool | None = None) -> str:
@@ -88,7 +123,9 @@ def documents_bucket_ensure(*, create: bool | None = None) -> str:
             f"S3 bucket {bucket!r} does not exist; create it or set HEYSH_S3_CREATE_BUCKET=true to let heysh create it."
         )
     region = storage.region_name
-    kwargs = {} if not region or region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    kwargs = (
+        {} if not region or region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    )
     try:
         client.create_bucket(Bucket=bucket, **kwargs)
     except ClientError as exc:

@@ -128,6 +128,8 @@ class ProcessingRun(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     error = models.TextField(blank=True)
     request_id = models.CharField(max_length=64, blank=True)
+    # W3C traceparent of the request that (re)started the run: its steps' spans join that trace.
+    trace_parent = models.CharField(max_length=55, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -11,21 +11,23 @@ queued, with a ``ServiceError`` the API turns into a clear 4xx:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Max
 from django.utils.text import get_valid_filename
 from simple_history.utils import bulk_create_with_history
 
-from apps.core.backends import graph_stores, vector_stores
 from apps.core.bulk import rows_update
 from apps.core.exceptions import Conflict, ServiceError, TooLarge, Unsupported
+from apps.core.locks import domain_graph_lock
 from apps.core.netguard import check_literal_host
+from apps.core.projection_outbox import projection_deletes_record
 from apps.documents.analysis import max_document_bytes, sha256
 from apps.documents.errors import PermanentError
 from apps.documents.models import Document, DocumentStatus, DocumentVersion, ProcessingRun, StepRun, documents_storage
@@ -41,12 +43,18 @@ from apps.domains.services import domains_index_invalidate
 logger = logging.getLogger(__name__)
 
 # How a refused input's PermanentError code is reported; any other code is a type that cannot be handled.
-ERROR_FOR_CODE = {"empty": ServiceError, "too_large": TooLarge, "invalid_url": ServiceError, "forbidden_address": ServiceError}
+ERROR_FOR_CODE = {
+    "empty": ServiceError,
+    "too_large": TooLarge,
+    "invalid_url": ServiceError,
+    "forbidden_address": ServiceError,
+}
 
 
 @dataclass(frozen=True)
 class Intake:
     """A validated submission, ready to be stored: the bytes (none for a URL), their type and hash."""
+
     source: str
     title: str
     data: bytes = b""
@@ -113,8 +121,12 @@ def intake_prepare(*, upload=None, text: str | None = None, title: str | None = 
         data = _read_upload(upload)
         mime = _checked_bytes(data, filename=filename, declared=getattr(upload, "content_type", "") or "")
         return Intake(
-            source=Document.Source.UPLOAD, title=title or PurePosixPath(filename).stem or filename, data=data,
-            filename=filename, mime=mime, content_hash=sha256(data),
+            source=Document.Source.UPLOAD,
+            title=title or PurePosixPath(filename).stem or filename,
+            data=data,
+            filename=filename,
+            mime=mime,
+            content_hash=sha256(data),
         )
     if text is not None:
         data = text.encode("utf-8")
@@ -122,8 +134,12 @@ def intake_prepare(*, upload=None, text: str | None = None, title: str | None = 
             raise _too_large()
         mime = _checked_bytes(data, filename="", declared=PLAIN)
         return Intake(
-            source=Document.Source.TEXT, title=title or first_line_title(text) or "Untitled text", data=data,
-            filename="text.txt", mime=mime, content_hash=sha256(data),
+            source=Document.Source.TEXT,
+            title=title or first_line_title(text) or "Untitled text",
+            data=data,
+            filename="text.txt",
+            mime=mime,
+            content_hash=sha256(data),
         )
 
     url = url.strip()
@@ -138,9 +154,26 @@ def intake_prepare(*, upload=None, text: str | None = None, title: str | None = 
 
 def _existing(domain: Domain, intake: Intake) -> Document | None:
     if intake.content_hash:
-        version = DocumentVersion.objects.filter(domain=domain, content_hash=intake.content_hash).select_related("document").first()
+        version = (
+            DocumentVersion.objects.filter(domain=domain, content_hash=intake.content_hash)
+            .select_related("document")
+            .first()
+        )
         return version.document if version else None
     return Document.objects.filter(domain=domain, source=Document.Source.URL, source_url=intake.url).first()
+
+
+URL_INTAKE_LOCK_NAMESPACE = 7202  # first key of pg_advisory_xact_lock(namespace, hash of domain and URL)
+
+
+def _lock_url_intake(domain: Domain, url: str) -> None:
+    """Hold, until the transaction ends, the lock of (domain, URL). PostgreSQL: an advisory
+    lock. SQLite needs none: its transactions start IMMEDIATE (settings), one writer at a time."""
+    if connection.vendor != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(f"{domain.pk}\n{url}".encode()).digest()[:4], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [URL_INTAKE_LOCK_NAMESPACE, key])
 
 
 def _creator(user):
@@ -168,13 +201,29 @@ def document_create_from_intake(*, domain: Domain, user, intake: Intake, request
     version = None
     try:
         with transaction.atomic():
+            if not intake.content_hash:
+                # A URL has no content hash (nor a unique constraint) before it is fetched:
+                # concurrent submissions of one URL are serialized here and re-checked.
+                _lock_url_intake(domain, intake.url)
+                existing = _existing(domain, intake)
+                if existing is not None:
+                    return existing, False
             document = Document.objects.create(
-                domain=domain, title=intake.title, source=intake.source, source_url=intake.url,
-                status=DocumentStatus.PENDING, created_by=_creator(user),
+                domain=domain,
+                title=intake.title,
+                source=intake.source,
+                source_url=intake.url,
+                status=DocumentStatus.PENDING,
+                created_by=_creator(user),
             )
             version = DocumentVersion(
-                document=document, domain=domain, number=1, filename=intake.filename, content_hash=intake.content_hash,
-                mime=intake.mime, size=len(intake.data),
+                document=document,
+                domain=domain,
+                number=1,
+                filename=intake.filename,
+                content_hash=intake.content_hash,
+                mime=intake.mime,
+                size=len(intake.data),
             )
             _store(version, intake)
             version.save()
@@ -193,12 +242,20 @@ def document_create_from_intake(*, domain: Domain, user, intake: Intake, request
         _discard(version.original.name if version is not None and version.original else "")
         raise
     document.refresh_from_db()
-    logger.info("document %s created in domain %s (%s, %s)", document.pk, domain.slug, intake.source, intake.mime or "url")
+    logger.info(
+        "document %s created in domain %s (%s, %s)", document.pk, domain.slug, intake.source, intake.mime or "url"
+    )
     return document, True
 
 
 def document_create(
-    *, domain: Domain, user, upload=None, text: str | None = None, title: str | None = None, url: str | None = None,
+    *,
+    domain: Domain,
+    user,
+    upload=None,
+    text: str | None = None,
+    title: str | None = None,
+    url: str | None = None,
     request_id: str = "",
 ) -> tuple[Document, bool]:
     """Validate, deduplicate, store and start processing one document. ``created`` is False for identical content."""
@@ -206,7 +263,9 @@ def document_create(
     return document_create_from_intake(domain=domain, user=user, intake=intake, request_id=request_id)
 
 
-def documents_create_many(*, domain: Domain, user, intakes: list[Intake], request_id: str = "") -> list[tuple[Document, bool]]:
+def documents_create_many(
+    *, domain: Domain, user, intakes: list[Intake], request_id: str = ""
+) -> list[tuple[Document, bool]]:
     """``document_create_from_intake`` for many validated submissions, in one transaction.
 
     For bulk loads (``manage.py ingest``): the documents, versions, runs and steps are
@@ -235,15 +294,30 @@ def documents_create_many(*, domain: Domain, user, intakes: list[Intake], reques
     try:
         with transaction.atomic():
             documents = bulk_create_with_history(
-                [Document(domain=domain, title=i.title, source=i.source, source_url=i.url, status=DocumentStatus.PENDING,
-                          created_by=_creator(user)) for i in fresh.values()],
-                Document, default_user=_creator(user),
+                [
+                    Document(
+                        domain=domain,
+                        title=i.title,
+                        source=i.source,
+                        source_url=i.url,
+                        status=DocumentStatus.PENDING,
+                        created_by=_creator(user),
+                    )
+                    for i in fresh.values()
+                ],
+                Document,
+                default_user=_creator(user),
             )
             versions = []
             for document, intake in zip(documents, fresh.values(), strict=True):
                 version = DocumentVersion(
-                    document=document, domain=domain, number=1, filename=intake.filename, content_hash=intake.content_hash,
-                    mime=intake.mime, size=len(intake.data),
+                    document=document,
+                    domain=domain,
+                    number=1,
+                    filename=intake.filename,
+                    content_hash=intake.content_hash,
+                    mime=intake.mime,
+                    size=len(intake.data),
                 )
                 _store(version, intake)
                 if version.original:
@@ -253,7 +327,9 @@ def documents_create_many(*, domain: Domain, user, intakes: list[Intake], reques
             for document, version in zip(documents, versions, strict=True):
                 document.current_version = version
             # A statement, not save(): no second history row for a field the pipeline maintains.
-            rows_update(Document, {d.pk: {"current_version": d.current_version_id} for d in documents}, ["current_version"])
+            rows_update(
+                Document, {d.pk: {"current_version": d.current_version_id} for d in documents}, ["current_version"]
+            )
             runs_start(versions=versions, request_id=request_id)
     except IntegrityError:
         # Identical content arrived concurrently: let each submission find its winner.
@@ -275,7 +351,9 @@ def documents_create_many(*, domain: Domain, user, intakes: list[Intake], reques
         document = known[intake.content_hash or intake.url]
         outcome.append((document, document.pk in created_ids and document.pk not in seen))
         seen.add(document.pk)
-    logger.info("%d documents created in domain %s (%d duplicates)", len(documents), domain.slug, len(intakes) - len(documents))
+    logger.info(
+        "%d documents created in domain %s (%d duplicates)", len(documents), domain.slug, len(intakes) - len(documents)
+    )
     return outcome
 
 
@@ -297,7 +375,8 @@ def document_new_version(
             if same.document_id == document.pk:
                 return same, False
             raise Conflict(
-                "The same content is already in this domain as another document.", code="duplicate",
+                "The same content is already in this domain as another document.",
+                code="duplicate",
                 detail={"document_id": same.document_id},
             )
     version = None
@@ -306,8 +385,13 @@ def document_new_version(
             Document.objects.select_for_update().filter(pk=document.pk).first()
             number = (DocumentVersion.objects.filter(document=document).aggregate(n=Max("number"))["n"] or 0) + 1
             version = DocumentVersion(
-                document=document, domain_id=document.domain_id, number=number, filename=intake.filename,
-                content_hash=intake.content_hash, mime=intake.mime, size=len(intake.data),
+                document=document,
+                domain_id=document.domain_id,
+                number=number,
+                filename=intake.filename,
+                content_hash=intake.content_hash,
+                mime=intake.mime,
+                size=len(intake.data),
             )
             _store(version, intake)
             version.save()
@@ -318,28 +402,57 @@ def document_new_version(
     return version, True
 
 
+DELETE_ATTEMPTS = 3
+
+
 def document_delete(*, document: Document) -> None:
-    """Remove the document's share of every projection, then its rows and stored files."""
-    versions = list(DocumentVersion.objects.filter(document=document))
-    for version in versions:
-        for _, store in graph_stores.configured():
-            store.delete_version(domain_id=document.domain_id, version_id=version.pk)
-        for _, store in vector_stores.configured():
-            store.delete_version(domain_id=document.domain_id, version_id=version.pk)
-    names = [version.original.name for version in versions if version.original]
+    """Delete the document's rows and stored files; the projections catch up from the outbox.
+
+    The database is the source of truth, so a projection that is down never fails the delete:
+    what Neo4j and Weaviate must remove is recorded in the same transaction and applied after
+    commit (and by beat until done). The domain's graph lock is taken before any row lock, in
+    the order the graph step takes them; a delete that still races a processing run (rows
+    added between collecting and deleting them) is retried from the start."""
+    domain_id = document.domain_id
+    for attempt in range(1, DELETE_ATTEMPTS + 1):
+        try:
+            versions, names = _document_delete_rows(document)
+            break
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == DELETE_ATTEMPTS or not _is_race(exc):
+                raise
+            logger.info("document %s delete raced a processing run (%s); retrying", document.pk, type(exc).__name__)
+    transaction.on_commit(lambda: [_discard(name) for name in names])
+    logger.info("document deleted (%d versions) from domain %s", len(versions), domain_id)
+
+
+def _document_delete_rows(document: Document) -> tuple[list[int], list[str]]:
     domain_id = document.domain_id
     with transaction.atomic():
+        domain_graph_lock(domain_id)
+        versions = list(DocumentVersion.objects.filter(document=document).values_list("pk", "original"))
+        version_ids = [pk for pk, _ in versions]
         # Listeners look at what the document supported before its rows go (the graph's
         # entities and relations) and tidy up after, in this transaction.
-        after = [cleanup for _, cleanup in document_deleting.send(
-            sender=Document, domain_id=domain_id, version_ids=[version.pk for version in versions]
-        ) if cleanup]
-        document.delete()
+        after = [
+            cleanup
+            for _, cleanup in document_deleting.send(sender=Document, domain_id=domain_id, version_ids=version_ids)
+            if cleanup
+        ]
+        Document.objects.filter(pk=document.pk).delete()
         for cleanup in after:
             cleanup()
+        projection_deletes_record(domain_id=domain_id, version_ids=version_ids)
         domains_index_invalidate([domain_id])
-        transaction.on_commit(lambda: [_discard(name) for name in names])
-    logger.info("document deleted (%d versions) from domain %s", len(versions), domain_id)
+    return version_ids, [name for _, name in versions if name]
+
+
+def _is_race(exc: Exception) -> bool:
+    """A foreign-key violation (a row added under the delete) or a deadlock / serialization failure."""
+    if isinstance(exc, IntegrityError):
+        return True
+    code = getattr(exc.__cause__, "sqlstate", None) or getattr(exc.__cause__, "pgcode", None)
+    return code in ("40P01", "40001")
 
 
 def _latest_version(document: Document) -> DocumentVersion:

@@ -11,7 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from apps.core import context
 from apps.core.exceptions import NotFound
 from apps.core.pagination import BoundedLimitOffsetPagination
-from apps.core.parsers import BoundedJSONParser
+from apps.core.parsers import BoundedJSONParser, BoundedMultiPartParser
 from apps.documents import downloads, selectors, services
 from apps.documents.models import Document, DocumentStatus, ProcessingRun, documents_storage
 from apps.documents.serializers import (
@@ -109,7 +109,7 @@ def _choice_param(request, name: str, choices: list[str]) -> str | None:
 
 
 class DocumentListCreateView(APIView):
-    parser_classes = [BoundedJSONParser, MultiPartParser, FormParser]
+    parser_classes = [BoundedJSONParser, BoundedMultiPartParser, FormParser]
     pagination_class = BoundedLimitOffsetPagination  # also tells the schema the list is paginated
 
     @extend_schema(
@@ -216,7 +216,7 @@ class DocumentRetryView(APIView):
 
 
 class DocumentVersionCreateView(APIView):
-    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
+    parser_classes = [BoundedMultiPartParser, FormParser, BoundedJSONParser]
 
     @extend_schema(
         operation_id="documents_versions_create",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core import metrics
+from apps.core import metrics, tracing
 from apps.core.bulk import rows_update
 from apps.core.workflows import engine
 from apps.core.workflows.registry import workflow_get
@@ -142,8 +142,10 @@ def runs_start(*, versions: list[DocumentVersion], request_id: str = "") -> list
         new = [v for v in versions if v.pk not in existing]
         if new:
             # PostgreSQL and SQLite ≥ 3.35 return the primary keys of bulk inserts.
+            trace_parent = tracing.trace_parent()
             runs = ProcessingRun.objects.bulk_create([
-                ProcessingRun(version=v, document_id=v.document_id, domain_id=v.domain_id, request_id=request_id) for v in new
+                ProcessingRun(version=v, document_id=v.document_id, domain_id=v.domain_id, request_id=request_id, trace_parent=trace_parent)
+                for v in new
             ])
             existing.update({run.version_id: run for run in runs})
             # The analysis steps are created queued: no second statement to queue them.
@@ -178,7 +180,7 @@ def run_restart(*, run: ProcessingRun) -> ProcessingRun:
             started_at=None, finished_at=None, error="", metrics={},
         )
         ProcessingRun.objects.filter(pk=run.pk).update(
-            status=ProcessingRun.Status.QUEUED, error="", started_at=None, finished_at=None
+            status=ProcessingRun.Status.QUEUED, error="", started_at=None, finished_at=None, **_new_trace()
         )
         _mark_processing(run)
         workflow = pipeline()
@@ -201,12 +203,18 @@ def run_retry_failed(*, run: ProcessingRun) -> ProcessingRun:
                 status=Status.PENDING, attempt=0, error="", lease_owner="", lease_expires_at=None
             )
             _mark_processing(run)
-        ProcessingRun.objects.filter(pk=run.pk).update(status=ProcessingRun.Status.RUNNING, error="", finished_at=None)
+        ProcessingRun.objects.filter(pk=run.pk).update(status=ProcessingRun.Status.RUNNING, error="", finished_at=None, **_new_trace())
         workflow = pipeline()
         for step_run in to_queue:
             engine.steps_queue(workflow, step_run.step, [step_run.pk], reset_attempts=True)
     run.refresh_from_db()
     return run
+
+
+def _new_trace() -> dict:
+    """A person's restart or retry is its own trace: the steps it queues join the request's."""
+    parent = tracing.trace_parent()
+    return {"trace_parent": parent} if parent else {}
 
 
 def _mark_processing(run: ProcessingRun) -> None:

@@ -74,7 +74,8 @@ class DomainAdmin(DomainScopedAdmin):
     list_filter = ["status"]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["index_version", "created_by", "created_at", "updated_at"]
+    # The status belongs to the bootstrap workflow (bootstrapping → in review → active): shown, never edited.
+    readonly_fields = ["status", "index_version", "created_by", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "description", "status"]}),
         ("Webhook", {"fields": ["webhook_url", "webhook_secret"]}),

@@ -12,7 +12,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.core.exceptions import Conflict, Forbidden, ServiceError
+from apps.core.exceptions import Conflict, Forbidden, NotFound, ServiceError
+from apps.core.locks import domain_graph_lock
+from apps.core.projection_outbox import projection_deletes_record
 from apps.domains.access import owned_domains, writable_domains
 from apps.domains.authentication import ApiKeyPrincipal, generate_key
 from apps.domains.models import ApiKey, Domain, Membership
@@ -22,6 +24,8 @@ DOMAIN_EDITABLE_FIELDS = ("name", "description", "webhook_url", "webhook_secret"
 
 def _require_owner(*, user, domain: Domain) -> None:
     if not owned_domains(user).filter(pk=domain.pk).exists():
+        if not Domain.objects.filter(pk=domain.pk).exists():  # deleted by a concurrent request
+            raise NotFound("The domain no longer exists.")
         raise Forbidden("Only an owner of this domain may do that.")
 
 
@@ -37,8 +41,8 @@ def _check_description(description: str) -> None:
 
 
 def domain_create(*, user, slug: str, name: str, description: str = "", **extra) -> Domain:
-    _check_description(description)
     """Create a domain; the creating person becomes its first owner."""
+    _check_description(description)
     if isinstance(user, ApiKeyPrincipal) or user is None or not user.is_authenticated:
         raise Forbidden("Only people can create domains; API keys belong to one domain.")
     try:
@@ -46,8 +50,9 @@ def domain_create(*, user, slug: str, name: str, description: str = "", **extra)
             domain = Domain.objects.create(slug=slug, name=name, description=description, created_by=user, **extra)
             Membership.objects.create(domain=domain, user=user, role=Membership.Role.OWNER)
     except IntegrityError:
-        raise Conflict(f"A domain with slug {slug!r} already exists.",
-                       detail={"slug": ["A domain with this slug already exists."]})
+        raise Conflict(
+            f"A domain with slug {slug!r} already exists.", detail={"slug": ["A domain with this slug already exists."]}
+        )
     return domain
 
 
@@ -72,8 +77,15 @@ def domain_update(*, user, domain: Domain, **fields) -> Domain:
 
 
 def domain_delete(*, user, domain: Domain) -> None:
+    """Delete the domain and everything in it; its Neo4j nodes and Weaviate tenant are removed
+    from the projection outbox after commit (a projection that is down never fails the delete)."""
     _require_owner(user=user, domain=domain)
-    domain.delete()
+    with transaction.atomic():
+        # Before any row lock, as the graph step takes it: a run in the domain finishes or waits.
+        domain_graph_lock(domain.pk)
+        domain_id = domain.pk
+        domain.delete()
+        projection_deletes_record(domain_id=domain_id)
 
 
 def _owner_count(domain: Domain) -> int:
@@ -97,7 +109,11 @@ def membership_change_role(*, actor, membership: Membership, role: str) -> Membe
     # Lock the domain's owner rows so two concurrent demotions cannot both pass the check.
     list(Membership.objects.select_for_update().filter(domain=membership.domain, role=Membership.Role.OWNER))
     membership.refresh_from_db()
-    if membership.role == Membership.Role.OWNER and role != Membership.Role.OWNER and _owner_count(membership.domain) == 1:
+    if (
+        membership.role == Membership.Role.OWNER
+        and role != Membership.Role.OWNER
+        and _owner_count(membership.domain) == 1
+    ):
         raise Conflict("A domain needs at least one owner; make someone else owner first.", code="last_owner")
     membership.role = role
     membership.save(update_fields=["role"])
@@ -131,9 +147,16 @@ def api_key_issue(*, actor, api_key: ApiKey) -> str:
 
 def api_key_revoke(*, actor, api_key: ApiKey) -> ApiKey:
     _require_owner(user=actor, domain=api_key.domain)
-    if api_key.revoked_at is None:
-        api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
+    # One conditional UPDATE, not save(update_fields=...): the key may have been revoked or
+    # deleted with its domain since it was loaded, and neither is a server error.
+    now = timezone.now()
+    if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now):
+        api_key.revoked_at = now
+        return api_key
+    current = ApiKey.objects.filter(pk=api_key.pk).values_list("revoked_at", flat=True).first()
+    if current is None:
+        raise NotFound("The API key no longer exists (its domain was deleted).")
+    api_key.revoked_at = current
     return api_key
 
 

@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline
+from apps.core.admin import ReadOnlyAdmin, ReadOnlyInline, StateAwareActionsMixin
 from apps.domains.scoped_admin import DomainScopedAdmin
 from apps.search.admin_actions import EntityCurationMixin
 from apps.search.models import Entity, ExtractionCache, Mention, Relation, RelationEvidence
@@ -71,7 +71,7 @@ class RelationEvidenceInline(ReadOnlyInline):
 
 
 @admin.register(Entity)
-class EntityAdmin(EntityCurationMixin, DomainScopedAdmin):
+class EntityAdmin(EntityCurationMixin, StateAwareActionsMixin, DomainScopedAdmin):
     list_display = ["name", "type", "domain", "mention_count", "merged_into"]
     list_filter = ["type", "domain", ("merged_into", admin.EmptyFieldListFilter)]
     search_fields = ["name", "key", "description"]

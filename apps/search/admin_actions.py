@@ -34,6 +34,13 @@ class MergeForm(forms.Form):
 class EntityCurationMixin:
     actions_detail = ["merge_into", "undo_merge", "graph_view"]
 
+    def detail_action_applies(self, request, obj, action_name):
+        if action_name == "merge_into":
+            return obj.merged_into_id is None
+        if action_name == "undo_merge":
+            return EntityMerge.objects.filter(source=obj, undone_at__isnull=True).exists()
+        return super().detail_action_applies(request, obj, action_name)
+
     def has_curate_permission(self, request, object_id=None):
         entity = Entity.objects.filter(pk=object_id).first()
         return entity is not None and (

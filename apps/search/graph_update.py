@@ -24,12 +24,13 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from apps.core import metrics
 from apps.core.backends import graph_stores
+from apps.core.locks import domain_graph_lock
 from apps.core.workflows.engine import one_by_one
 from apps.documents.models import Chunk, DocumentVersion
 from apps.search.extraction import ENTITY_TYPES, RELATION_TYPES, extractions_cached
@@ -37,20 +38,72 @@ from apps.search.models import Entity, EntityType, Mention, Relation, RelationEv
 from apps.search.projections import graph_contribution
 
 KEY_MAX = 200
-GRAPH_LOCK_NAMESPACE = 7201  # first key of pg_advisory_xact_lock(namespace, domain_id)
 # Words whose trailing "s" is not a plural.
 NOT_PLURAL = {
-    "postgres", "kubernetes", "redis", "series", "species", "news", "physics", "mathematics", "economics",
-    "analysis", "aws", "dns", "https", "ios", "windows", "jenkins", "pandas", "express", "gas", "bus", "status",
-    "corpus", "virus", "campus", "census", "atlas", "canvas", "chaos", "thesis", "basis", "axis", "lens", "mars",
-    "paris", "texas", "athens", "wales", "netherlands", "philippines", "bahamas", "swiss", "always", "perhaps",
+    "postgres",
+    "kubernetes",
+    "redis",
+    "series",
+    "species",
+    "news",
+    "physics",
+    "mathematics",
+    "economics",
+    "analysis",
+    "aws",
+    "dns",
+    "https",
+    "ios",
+    "windows",
+    "jenkins",
+    "pandas",
+    "express",
+    "gas",
+    "bus",
+    "status",
+    "corpus",
+    "virus",
+    "campus",
+    "census",
+    "atlas",
+    "canvas",
+    "chaos",
+    "thesis",
+    "basis",
+    "axis",
+    "lens",
+    "mars",
+    "paris",
+    "texas",
+    "athens",
+    "wales",
+    "netherlands",
+    "philippines",
+    "bahamas",
+    "swiss",
+    "always",
+    "perhaps",
 }
 # Spelling variants that name the same thing, as normalized keys.
 ALIASES = {
-    "postgres": "postgresql", "psql": "postgresql", "k8s": "kubernetes", "js": "javascript", "ts": "typescript",
-    "elastic search": "elasticsearch", "tensor flow": "tensorflow", "py torch": "pytorch", "neo 4j": "neo4j",
-    "github com": "github", "mongo": "mongodb", "mongo db": "mongodb", "node js": "nodejs", "node": "nodejs",
-    "usa": "united states", "us": "united states", "uk": "united kingdom", "llms": "llm",
+    "postgres": "postgresql",
+    "psql": "postgresql",
+    "k8s": "kubernetes",
+    "js": "javascript",
+    "ts": "typescript",
+    "elastic search": "elasticsearch",
+    "tensor flow": "tensorflow",
+    "py torch": "pytorch",
+    "neo 4j": "neo4j",
+    "github com": "github",
+    "mongo": "mongodb",
+    "mongo db": "mongodb",
+    "node js": "nodejs",
+    "node": "nodejs",
+    "usa": "united states",
+    "us": "united states",
+    "uk": "united kingdom",
+    "llms": "llm",
 }
 SPECIFICITY = {EntityType.CONCEPT: 1, EntityType.OTHER: 0}
 
@@ -90,7 +143,9 @@ class EntityResolver:
         self.domain_id = domain_id
         # Editor-curated aliases and merges of existing entities, as normalized keys.
         self.alias_keys: dict[str, str] = {}
-        for key, aliases in Entity.objects.filter(domain_id=domain_id).exclude(aliases=[]).values_list("key", "aliases"):
+        for key, aliases in (
+            Entity.objects.filter(domain_id=domain_id).exclude(aliases=[]).values_list("key", "aliases")
+        ):
             for alias in aliases or []:
                 alias_key = normalize_key(str(alias))
                 if alias_key and alias_key != key:
@@ -105,7 +160,12 @@ class EntityResolver:
         keys = sorted(types)
         existing = {e.key: e for e in Entity.objects.filter(domain_id=self.domain_id, key__in=keys)}
         new = [
-            Entity(domain_id=self.domain_id, key=key, name=names[key].most_common(1)[0][0][:KEY_MAX], type=_best_type(types[key]))
+            Entity(
+                domain_id=self.domain_id,
+                key=key,
+                name=names[key].most_common(1)[0][0][:KEY_MAX],
+                type=_best_type(types[key]),
+            )
             for key in keys
             if key not in existing
         ]
@@ -135,15 +195,15 @@ def _best_type(counter: Counter) -> str:
 
 
 def _domain_lock(domain_id: int) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [GRAPH_LOCK_NAMESPACE, domain_id])
+    domain_graph_lock(domain_id)
 
 
 def graph_recount(*, entity_ids: Iterable[int], relation_ids: Iterable[int]) -> tuple[int, int]:
     """Recompute counts and weights of the given rows; delete those left without provenance."""
     entity_ids, relation_ids = list(set(entity_ids)), list(set(relation_ids))
-    evidence = RelationEvidence.objects.filter(relation=OuterRef("pk")).values("relation").annotate(n=Count("pk")).values("n")
+    evidence = (
+        RelationEvidence.objects.filter(relation=OuterRef("pk")).values("relation").annotate(n=Count("pk")).values("n")
+    )
     Relation.objects.filter(pk__in=relation_ids).update(weight=Coalesce(Subquery(evidence), Value(0)))
     removed_relations, _ = Relation.objects.filter(pk__in=relation_ids, weight=0).delete()
     mentions = Mention.objects.filter(entity=OuterRef("pk")).values("entity").annotate(n=Count("pk")).values("n")
@@ -161,7 +221,9 @@ def graph_touched(*, version_ids: Iterable[int]) -> dict[str, set[int]]:
     version_ids = list(version_ids)
     return {
         "entity_ids": set(Mention.objects.filter(version_id__in=version_ids).values_list("entity_id", flat=True)),
-        "relation_ids": set(RelationEvidence.objects.filter(version_id__in=version_ids).values_list("relation_id", flat=True)),
+        "relation_ids": set(
+            RelationEvidence.objects.filter(version_id__in=version_ids).values_list("relation_id", flat=True)
+        ),
     }
 
 
@@ -194,7 +256,9 @@ def version_graph_update(*, version: DocumentVersion, heartbeat: Callable[[], No
     return versions_graph_update(versions=[version], heartbeat=heartbeat)[version.pk]
 
 
-def versions_graph_update(*, versions: list[DocumentVersion], heartbeat: Callable[[], None] | None = None) -> dict[int, dict]:
+def versions_graph_update(
+    *, versions: list[DocumentVersion], heartbeat: Callable[[], None] | None = None
+) -> dict[int, dict]:
     """The graph rows of several versions of one domain (of different documents), in one transaction.
 
     Returns the metrics per version id. Each version's share replaces exactly what it, or an
@@ -204,7 +268,9 @@ def versions_graph_update(*, versions: list[DocumentVersion], heartbeat: Callabl
         raise ValueError("one domain and one version per document per call")
     version_ids = [v.pk for v in versions]
     chunks = list(
-        Chunk.objects.filter(version_id__in=version_ids).order_by("version_id", "ordinal").values_list("pk", "version_id", "content_hash", "text")
+        Chunk.objects.filter(version_id__in=version_ids)
+        .order_by("version_id", "ordinal")
+        .values_list("pk", "version_id", "content_hash", "text")
     )
     results = extractions_cached(chunks=[(h, t) for _, _, h, t in chunks], heartbeat=heartbeat)
     numbers = {v.pk: (v.document_id, v.number) for v in versions}
@@ -219,6 +285,10 @@ def versions_graph_update(*, versions: list[DocumentVersion], heartbeat: Callabl
     replaced_versions = [*version_ids, *(pk for pks in older.values() for pk in pks)]
     with transaction.atomic():
         _domain_lock(domain_id)
+        # A document deleted while its chunks were extracted: its chunks are gone now (the delete
+        # holds this lock), so nothing may point at them (mention -> chunk foreign key).
+        alive = set(Chunk.objects.filter(version_id__in=version_ids).values_list("pk", flat=True))
+        chunks = [row for row in chunks if row[0] in alive]
         resolver = EntityResolver(domain_id)
         types: dict[str, Counter] = defaultdict(Counter)
         names: dict[str, Counter] = defaultdict(Counter)
@@ -244,7 +314,9 @@ def versions_graph_update(*, versions: list[DocumentVersion], heartbeat: Callabl
                     evidence[(source, target, found.type)].setdefault(chunk_id, (version_id, found.evidence[:1000]))
         entity_ids, created_keys = resolver.upsert(types=types, names=names)
 
-        touched_entities = set(Mention.objects.filter(version_id__in=replaced_versions).values_list("entity_id", flat=True))
+        touched_entities = set(
+            Mention.objects.filter(version_id__in=replaced_versions).values_list("entity_id", flat=True)
+        )
         touched_relations = set(
             RelationEvidence.objects.filter(version_id__in=replaced_versions).values_list("relation_id", flat=True)
         )
@@ -254,8 +326,15 @@ def versions_graph_update(*, versions: list[DocumentVersion], heartbeat: Callabl
 
         Mention.objects.bulk_create(
             [
-                Mention(entity_id=entity_ids[key], chunk_id=chunk_id, version_id=version_id, domain_id=domain_id,
-                        surface=surface, start=start, end=end)
+                Mention(
+                    entity_id=entity_ids[key],
+                    chunk_id=chunk_id,
+                    version_id=version_id,
+                    domain_id=domain_id,
+                    surface=surface,
+                    start=start,
+                    end=end,
+                )
                 for (key, chunk_id, start), (surface, end, version_id) in mentions.items()
             ],
             ignore_conflicts=True,
@@ -281,7 +360,9 @@ def versions_graph_update(*, versions: list[DocumentVersion], heartbeat: Callabl
                     relation_ids[(s, t, k)] = pk
         RelationEvidence.objects.bulk_create(
             [
-                RelationEvidence(relation_id=relation_ids[edge], chunk_id=chunk_id, version_id=version_id, snippet=snippet)
+                RelationEvidence(
+                    relation_id=relation_ids[edge], chunk_id=chunk_id, version_id=version_id, snippet=snippet
+                )
                 for edge, chunk_snippets in edges.items()
                 for chunk_id, (version_id, snippet) in chunk_snippets.items()
             ],
@@ -297,7 +378,8 @@ def versions_graph_update(*, versions: list[DocumentVersion], heartbeat: Callabl
         for version in versions:
             store.replace_version(graph_contribution(version), previous_version_ids=older[version.pk])
     per_version = {
-        pk: {"entities": set(), "entities_created": 0, "mentions": 0, "relations": set(), "evidence": 0} for pk in version_ids
+        pk: {"entities": set(), "entities_created": 0, "mentions": 0, "relations": set(), "evidence": 0}
+        for pk in version_ids
     }
     for key in created_keys:
         per_version[first_seen[key]]["entities_created"] += 1
@@ -310,12 +392,19 @@ def versions_graph_update(*, versions: list[DocumentVersion], heartbeat: Callabl
             per_version[version_id]["relations"].add(relation_ids[edge])
     out = {}
     for pk, counts in per_version.items():
-        out[pk] = {**counts, "entities": len(counts["entities"]), "relations": len(counts["relations"]),
-                   "entities_removed": removed_entities, "relations_removed": removed_relations}
+        out[pk] = {
+            **counts,
+            "entities": len(counts["entities"]),
+            "relations": len(counts["relations"]),
+            "entities_removed": removed_entities,
+            "relations_removed": removed_relations,
+        }
         if len(versions) > 1:
             out[pk]["batch"] = len(versions)
     for kind in ("entities_created", "mentions", "evidence"):
-        metrics.heysh_pipeline_items_written_total.labels(kind=kind.removesuffix("_created")).inc(sum(o[kind] for o in out.values()))
+        metrics.heysh_pipeline_items_written_total.labels(kind=kind.removesuffix("_created")).inc(
+            sum(o[kind] for o in out.values())
+        )
     metrics.heysh_pipeline_items_written_total.labels(kind="relations").inc(len(relation_ids))
     return out
 

@@ -7,10 +7,11 @@ short document costs several times more. Each batch of vectors is stored on its
 chunk rows (float32 little-endian bytes plus the model name) and committed, and the
 leases are extended between batches: a retried step only embeds what is missing.
 
-Then, per document version: the domain's ``index_version`` is bumped so per-process
-search caches reload, the vectors are upserted into the vector store (deterministic
-ids: the same chunk twice is one vector), and the document's older versions leave
-the index: their vectors, then their chunks.
+Then, per document version: the domain's ``index_version`` is bumped, the vectors are
+upserted into the vector store (deterministic ids: the same chunk twice is one vector),
+the chunks are written to the keyword engine (one commit that also deletes the
+document's older versions), and the older versions leave the vector store, then the
+database.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from apps.core.backends import embedders, vector_stores
 from apps.core.bulk import rows_update
 from apps.documents.models import Chunk, DocumentVersion, StepRun
 from apps.domains.services import domains_index_invalidate
-from apps.search.projections import vector_items
+from apps.search.engines.keyword import keyword_engine
+from apps.search.projections import keyword_entries, vector_items
 
 EMBED_BATCH_SIZE = 256
 
@@ -54,7 +56,10 @@ def chunks_embed(*, versions: Sequence[DocumentVersion], heartbeat: Callable[[],
         counts["embed_seconds"] = counts.get("embed_seconds", 0) + time.perf_counter() - started
         rows_update(
             Chunk,
-            {pk: {"embedding": vector.tobytes(), "embedding_model": embedder.model_name} for (pk, _, _), vector in zip(batch, vectors, strict=True)},
+            {
+                pk: {"embedding": vector.tobytes(), "embedding_model": embedder.model_name}
+                for (pk, _, _), vector in zip(batch, vectors, strict=True)
+            },
             ["embedding", "embedding_model"],
         )
         for _, version_id, _ in batch:
@@ -72,14 +77,18 @@ def version_publish(*, version: DocumentVersion, heartbeat: Callable[[], None] |
     return result
 
 
-def versions_publish(*, versions: Sequence[DocumentVersion], heartbeat: Callable[[], None] | None = None) -> dict[int, dict | Exception]:
+def versions_publish(
+    *, versions: Sequence[DocumentVersion], heartbeat: Callable[[], None] | None = None
+) -> dict[int, dict | Exception]:
     """``version_publish`` for several versions: one index_version bump per domain, one query for
     the older versions; a version whose projection fails gets its exception, the others go on."""
     store = vector_stores["default"]
     domains_index_invalidate(v.domain_id for v in versions)
     older: dict[int, list[int]] = {v.pk: [] for v in versions}
     latest = {v.document_id: v for v in versions}
-    for pk, document_id, number in DocumentVersion.objects.filter(document_id__in=list(latest)).values_list("pk", "document_id", "number"):
+    for pk, document_id, number in DocumentVersion.objects.filter(document_id__in=list(latest)).values_list(
+        "pk", "document_id", "number"
+    ):
         for version in versions:
             if version.document_id == document_id and number < version.number:
                 older[version.pk].append(pk)
@@ -87,7 +96,9 @@ def versions_publish(*, versions: Sequence[DocumentVersion], heartbeat: Callable
     if not store.needs_items:  # the embedded store reads the chunk rows the embeddings were stored on
         stored = dict(
             Chunk.objects.filter(version_id__in=[v.pk for v in versions], embedding__isnull=False)
-            .values_list("version_id").annotate(n=Count("pk")).values_list("version_id", "n")
+            .values_list("version_id")
+            .annotate(n=Count("pk"))
+            .values_list("version_id", "n")
         )
     results: dict[int, dict | Exception] = {}
     for version in versions:
@@ -99,25 +110,38 @@ def versions_publish(*, versions: Sequence[DocumentVersion], heartbeat: Callable
                     upserted += len(items)
                     if heartbeat:
                         heartbeat()
+            keywords = version_keywords_publish(version=version, older_version_ids=older[version.pk])
             removed = 0
             for old_version_id in older[version.pk]:
                 store.delete_version(domain_id=version.domain_id, version_id=old_version_id)
             if older[version.pk]:
                 with transaction.atomic():
-                    removed = Chunk.objects.filter(version_id__in=older[version.pk]).delete()[1].get("documents.Chunk", 0)
+                    removed = (
+                        Chunk.objects.filter(version_id__in=older[version.pk]).delete()[1].get("documents.Chunk", 0)
+                    )
                     domains_index_invalidate([version.domain_id])
-            results[version.pk] = {"vectors": upserted, "older_chunks_removed": removed}
+            results[version.pk] = {"vectors": upserted, "keywords": keywords, "older_chunks_removed": removed}
             metrics.heysh_pipeline_items_written_total.labels(kind="vectors").inc(upserted)
         except Exception as exc:  # noqa: PERF203 (one version's projection failing must not fail the others)
             results[version.pk] = exc
     return results
 
 
+def version_keywords_publish(*, version: DocumentVersion, older_version_ids: Sequence[int] = ()) -> int:
+    """The version's chunks into the keyword engine and its document's older versions out, in
+    one commit (re-publishing a version replaces its entries); returns the chunks written."""
+    entries = keyword_entries(version)
+    keyword_engine.write(domain_id=version.domain_id, add=entries, delete_versions=[version.pk, *older_version_ids])
+    return len(entries)
+
+
 def version_index(*, version: DocumentVersion, heartbeat: Callable[[], None] | None = None) -> dict:
     embedded = chunks_embed(versions=[version], heartbeat=heartbeat)
     return {
-        "embedded": embedded.get(version.pk, 0), "embed_seconds": round(embedded.get("embed_seconds", 0.0), 3),
-        "model": embedders["default"].model_name, **version_publish(version=version, heartbeat=heartbeat),
+        "embedded": embedded.get(version.pk, 0),
+        "embed_seconds": round(embedded.get("embed_seconds", 0.0), 3),
+        "model": embedders["default"].model_name,
+        **version_publish(version=version, heartbeat=heartbeat),
     }
 
 
@@ -132,9 +156,17 @@ def index_step(contexts) -> dict[int, dict | Exception]:
     results: dict[int, dict | Exception] = {}
     for ctx in contexts:
         outcome = published[ctx.version.pk]
-        results[ctx.pk] = outcome if isinstance(outcome, Exception) else {
-            "embedded": embedded.get(ctx.version.pk, 0), "model": model, "embed_seconds": embed_seconds, "batch": len(contexts), **outcome,
-        }
+        results[ctx.pk] = (
+            outcome
+            if isinstance(outcome, Exception)
+            else {
+                "embedded": embedded.get(ctx.version.pk, 0),
+                "model": model,
+                "embed_seconds": embed_seconds,
+                "batch": len(contexts),
+                **outcome,
+            }
+        )
     return results
 
 
@@ -146,7 +178,11 @@ def index_joinable(contexts, room: int) -> tuple[Q, int] | None:
     if budget <= 0:
         return None
     chunks_of_version = (
-        Chunk.objects.filter(version_id=OuterRef("run__version_id")).order_by().values("version_id").annotate(n=Count("pk")).values("n")
+        Chunk.objects.filter(version_id=OuterRef("run__version_id"))
+        .order_by()
+        .values("version_id")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
     candidates = (
         StepRun.objects.filter(step=StepRun.Step.INDEX, status=StepRun.Status.QUEUED, queued_at__lte=timezone.now())

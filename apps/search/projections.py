@@ -12,14 +12,14 @@ import numpy as np
 
 from apps.documents.models import Chunk, DocumentVersion
 from apps.search.backends.types import GraphContribution, GraphEntity, GraphMention, GraphRelation, VectorItem
+from apps.search.engines.analysis import analyze
+from apps.search.engines.keyword import KeywordEntry
 from apps.search.models import Mention, RelationEvidence
 
 
 def graph_contribution(version: DocumentVersion) -> GraphContribution:
     chunk_ids = tuple(Chunk.objects.filter(version=version).order_by("ordinal").values_list("pk", flat=True))
-    mentions = list(
-        Mention.objects.filter(version=version).select_related("entity").order_by("chunk_id", "start")
-    )
+    mentions = list(Mention.objects.filter(version=version).select_related("entity").order_by("chunk_id", "start"))
     entities = {m.entity.key: GraphEntity(key=m.entity.key, name=m.entity.name, type=m.entity.type) for m in mentions}
     relations = {}
     for ev in RelationEvidence.objects.filter(version=version).select_related("relation__source", "relation__target"):
@@ -42,6 +42,7 @@ def graph_contribution(version: DocumentVersion) -> GraphContribution:
 def vector_items(version: DocumentVersion, *, batch_size: int = 500) -> Iterator[list[VectorItem]]:
     """The version's embedded chunks as VectorItems, in batches (a long document is many MB of vectors)."""
     batch: list[VectorItem] = []
+    created = version.document.created_at.timestamp()
     rows = (
         Chunk.objects.filter(version=version, embedding__isnull=False)
         .order_by("ordinal")
@@ -50,8 +51,14 @@ def vector_items(version: DocumentVersion, *, batch_size: int = 500) -> Iterator
     for pk, document_id, version_id, domain_id, embedding, text in rows.iterator(chunk_size=batch_size):
         batch.append(
             VectorItem(
-                chunk_id=pk, document_id=document_id, version_id=version_id, domain_id=domain_id,
-                vector=np.frombuffer(bytes(embedding), dtype="<f4"), text=text, language=version.language,
+                chunk_id=pk,
+                document_id=document_id,
+                version_id=version_id,
+                domain_id=domain_id,
+                vector=np.frombuffer(bytes(embedding), dtype="<f4"),
+                text=text,
+                language=version.language,
+                created=created,
             )
         )
         if len(batch) >= batch_size:
@@ -59,3 +66,28 @@ def vector_items(version: DocumentVersion, *, batch_size: int = 500) -> Iterator
             batch = []
     if batch:
         yield batch
+
+
+# The document title is indexed with each of its chunks: a chunk that never names its
+# subject is still found by it (better on Cranfield, docs/search.md).
+TITLE_WITH_EVERY_CHUNK = True
+
+
+def keyword_entries(version: DocumentVersion) -> list[KeywordEntry]:
+    """Every chunk of the version as the keyword engine indexes it (embedded or not: keywords need no vector)."""
+    title = version.document.title if TITLE_WITH_EVERY_CHUNK else ""
+    created = version.document.created_at.timestamp()
+    return [
+        KeywordEntry(
+            chunk_id=pk,
+            document_id=version.document_id,
+            version_id=version.pk,
+            language=version.language or "",
+            created=created,
+            terms=tuple(analyze(f"{title}\n{text}" if title else text)),
+        )
+        for pk, text in Chunk.objects.filter(version=version)
+        .order_by("ordinal")
+        .values_list("pk", "text")
+        .iterator(chunk_size=2000)
+    ]

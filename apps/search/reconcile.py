@@ -1,10 +1,13 @@
 """Reconciliation: keep the graph and vector projections equal to PostgreSQL.
 
-PostgreSQL is the source of truth; Neo4j and Weaviate are projections of it
-(DESIGN §4). ``reconcile_domain`` compares, per document version, what the database
+PostgreSQL is the source of truth; Neo4j, Weaviate and the embedded engines' index files
+(``apps.search.engines``) are projections of it (DESIGN §4). ``reconcile_domain`` compares, per document version, what the database
 holds with what the projection holds — counts, and a checksum of the members (mention
-pairs and supported relation edges for the graph, chunk ids for vectors) when the
-projection can list them — and repairs the difference in bounded batches:
+pairs, the mentioned entities' names and types, and supported relation edges with their
+weights for the graph; chunk ids for vectors) when the projection can list them — and
+repairs the difference in bounded batches. A version the projection lists that the
+database no longer has is drift whatever its checksum (a deleted version that had chunks
+but no mentions hashes like an empty one):
 
 - a version missing or incomplete in the projection is re-projected from the database
   (``apps.search.projections``, the same builders the pipeline uses);
@@ -30,13 +33,17 @@ from apps.core.metrics import heysh_projection_drift_total
 from apps.documents.models import Chunk, DocumentVersion
 from apps.domains.models import Domain
 from apps.search.backends.graph.embedded import EmbeddedGraphStore
+from apps.search.backends.types import entity_member, mention_member, relation_member
 from apps.search.backends.vectors.embedded import EmbeddedVectorStore
+from apps.search.engines.files import IndexCorrupt
+from apps.search.engines.keyword import keyword_engine
 from apps.search.models import Mention, RelationEvidence
-from apps.search.projections import graph_contribution, vector_items
+from apps.search.projections import graph_contribution, keyword_entries, vector_items
+from apps.search.selectors import chunk_searchable_queryset
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("graph", "vectors")
+BACKENDS = ("graph", "vectors", "keyword")
 RECONCILE_TASK_NAME = "projections: reconcile"
 RECONCILE_TASK = "tasks.projections.reconcile"
 
@@ -73,16 +80,21 @@ def graph_expected(*, domain_id: int) -> tuple[dict[int, dict[str, int]], dict[i
         .annotate(mentions=Count("pk"), entities=Count("entity_id", distinct=True))
     }
     members: dict[int, set[str]] = defaultdict(set)
-    for version_id, key, chunk_id in (
-        Mention.objects.filter(domain_id=domain_id).values_list("version_id", "entity__key", "chunk_id").distinct()
-    ):
-        members[version_id].add(f"m:{key}@{chunk_id}")
-    for version_id, source, rel_type, target in (
-        RelationEvidence.objects.filter(relation__domain_id=domain_id)
-        .values_list("version_id", "relation__source__key", "relation__type", "relation__target__key")
+    for version_id, key, name, entity_type, chunk_id in (
+        Mention.objects.filter(domain_id=domain_id)
+        .values_list("version_id", "entity__key", "entity__name", "entity__type", "chunk_id")
         .distinct()
     ):
-        members[version_id].add(f"r:{source}|{rel_type}|{target}")
+        members[version_id].add(mention_member(key=key, chunk_id=chunk_id))
+        members[version_id].add(entity_member(key=key, name=name, type=entity_type))
+    for version_id, source, rel_type, target, weight in (
+        RelationEvidence.objects.filter(relation__domain_id=domain_id)
+        .values_list(
+            "version_id", "relation__source__key", "relation__type", "relation__target__key", "relation__weight"
+        )
+        .distinct()
+    ):
+        members[version_id].add(relation_member(source=source, type=rel_type, target=target, weight=weight))
     return counts, dict(members)
 
 
@@ -95,6 +107,17 @@ def vectors_expected(*, domain_id: int) -> tuple[dict[int, int], dict[int, set[s
     return {v: len(m) for v, m in members.items()}, dict(members)
 
 
+def keyword_expected(*, domain_id: int) -> tuple[dict[int, int], dict[int, set[str]]]:
+    """The searchable chunks (each document's current version): what the keyword engine must hold."""
+    members: dict[int, set[str]] = defaultdict(set)
+    for version_id, chunk_id in chunk_searchable_queryset(domain_ids=[domain_id]).values_list("version_id", "pk"):
+        members[version_id].add(str(chunk_id))
+    return {v: len(m) for v, m in members.items()}, dict(members)
+
+
+EXPECTED = {"graph": graph_expected, "vectors": vectors_expected, "keyword": keyword_expected}
+
+
 # --- comparison -----------------------------------------------------------------
 def _signature(count, members: set[str] | None, with_members: bool):
     empty = count in (None, 0, {}) or (isinstance(count, dict) and not any(count.values()))
@@ -104,12 +127,22 @@ def _signature(count, members: set[str] | None, with_members: bool):
     return (normal, checksum(members or ()))
 
 
-def drifted_versions(*, expected_counts, expected_members, actual_counts, actual_members) -> list[int]:
-    """Versions whose projection differs from the database (sorted)."""
+def drifted_versions(
+    *, expected_counts, expected_members, actual_counts, actual_members, known_versions: set[int] | None = None
+) -> list[int]:
+    """Versions whose projection differs from the database (sorted). With ``known_versions`` (the
+    database's version ids), a projected version missing from it is drift even when empty."""
     with_members = actual_members is not None
     versions = set(expected_counts) | set(expected_members) | set(actual_counts) | set(actual_members or ())
     drift = []
     for version_id in sorted(versions):
+        if (
+            known_versions is not None
+            and version_id not in known_versions
+            and (version_id in actual_counts or version_id in (actual_members or {}))
+        ):
+            drift.append(version_id)
+            continue
         want = _signature(expected_counts.get(version_id), expected_members.get(version_id), with_members)
         have = _signature(actual_counts.get(version_id), (actual_members or {}).get(version_id), with_members)
         if want != have:
@@ -122,6 +155,8 @@ def _store_for(backend: str, store):
         raise ValueError(f"unknown projection backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if store is not None:
         return store
+    if backend == "keyword":
+        return keyword_engine
     return (graph_stores if backend == "graph" else vector_stores)["default"]
 
 
@@ -141,6 +176,8 @@ def project_version(*, backend: str, store, version) -> None:
     """(Re)write one version's share of a projection from the database — exact, not additive."""
     if backend == "graph":
         store.replace_version(graph_contribution(version))
+    elif backend == "keyword":
+        store.write(domain_id=version.domain_id, delete_versions=[version.pk], add=keyword_entries(version))
     else:
         store.delete_version(domain_id=version.domain_id, version_id=version.pk)
         for batch in vector_items(version):
@@ -152,17 +189,20 @@ def reconcile_domain(*, domain, backend: str, store=None, max_versions: int | No
     store = _store_for(backend, store)
     max_versions = max_versions or getattr(settings, "PROJECTION_RECONCILE_BATCH", 200)
     domain_id = domain.pk
-    if backend == "graph":
-        expected_counts, expected_members = graph_expected(domain_id=domain_id)
-    else:
-        expected_counts, expected_members = vectors_expected(domain_id=domain_id)
+    expected_counts, expected_members = EXPECTED[backend](domain_id=domain_id)
     actual_counts, actual_members = _actual(store, domain_id)
+    listed = set(actual_counts) | set(actual_members or ())
+    known = set(DocumentVersion.objects.filter(domain_id=domain_id, pk__in=listed).values_list("pk", flat=True))
     drift = drifted_versions(
-        expected_counts=expected_counts, expected_members=expected_members,
-        actual_counts=actual_counts, actual_members=actual_members,
+        expected_counts=expected_counts,
+        expected_members=expected_members,
+        actual_counts=actual_counts,
+        actual_members=actual_members,
+        known_versions=known | set(expected_members),
     )
     report = ReconcileReport(
-        backend=backend, domain_id=domain_id,
+        backend=backend,
+        domain_id=domain_id,
         versions_checked=len(set(expected_counts) | set(expected_members) | set(actual_counts)),
     )
     batch, report.remaining = drift[:max_versions], max(0, len(drift) - max_versions)
@@ -180,7 +220,11 @@ def reconcile_domain(*, domain, backend: str, store=None, max_versions: int | No
     if report.drift:
         logger.info(
             "reconciled %s of domain %s: %d re-projected, %d removed, %d left for the next run",
-            backend, domain_id, len(report.reprojected), len(report.removed), report.remaining,
+            backend,
+            domain_id,
+            len(report.reprojected),
+            len(report.removed),
+            report.remaining,
         )
     return report
 
@@ -191,7 +235,7 @@ def rebuild_domain(*, domain, backend: str, store=None, progress: Callable[[int]
     if hasattr(store, "ensure_schema"):
         store.ensure_schema()
     store.delete_domain(domain_id=domain.pk)
-    expected_counts, expected_members = (graph_expected if backend == "graph" else vectors_expected)(domain_id=domain.pk)
+    expected_counts, expected_members = EXPECTED[backend](domain_id=domain.pk)
     version_ids = sorted(set(expected_counts) | set(expected_members))
     written = 0
     for start in range(0, len(version_ids), 100):
@@ -208,30 +252,40 @@ def rebuild_domain(*, domain, backend: str, store=None, progress: Callable[[int]
 
 
 def rebuild_version_count(*, domain, backend: str) -> int:
-    expected_counts, expected_members = (graph_expected if backend == "graph" else vectors_expected)(domain_id=domain.pk)
+    expected_counts, expected_members = EXPECTED[backend](domain_id=domain.pk)
     return len(set(expected_counts) | set(expected_members))
 
 
 def is_projection(store) -> bool:
-    """Embedded stores read the database itself: there is nothing to reconcile."""
+    """Embedded stores that read the database itself have nothing to reconcile; the engines'
+    files (keyword, segment vectors) do."""
     return not isinstance(store, EmbeddedGraphStore | EmbeddedVectorStore)
 
 
 def reconcile_all(*, include_embedded: bool = False) -> list[ReconcileReport]:
     """Every domain × every configured projection; a projection that is down is skipped (and retried next run)."""
     reports: list[ReconcileReport] = []
-    for backend, handler in (("graph", graph_stores), ("vectors", vector_stores)):
-        store = handler["default"]
+    for backend, store in (
+        ("graph", graph_stores["default"]),
+        ("vectors", vector_stores["default"]),
+        ("keyword", keyword_engine),
+    ):
         if not include_embedded and not is_projection(store):
             continue
-        health = store.health()
-        if not health.ok:
+        # An engine's missing or unreadable index is what reconcile repairs, not a reason to skip.
+        health = store.health() if backend != "keyword" else None
+        if health is not None and not health.ok:
             logger.warning("skipping %s reconciliation: projection unhealthy (%s)", backend, health.detail)
             heysh_projection_drift_total.labels(backend=backend, action="skipped_unhealthy").inc()
             continue
         for domain in Domain.objects.order_by("pk").iterator():
             try:
                 reports.append(reconcile_domain(domain=domain, backend=backend, store=store))
+            except IndexCorrupt:
+                logger.warning(
+                    "%s index of domain %s is unreadable: rebuilding it from the database", backend, domain.pk
+                )
+                rebuild_domain(domain=domain, backend=backend, store=store)
             except Exception:  # one domain's failure must not stop the others
                 logger.exception("reconciling %s of domain %s failed", backend, domain.pk)
                 heysh_projection_drift_total.labels(backend=backend, action="failed").inc()

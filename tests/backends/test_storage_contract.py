@@ -65,8 +65,13 @@ def documents_config_from_settings(monkeypatch, env: dict[str, str]) -> dict:
 
 
 def s3_env(endpoint: str, bucket: str) -> dict[str, str]:
-    return {"HEYSH_S3_BUCKET": bucket, "HEYSH_S3_ENDPOINT_URL": endpoint, "HEYSH_S3_ACCESS_KEY": "heysh-test",
-            "HEYSH_S3_SECRET_KEY": "heysh-test-secret", "HEYSH_S3_URL_EXPIRE_SECONDS": "60"}
+    return {
+        "HEYSH_S3_BUCKET": bucket,
+        "HEYSH_S3_ENDPOINT_URL": endpoint,
+        "HEYSH_S3_ACCESS_KEY": "heysh-test",
+        "HEYSH_S3_SECRET_KEY": "heysh-test-secret",
+        "HEYSH_S3_URL_EXPIRE_SECONDS": "60",
+    }
 
 
 @contextmanager
@@ -77,7 +82,9 @@ def storage_of_kind(kind: str, request, monkeypatch, tmp_path):
         endpoint = request.getfixturevalue("moto_s3")
         config = documents_config_from_settings(monkeypatch, s3_env(endpoint, f"heysh-test-{os.getpid()}"))
     else:
-        skip_unless_live("HEYSH_S3_ENDPOINT_URL", "HEYSH_S3_BUCKET", "HEYSH_S3_ACCESS_KEY", "HEYSH_S3_SECRET_KEY", "HEYSH_S3_LIVE")
+        skip_unless_live(
+            "HEYSH_S3_ENDPOINT_URL", "HEYSH_S3_BUCKET", "HEYSH_S3_ACCESS_KEY", "HEYSH_S3_SECRET_KEY", "HEYSH_S3_LIVE"
+        )
         config = documents_config_from_settings(monkeypatch, {})
     with override_settings(STORAGES={**_base_storages(), "documents": config}, S3_CREATE_BUCKET=True):
         documents_bucket_ensure()
@@ -179,7 +186,8 @@ def test_bucket_is_created_only_when_allowed(moto_s3, monkeypatch):
 def test_unreachable_s3_is_a_clear_error_without_secrets(monkeypatch):
     config = documents_config_from_settings(monkeypatch, s3_env("http://127.0.0.1:9", "heysh-nowhere"))
     config["OPTIONS"]["client_config"] = config["OPTIONS"]["client_config"].merge(
-        __import__("botocore.config").config.Config(retries={"max_attempts": 1}, connect_timeout=1))
+        __import__("botocore.config").config.Config(retries={"max_attempts": 1}, connect_timeout=1)
+    )
     with override_settings(STORAGES={**_base_storages(), "documents": config}):
         with pytest.raises(ImproperlyConfigured) as info:
             documents_bucket_ensure()
@@ -226,3 +234,32 @@ def test_download_without_an_original_file_is_a_clear_404(client_for, user, doma
 def test_download_requires_authentication(api_client, domain):
     version = make_version(domain=domain)
     assert api_client.get(f"/api/v1/documents/{version.document_id}/download").status_code == 401
+
+
+def test_download_is_signed_for_the_public_endpoint_and_fetched_under_that_name(
+    s3_storage, client_for, user, domain, settings
+):
+    """The app reaches S3 at its internal address; the browser at another host name (Caddy in
+    front of MinIO). SigV4 signs the Host header, so the URL must be signed for the public name."""
+    internal = urlparse(s3_storage.endpoint_url)
+    public = os.environ.get("HEYSH_S3_LIVE_PUBLIC_ENDPOINT_URL") if s3_storage.kind == "s3-live" else None
+    if s3_storage.kind == "s3-live" and not public:
+        pytest.skip("live server not configured: set HEYSH_S3_LIVE_PUBLIC_ENDPOINT_URL")
+    # moto on loopback: "localhost" is another host name for the same server.
+    public = public or f"{internal.scheme}://localhost:{internal.port}"
+    assert urlparse(public).hostname != internal.hostname
+    settings.S3_PUBLIC_ENDPOINT_URL = public
+    version = make_version(domain=domain, title="Public")
+    upload(s3_storage, version, "public.txt", b"fetched through the public name")
+    response = client_for(user).get(f"/api/v1/documents/{version.document_id}/download")
+    assert response.status_code == 302
+    location = urlparse(response["Location"])
+    assert f"{location.scheme}://{location.netloc}" == public
+    query = parse_qs(location.query)
+    assert query["X-Amz-SignedHeaders"] == ["host"] and query["X-Amz-Expires"] == [str(s3_storage.querystring_expire)]
+    assert query["response-content-disposition"] == ['attachment; filename="public.txt"']
+    fetched = requests.get(response["Location"], timeout=10)
+    assert fetched.status_code == 200 and fetched.content == b"fetched through the public name"
+    settings.S3_PUBLIC_ENDPOINT_URL = None
+    unset = urlparse(client_for(user).get(f"/api/v1/documents/{version.document_id}/download")["Location"])
+    assert unset.hostname == internal.hostname  # without it: signed for the endpoint itself

@@ -13,7 +13,7 @@ import os
 import numpy as np
 import pytest
 
-from apps.search.backends.types import VectorFilter
+from apps.search.backends.types import VectorFilter, VectorItem
 from apps.search.backends.vectors.embedded import EmbeddedVectorStore
 from tests.backends.conftest import skip_unless_live
 from tests.backends.world import chunk_ids, delete_version_rows, make_version, project_vectors, unit
@@ -27,7 +27,8 @@ def _weaviate():
     from apps.search.backends.vectors.weaviate import WeaviateVectorStore
 
     return WeaviateVectorStore(
-        url=os.environ["WEAVIATE_URL"], grpc_port=int(os.environ.get("WEAVIATE_GRPC_PORT", "50051")),
+        url=os.environ["WEAVIATE_URL"],
+        grpc_port=int(os.environ.get("WEAVIATE_GRPC_PORT", "50051")),
         api_key=os.environ.get("WEAVIATE_API_KEY") or None,
         collection=os.environ.get("WEAVIATE_TEST_COLLECTION", "HeyshChunkTest"),
     )
@@ -49,8 +50,9 @@ def world(store):
     for d in (a, b):
         store.delete_domain(domain_id=d.pk)
         store.created_domains.append(d.pk)
-    va = make_version(domain=a, title="A", chunks=["alpha acme rockets", "beta", "gamma"],
-                      vectors=[unit(1), unit(2), unit(3)])
+    va = make_version(
+        domain=a, title="A", chunks=["alpha acme rockets", "beta", "gamma"], vectors=[unit(1), unit(2), unit(3)]
+    )
     va2 = make_version(domain=a, title="A2", chunks=["delta"], vectors=[unit(4)])
     vb = make_version(domain=b, title="B", chunks=["alpha acme rockets in b"], vectors=[unit(2)])
     for v in (va, va2, vb):
@@ -74,8 +76,9 @@ def test_search_never_crosses_domains(store, world):
 
 
 def test_filters_by_document(store, world):
-    hits = store.search(domain_ids=[world["a"].pk], vector=unit(1), k=10,
-                        filters=VectorFilter(document_ids=(world["va2"].document_id,)))
+    hits = store.search(
+        domain_ids=[world["a"].pk], vector=unit(1), k=10, filters=VectorFilter(document_ids=(world["va2"].document_id,))
+    )
     assert [h.chunk_id for h in hits] == chunk_ids(world["va2"])
 
 
@@ -103,14 +106,51 @@ def test_health(store):
     assert store.health().ok is True
 
 
+def _only_weaviate(store):
+    if not hasattr(store, "keyword_search"):
+        pytest.skip("a Weaviate-only capability")
+
+
 @pytest.mark.live
-def test_weaviate_hybrid_and_keyword_channels(world):
-    store = _weaviate()
+def test_weaviate_keyword_channel(store, world):
+    _only_weaviate(store)
+    keyword = store.keyword_search(domain_ids=[world["a"].pk], text="rockets", k=5)
+    assert [h.chunk_id for h in keyword] == chunk_ids(world["va"])[:1]
+
+
+@pytest.mark.live
+def test_weaviate_counts_every_version_past_the_default_group_limit(store, world):
+    """The grouped aggregate returns 100 groups unless given a limit: 130 versions are all counted."""
+    _only_weaviate(store)
+    domain_id = world["b"].pk
+    items = [
+        VectorItem(
+            chunk_id=1_000_000 + v,
+            document_id=1,
+            version_id=1_000_000 + v,
+            domain_id=domain_id,
+            vector=np.asarray(unit(v % 4 + 1), dtype=np.float32),
+            text="t",
+        )
+        for v in range(130)
+    ]
+    store.upsert(items)
+    counts = store.counts(domain_id=domain_id)
+    assert len(counts) == 131 and counts[1_000_129] == 1
+
+
+@pytest.mark.live
+def test_weaviate_tenant_removed_by_another_process_is_recreated(store, world):
+    _only_weaviate(store)
+    from apps.search.backends.vectors.weaviate import WeaviateVectorStore
+
+    other = WeaviateVectorStore(
+        url=store.url, grpc_port=store.grpc_port, api_key=store._api_key, collection=store.collection_name
+    )
     try:
-        keyword = store.keyword_search(domain_ids=[world["a"].pk], text="rockets", k=5)
-        assert [h.chunk_id for h in keyword] == chunk_ids(world["va"])[:1]
-        hybrid = store.hybrid_search(domain_ids=[world["a"].pk], text="rockets", vector=np.asarray(unit(3)), k=3, alpha=0.5)
-        assert {h.chunk_id for h in hybrid} >= {chunk_ids(world["va"])[0], chunk_ids(world["va"])[2]}
-        assert store.supports_hybrid is True
+        other.delete_domain(domain_id=world["b"].pk)  # this store still has the tenant cached
     finally:
-        store.close()
+        other.close()
+    assert store.search(domain_ids=[world["b"].pk], vector=unit(2), k=5) == []
+    project_vectors(store, world["vb"])
+    assert store.counts(domain_id=world["b"].pk) == {world["vb"].pk: 1}

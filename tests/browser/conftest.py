@@ -41,6 +41,15 @@ def browser_page():
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.set_default_timeout(30_000)
+        # Every Content-Security-Policy violation (and any other console error) is kept on the
+        # page, for the tests to assert that the admin's scripts run under the policy.
+        page.console_errors = []
+        page.add_init_script(
+            "document.addEventListener('securitypolicyviolation', e => console.error("
+            "'CSP violation: ' + e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline')));"
+        )
+        page.on("console", lambda message: page.console_errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: page.console_errors.append(f"page error: {error}"))
         try:
             yield page
         finally:

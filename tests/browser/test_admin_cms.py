@@ -118,3 +118,8 @@ def test_editor_bootstraps_reviews_uploads_and_searches(live_server, browser_pag
     dashboard = page.inner_text("#dashboard")
     assert "Recent activity" in dashboard and "Queue depth" in dashboard
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+    # Every page above ran under the Content-Security-Policy without a violation.
+    assert "script-src" in page.evaluate("() => fetch('/admin/').then(r => r.headers.get('content-security-policy'))")
+    csp_errors = [text for text in page.console_errors if "Content Security Policy" in text or "CSP violation" in text]
+    assert csp_errors == [], csp_errors

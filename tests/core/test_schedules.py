@@ -12,6 +12,8 @@ DECLARED = {
     "pipeline: recovery sweep": "tasks.maintenance.sweep",
     "bootstrap sweep": "tasks.bootstrap.sweep",
     "projections: reconcile": "tasks.projections.reconcile",
+    "projections: deletes": "tasks.projections.deletes_drain",
+    "vault: token renewal": "tasks.diagnostics.vault_token_renew",
 }
 
 

@@ -34,8 +34,21 @@ EXTERNAL_METRICS = {
     "minio_s3_requests_errors_total": "MinIO v2 cluster",
     "dragonfly_connected_clients": "Dragonfly",
     "dragonfly_memory_used_bytes": "Dragonfly",
+    "node_cpu_seconds_total": "node-exporter",
+    "node_memory_MemAvailable_bytes": "node-exporter",
+    "node_memory_MemTotal_bytes": "node-exporter",
+    "node_load1": "node-exporter",
+    "node_filesystem_avail_bytes": "node-exporter",
+    "node_filesystem_size_bytes": "node-exporter",
+    "node_network_receive_bytes_total": "node-exporter",
+    "node_network_transmit_bytes_total": "node-exporter",
+    "container_cpu_usage_seconds_total": "cAdvisor",
+    "container_memory_working_set_bytes": "cAdvisor",
+    "container_network_receive_bytes_total": "cAdvisor",
+    "container_start_time_seconds": "cAdvisor",
 }
-REQUIRED_DASHBOARDS = {"api-overview", "pipeline-queues", "search", "data-stores"}
+REQUIRED_DASHBOARDS = {"api-overview", "pipeline-queues", "search", "data-stores", "logs", "host-containers"}
+LOKI_UID = "heysh-loki"
 REQUIRED_ALERTS = {
     "HeyshApiHigh5xxRate", "HeyshTaskFailureRateHigh", "HeyshQueueBacklog", "HeyshQueueOldestMessageTooOld",
     "HeyshStuckSteps", "HeyshStuckRuns", "HeyshWorkerDown", "HeyshBeatDown", "HeyshProjectionDriftNotRepaired",
@@ -123,7 +136,16 @@ def _dashboard_exprs() -> list[tuple[str, str, str]]:
     return [
         (name, panel["title"], target["expr"])
         for name, board in _dashboards().items()
-        for panel in board["panels"] if panel["type"] != "row"
+        for panel in board["panels"] if panel["type"] != "row" and panel["datasource"]["uid"] != LOKI_UID
+        for target in panel["targets"]
+    ]
+
+
+def _log_exprs() -> list[tuple[str, dict, str]]:
+    return [
+        (name, panel, target["expr"])
+        for name, board in _dashboards().items()
+        for panel in board["panels"] if panel["type"] != "row" and panel["datasource"]["uid"] == LOKI_UID
         for target in panel["targets"]
     ]
 
@@ -174,10 +196,10 @@ def test_dashboards_are_well_formed_and_provisioned():
             occupied |= cells
             if panel["type"] == "row":
                 continue
-            assert panel["datasource"]["uid"] == datasource["uid"], (name, panel["title"])
+            assert panel["datasource"]["uid"] in (datasource["uid"], LOKI_UID), (name, panel["title"])
             assert panel["targets"], (name, panel["title"])
             for target in panel["targets"]:
-                assert target["datasource"]["uid"] == datasource["uid"]
+                assert target["datasource"]["uid"] == panel["datasource"]["uid"]
                 assert _balanced(target["expr"]), target["expr"]
 
 
@@ -230,3 +252,51 @@ def test_promtool_accepts_rules_and_config():
     assert f"SUCCESS: {len(_alert_rules())} rules found" in rules.stdout
     config = subprocess.run(["promtool", "check", "config", "--syntax-only", str(PROMETHEUS)], capture_output=True, text=True)
     assert config.returncode == 0, config.stdout + config.stderr
+
+
+def _alloy_labels() -> tuple[set[str], set[str]]:
+    """(stream labels, structured metadata) Alloy attaches to every line (compose/alloy/config.alloy)."""
+    config = (ROOT / "compose" / "alloy" / "config.alloy").read_text()
+    stream = set(re.findall(r'target_label\s*=\s*"(\w+)"', config))
+    stream |= set(re.findall(r"stage\.labels \{\s*values = \{\s*(\w+)", config))
+    metadata = re.search(r"stage\.structured_metadata \{\s*values = \{([^}]*)\}", config).group(1)
+    return stream, set(re.findall(r"(\w+)\s*=", metadata))
+
+
+def test_log_queries_only_name_labels_alloy_attaches():
+    stream, metadata = _alloy_labels()
+    assert {"service", "stack", "level"} <= stream and {"trace_id", "request_id", "run_id", "step"} <= metadata
+    exprs = _log_exprs()
+    assert exprs
+    for name, panel, expr in exprs:
+        assert _balanced(expr), (name, panel["title"])
+        selector = re.search(r"\{([^}]*)\}", expr).group(1)
+        assert set(re.findall(r"(\w+)\s*[=!]~?", selector)) <= stream, (name, panel["title"])
+        filters = set(re.findall(r"\|\s*(\w+)\s*[=!]~?", expr))
+        assert filters <= metadata, (name, panel["title"], filters - metadata)
+
+
+def test_failing_steps_link_to_their_logs_and_traces():
+    """The failed-steps table finds what the engine logs, and its links land on the logs
+    dashboard's variables and on Tempo."""
+    from apps.core.workflows import engine
+
+    boards = _dashboards()
+    (failed,) = [p for p in boards["pipeline-queues"]["panels"] if p["title"].startswith("Failed step attempts")]
+    pattern = re.search(r"\|~ `([^`]*)`", failed["targets"][0]["expr"]).group(1)
+    source = Path(engine.__file__).read_text()
+    for template, args in (('"step %s attempt %s failed: %s"', ("extract", 2, "TimeoutError: slow")),
+                           ('"step %s failed permanently: %s"', ("analyze", "unsupported file"))):
+        assert template in source, template
+        assert re.search(pattern, template.strip('"') % args), template
+    links = {o["matcher"]["options"]: o["properties"][0]["value"][0] for o in failed["fieldConfig"]["overrides"]}
+    variables = {v["name"] for v in boards["logs"]["templating"]["list"]}
+    for field in ("request_id", "run_id"):
+        url = links[field]["url"]
+        assert field in variables and f"/d/{boards['logs']['uid']}/" in url and f"var-{field}=${{__value.raw}}" in url
+    assert links["trace_id"]["internal"]["datasourceUid"] == "heysh-tempo"
+    assert links["trace_id"]["internal"]["query"]["query"] == "${__value.raw}"
+    datasources = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "traces-and-logs.yml").read_text())["datasources"]
+    assert {d["uid"] for d in datasources} == {"heysh-tempo", LOKI_UID}
+    failures = next(p for p in boards["pipeline-queues"]["panels"] if p["title"] == "Failures by task and exception")
+    assert failures["links"] and f"/d/{boards['logs']['uid']}/" in failures["links"][0]["url"]

@@ -30,6 +30,7 @@ OVERLAYS = ("dev", "prod")
 KUBERNETES_VERSION = "1.33.0"
 KUBECTL = Path(sys.executable).parent / "kubectl"
 SCALEDOBJECT_SCHEMA = json.loads((ROOT / "tests" / "ops" / "schemas" / "keda-scaledobject.json").read_text())
+SERVICEMONITOR_SCHEMA = json.loads((ROOT / "tests" / "ops" / "schemas" / "prometheus-servicemonitor.json").read_text())
 WORKLOADS = ("Deployment", "Job", "StatefulSet", "DaemonSet")
 # Variables the pods set for the container runtime rather than for settings.
 CONTAINER_VARIABLES = {"HOME", "OTEL_SERVICE_NAME"}
@@ -71,6 +72,9 @@ def test_every_resource_validates_strictly(overlay):
         if doc["apiVersion"] == "keda.sh/v1alpha1":
             jsonschema.validate(doc, SCALEDOBJECT_SCHEMA)
             continue
+        if doc["apiVersion"] == "monitoring.coreos.com/v1":
+            jsonschema.validate(doc, SERVICEMONITOR_SCHEMA)
+            continue
         try:
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -88,6 +92,26 @@ def test_the_scaledobject_schema_rejects_what_keda_would():
     ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(broken, SCALEDOBJECT_SCHEMA)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_prometheus_scrapes_the_api_with_the_metrics_token(overlay):
+    """The api's /metrics wants HEYSH_METRICS_TOKEN: the one scrape of it is the ServiceMonitor
+    that sends the token from a Secret; no annotation invites a tokenless scrape."""
+    docs = rendered(overlay)
+    monitor = of_kind(docs, "ServiceMonitor")["api"]
+    service = of_kind(docs, "Service")["api"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert resolve(endpoint["path"]).url_name == "prometheus-django-metrics"
+    assert endpoint["authorization"]["type"] == "Bearer"
+    assert endpoint["authorization"]["credentials"] == {"name": "heysh-metrics-token", "key": "token"}
+    api_pod = of_kind(docs, "Deployment")["api"]["spec"]["template"]["metadata"]
+    assert "prometheus.io/scrape" not in api_pod.get("annotations", {})
+    broken = {**monitor, "spec": {**monitor["spec"], "endpoints": [{**endpoint, "authorization": {"type": "Bearer"}}]}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, SERVICEMONITOR_SCHEMA)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

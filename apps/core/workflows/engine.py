@@ -27,6 +27,7 @@ import logging
 import os
 import socket
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import timedelta
 
@@ -36,7 +37,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from apps.core import context, metrics
+from apps.core import context, metrics, tracing
 from apps.core.bulk import rows_update
 from apps.core.workflows.errors import PermanentError
 from apps.core.workflows.models import DurableStep, StepStatus
@@ -271,13 +272,18 @@ def step_execute(workflow: Workflow, step: str, ids: int | str | list[int]) -> s
         contexts += [workflow.context(extra[pk], heartbeat) for pk in more]
     workflow.claimed([ctx.row for ctx in contexts])
     own = contexts[0].row
+    spans = _step_spans(workflow, step, contexts)
     started = time.monotonic()
-    with context.bound(**workflow.log_context(own)):
+    # One step: its span is current, so its queries, calls and the next step's message nest in
+    # it. A batch runs in one shared pass under the delivery's span; each step still gets its
+    # own span, in its own instance's trace.
+    with context.bound(**workflow.log_context(own)), tracing.current(spans[0]) if len(spans) == 1 else nullcontext():
         logger.info("step %s attempt %s started%s", step, own.attempt, f" with {len(contexts) - 1} more" if len(contexts) > 1 else "")
         try:
             results = spec.run(contexts)
         except LeaseLost as exc:
             logger.warning("step %s abandoned: %s", step, exc)
+            tracing.step_spans_end(spans, ["lease_lost"] * len(spans), [None] * len(spans))
             return "lease_lost"
         except Exception as exc:
             if len(contexts) == 1:
@@ -288,10 +294,24 @@ def step_execute(workflow: Workflow, step: str, ids: int | str | list[int]) -> s
         duration = time.monotonic() - started
         outcomes = _record(workflow, [ctx.row for ctx in contexts], results, owner=owner, duration=duration)
         logger.info("step %s: %d succeeded in %.2fs", step, sum(o in ("succeeded", "waiting") for o in outcomes), duration)
+    errors = [results.get(ctx.pk) if isinstance(results.get(ctx.pk), BaseException) else None for ctx in contexts]
+    tracing.step_spans_end(spans, outcomes, errors)
     label = workflow.metric_label(step)
     for outcome in outcomes:
         metrics.heysh_step_duration_seconds.labels(step=label, outcome=outcome).observe(duration)
     return outcomes[0]
+
+
+def _step_spans(workflow: Workflow, step: str, contexts: list[StepContext]) -> list:
+    """A span per claimed step, under its instance's trace (``tracing.step_span_start``)."""
+    return [
+        tracing.step_span_start(
+            f"{workflow.name}.{step}", parent=workflow.trace_parent(ctx.row),
+            attributes={"workflow": workflow.name, "step": step, "step_id": ctx.pk, "attempt": ctx.row.attempt, "batch_size": len(contexts),
+                        **{name: value for name, value in workflow.log_context(ctx.row).items() if name in ("run_id", "domain", "request_id")}},
+        )
+        for ctx in contexts
+    ]
 
 
 def _as_outcome(result) -> Outcome:

@@ -115,6 +115,11 @@ class Workflow:
     def log_context(self, row: DurableStep) -> dict:
         return {"step": self.metric_label(row.step)}
 
+    def trace_parent(self, row: DurableStep) -> str:
+        """The traceparent the instance was started under (its ``trace_parent`` column), so
+        every step of it lands in that one trace; "" when it has none."""
+        return getattr(getattr(row, self.parent), "trace_parent", "") or ""
+
     def claimed(self, rows: list[DurableStep]) -> None:
         """Steps were claimed and are about to run."""
 

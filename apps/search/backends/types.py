@@ -89,6 +89,7 @@ class VectorItem:
     vector: np.ndarray  # float32, L2-normalized
     text: str = ""
     language: str = ""
+    created: float = 0.0  # epoch seconds of the document (creation filters)
 
 
 @dataclass(frozen=True)
@@ -110,3 +111,19 @@ class HealthStatus:
     ok: bool
     detail: str = ""
     extra: dict = field(default_factory=dict)
+
+
+# --- reconciliation members -------------------------------------------------------
+# What a graph projection holds for one version, as strings both sides build the same way
+# (``apps.search.reconcile`` from the database, a projection's ``version_members`` from
+# itself), so a checksum of them sees a stale weight, name or type, not only a missing row.
+def mention_member(*, key: str, chunk_id: int) -> str:
+    return f"m:{key}@{int(chunk_id)}"
+
+
+def entity_member(*, key: str, name: str, type: str) -> str:
+    return f"e:{key}|{name}|{type}"
+
+
+def relation_member(*, source: str, type: str, target: str, weight: float) -> str:
+    return f"r:{source}|{type}|{target}|{float(weight):.6g}"

@@ -20,9 +20,18 @@ Layout:
     (:Chunk)-[:CHUNK_OF]->(:Document)
     (:Entity)-[:MENTIONED_IN {domain, version, count}]->(:Chunk)
     (:Entity)-[:<RELATION_TYPE> {domain, versions: [version ids], weight}]->(:Entity)
+    (:Version {domain, id})-[:SUPPORTS]->(:Entity)   the sources of the edges it supports
 
 A relation edge lists the versions whose evidence supports it: removing a version
-removes it from every list and deletes the edges no version supports any more.
+removes it from every list and deletes the edges no version supports any more. The
+version's ``SUPPORTS`` edges lead straight to those edges' source entities, so removing
+a version seeks its edges (by the (domain, id) constraint) instead of filtering every
+edge of the domain.
+
+Every match on an entity, document, chunk or version names both properties of its
+composite key or constraint ((domain, key), (domain, id), (domain, version)); a list
+of values is unwound first, so each is an index seek. The reconcile reads page through
+a domain by that key (``> $after ... ORDER BY ... LIMIT $page``): each query is bounded.
 """
 
 from __future__ import annotations
@@ -59,6 +68,7 @@ RELATION_VALUES: dict[str, str] = {neo: value for value, neo in RELATION_TYPES.i
 # Provenance edges: fixed names, distinct from every relation type.
 CHUNK_OF = "CHUNK_OF"
 MENTIONED_IN = "MENTIONED_IN"
+SUPPORTS = "SUPPORTS"
 
 # All relation types as one alternation, for reads that follow any relation edge.
 ANY_RELATION = "|".join(RELATION_TYPES.values())
@@ -86,6 +96,7 @@ SCHEMA: tuple[Statement, ...] = (
     Statement("CREATE CONSTRAINT heysh_entity_key IF NOT EXISTS FOR (e:Entity) REQUIRE (e.domain, e.key) IS UNIQUE"),
     Statement("CREATE CONSTRAINT heysh_document_id IF NOT EXISTS FOR (d:Document) REQUIRE (d.domain, d.id) IS UNIQUE"),
     Statement("CREATE CONSTRAINT heysh_chunk_id IF NOT EXISTS FOR (c:Chunk) REQUIRE (c.domain, c.id) IS UNIQUE"),
+    Statement("CREATE CONSTRAINT heysh_version_id IF NOT EXISTS FOR (v:Version) REQUIRE (v.domain, v.id) IS UNIQUE"),
     Statement("CREATE INDEX heysh_chunk_version IF NOT EXISTS FOR (c:Chunk) ON (c.domain, c.version)"),
 )
 
@@ -146,7 +157,10 @@ def merge_relations(*, domain_id: int, version_id: int, relation: str, rows: lis
         f"MERGE (s)-[r:{rel}]->(t) "
         "ON CREATE SET r.domain = $domain, r.versions = [] "
         "SET r.weight = row.weight, "
-        "r.versions = CASE WHEN $version IN r.versions THEN r.versions ELSE r.versions + $version END",
+        "r.versions = CASE WHEN $version IN r.versions THEN r.versions ELSE r.versions + $version END "
+        "WITH DISTINCT s "
+        "MERGE (v:Version {domain: $domain, id: $version}) "
+        f"MERGE (v)-[:{SUPPORTS}]->(s)",
         {"domain": domain_id, "version": version_id, "rows": rows, "fallback_type": EntityType.OTHER.value},
     )
 
@@ -154,8 +168,9 @@ def merge_relations(*, domain_id: int, version_id: int, relation: str, rows: lis
 def delete_version_chunks(*, domain_id: int, version_ids: list[int]) -> Statement:
     """Delete the versions' chunks (and so their mention edges); return what may now be orphaned."""
     return Statement(
-        "MATCH (c:Chunk {domain: $domain}) WHERE c.version IN $versions "
-        f"OPTIONAL MATCH (e:Entity {{domain: $domain}})-[:{MENTIONED_IN}]->(c) "
+        "UNWIND $versions AS version "
+        "MATCH (c:Chunk {domain: $domain, version: version}) "
+        f"OPTIONAL MATCH (c)<-[:{MENTIONED_IN}]-(e:Entity {{domain: $domain}}) "
         "WITH collect(DISTINCT c) AS chunks, collect(DISTINCT e.key) AS keys, collect(DISTINCT c.document) AS documents "
         "FOREACH (c IN chunks | DETACH DELETE c) "
         "RETURN keys, documents",
@@ -164,11 +179,15 @@ def delete_version_chunks(*, domain_id: int, version_ids: list[int]) -> Statemen
 
 
 def remove_relation_support(*, domain_id: int, version_ids: list[int]) -> Statement:
-    """Drop the versions from every relation edge's support; delete the edges left unsupported."""
+    """Drop the versions from the support of the edges they support (found through their Version
+    nodes, not by filtering every edge); delete the edges left unsupported and the Version nodes."""
     return Statement(
-        f"MATCH (s:Entity {{domain: $domain}})-[r:{ANY_RELATION}]->(t:Entity {{domain: $domain}}) "
-        "WHERE any(v IN r.versions WHERE v IN $versions) "
-        "SET r.versions = [v IN r.versions WHERE NOT v IN $versions] "
+        "UNWIND $versions AS version "
+        f"MATCH (v:Version {{domain: $domain, id: version}})-[:{SUPPORTS}]->(s:Entity {{domain: $domain}}) "
+        f"MATCH (s)-[r:{ANY_RELATION}]->(t:Entity {{domain: $domain}}) "
+        "WHERE version IN r.versions "
+        "WITH DISTINCT s, r, t "
+        "SET r.versions = [x IN r.versions WHERE NOT x IN $versions] "
         "WITH s, t, r, size(r.versions) = 0 AS unsupported "
         "FOREACH (ignored IN CASE WHEN unsupported THEN [1] ELSE [] END | DELETE r) "
         "RETURN collect(DISTINCT s.key) + collect(DISTINCT t.key) AS keys",
@@ -176,25 +195,34 @@ def remove_relation_support(*, domain_id: int, version_ids: list[int]) -> Statem
     )
 
 
+def delete_version_nodes(*, domain_id: int, version_ids: list[int]) -> Statement:
+    return Statement(
+        "UNWIND $versions AS version MATCH (v:Version {domain: $domain, id: version}) DETACH DELETE v",
+        {"domain": domain_id, "versions": list(version_ids)},
+    )
+
+
 def delete_orphan_entities(*, domain_id: int, keys: list[str]) -> Statement:
     return Statement(
-        "MATCH (e:Entity {domain: $domain}) WHERE e.key IN $keys "
-        f"AND NOT EXISTS {{ (e)-[:{MENTIONED_IN}]->() }} AND NOT EXISTS {{ (e)-[:{ANY_RELATION}]-() }} "
-        "DELETE e",
+        "UNWIND $keys AS key "
+        "MATCH (e:Entity {domain: $domain, key: key}) "
+        f"WHERE NOT EXISTS {{ (e)-[:{MENTIONED_IN}]->() }} AND NOT EXISTS {{ (e)-[:{ANY_RELATION}]-() }} "
+        "DETACH DELETE e",
         {"domain": domain_id, "keys": list(keys)},
     )
 
 
 def delete_empty_documents(*, domain_id: int, document_ids: list[int]) -> Statement:
     return Statement(
-        "MATCH (d:Document {domain: $domain}) WHERE d.id IN $documents "
-        f"AND NOT EXISTS {{ ()-[:{CHUNK_OF}]->(d) }} "
+        "UNWIND $documents AS document "
+        "MATCH (d:Document {domain: $domain, id: document}) "
+        f"WHERE NOT EXISTS {{ ()-[:{CHUNK_OF}]->(d) }} "
         "DELETE d",
         {"domain": domain_id, "documents": list(document_ids)},
     )
 
 
-DOMAIN_LABELS = ("Chunk", "Entity", "Document")
+DOMAIN_LABELS = ("Chunk", "Version", "Entity", "Document")
 
 
 def delete_domain_batch(*, domain_id: int, label: str, batch_size: int) -> Statement:
@@ -247,42 +275,46 @@ def shortest_path(*, domain_id: int, source_key: str, target_key: str, max_hops:
 
 def documents_for_entities(*, domain_id: int, keys: list[str], limit: int) -> Statement:
     return Statement(
-        f"MATCH (e:Entity {{domain: $domain}})-[m:{MENTIONED_IN}]->(c:Chunk {{domain: $domain}})"
-        f"-[:{CHUNK_OF}]->(d:Document {{domain: $domain}}) "
-        "WHERE e.key IN $keys "
+        "UNWIND $keys AS key "
+        "MATCH (e:Entity {domain: $domain, key: key}) "
+        f"MATCH (e)-[m:{MENTIONED_IN}]->(c:Chunk {{domain: $domain}})-[:{CHUNK_OF}]->(d:Document {{domain: $domain}}) "
         "RETURN d.id AS document_id, sum(m.count) AS mentions "
         "ORDER BY mentions DESC, document_id LIMIT $max_rows",
         {"domain": domain_id, "keys": list(keys), "max_rows": int(limit)},
     )
 
 
-def version_counts(*, domain_id: int) -> Statement:
+def chunk_page(*, domain_id: int, after: int, page: int) -> Statement:
+    """Reconcile read: the next ``page`` chunks of the domain by id (a range seek on the (domain, id)
+    constraint), each with its version and the entities mentioning it (key, name, type, count)."""
     return Statement(
-        f"MATCH (e:Entity {{domain: $domain}})-[m:{MENTIONED_IN}]->(c:Chunk {{domain: $domain}}) "
-        "RETURN c.version AS version, count(DISTINCT e) AS entities, sum(m.count) AS mentions",
-        {"domain": domain_id},
+        "MATCH (c:Chunk {domain: $domain}) WHERE c.id > $after "
+        "WITH c ORDER BY c.id LIMIT $page "
+        f"OPTIONAL MATCH (c)<-[m:{MENTIONED_IN}]-(e:Entity {{domain: $domain}}) "
+        "RETURN c.id AS chunk, c.version AS version, "
+        "collect(CASE WHEN e IS NULL THEN NULL ELSE {key: e.key, name: e.name, type: e.type, count: m.count} END) AS mentions "
+        "ORDER BY chunk",
+        {"domain": domain_id, "after": int(after), "page": int(page)},
     )
 
 
-def version_mention_members(*, domain_id: int) -> Statement:
+def relation_page(*, domain_id: int, after: str, page: int) -> Statement:
+    """Reconcile read: the next ``page`` source entities of the domain by key (a range seek on the
+    (domain, key) constraint) with their outgoing relation edges (type, target, weight, versions)."""
     return Statement(
-        f"MATCH (e:Entity {{domain: $domain}})-[:{MENTIONED_IN}]->(c:Chunk {{domain: $domain}}) "
-        "RETURN c.version AS version, e.key AS key, c.id AS chunk",
-        {"domain": domain_id},
+        "MATCH (s:Entity {domain: $domain}) WHERE s.key > $after "
+        "WITH s ORDER BY s.key LIMIT $page "
+        f"OPTIONAL MATCH (s)-[r:{ANY_RELATION}]->(t:Entity {{domain: $domain}}) "
+        "RETURN s.key AS source, "
+        "collect(CASE WHEN r IS NULL THEN NULL ELSE {type: type(r), target: t.key, weight: r.weight, versions: r.versions} END) AS edges "
+        "ORDER BY source",
+        {"domain": domain_id, "after": after, "page": int(page)},
     )
 
 
-def version_relation_members(*, domain_id: int) -> Statement:
+def version_page(*, domain_id: int, after: int, page: int) -> Statement:
+    """Reconcile read: the next ``page`` Version nodes of the domain by id."""
     return Statement(
-        f"MATCH (s:Entity {{domain: $domain}})-[r:{ANY_RELATION}]->(t:Entity {{domain: $domain}}) "
-        "UNWIND r.versions AS version "
-        "RETURN version, s.key AS source, type(r) AS type, t.key AS target",
-        {"domain": domain_id},
-    )
-
-
-def version_ids(*, domain_id: int) -> Statement:
-    return Statement(
-        "MATCH (c:Chunk {domain: $domain}) RETURN DISTINCT c.version AS version",
-        {"domain": domain_id},
+        "MATCH (v:Version {domain: $domain}) WHERE v.id > $after RETURN v.id AS version ORDER BY version LIMIT $page",
+        {"domain": domain_id, "after": int(after), "page": int(page)},
     )

@@ -30,6 +30,9 @@ from apps.search.backends.types import (
     GraphRelation,
     HealthStatus,
     Subgraph,
+    entity_member,
+    mention_member,
+    relation_member,
 )
 
 logger = logging.getLogger(__name__)
@@ -37,6 +40,7 @@ logger = logging.getLogger(__name__)
 DEGREE_CAP = 50
 WRITE_BATCH = 1000
 DELETE_BATCH = 5000
+RECONCILE_PAGE = 5000
 
 _open_stores: weakref.WeakSet = weakref.WeakSet()
 
@@ -46,7 +50,9 @@ def _batches(rows: list, size: int) -> Iterable[list]:
         yield rows[start : start + size]
 
 
-def contribution_statements(contribution: GraphContribution, *, batch_size: int = WRITE_BATCH) -> list[cypher.Statement]:
+def contribution_statements(
+    contribution: GraphContribution, *, batch_size: int = WRITE_BATCH
+) -> list[cypher.Statement]:
     """The writes projecting one version, in order; pure (unit-tested without a server)."""
     domain, version = contribution.domain_id, contribution.version_id
     statements = [
@@ -54,7 +60,9 @@ def contribution_statements(contribution: GraphContribution, *, batch_size: int 
     ]
     for rows in _batches(list(contribution.chunk_ids), batch_size):
         statements.append(
-            cypher.merge_chunks(domain_id=domain, document_id=contribution.document_id, version_id=version, chunk_ids=rows)
+            cypher.merge_chunks(
+                domain_id=domain, document_id=contribution.document_id, version_id=version, chunk_ids=rows
+            )
         )
     by_type: dict[str, list[dict]] = defaultdict(list)
     for entity in contribution.entities:
@@ -71,7 +79,9 @@ def contribution_statements(contribution: GraphContribution, *, batch_size: int 
         by_relation[rel.type].append({"source": rel.source_key, "target": rel.target_key, "weight": float(rel.weight)})
     for relation, rows in sorted(by_relation.items()):
         for batch in _batches(rows, batch_size):
-            statements.append(cypher.merge_relations(domain_id=domain, version_id=version, relation=relation, rows=batch))
+            statements.append(
+                cypher.merge_relations(domain_id=domain, version_id=version, relation=relation, rows=batch)
+            )
     return statements
 
 
@@ -86,6 +96,8 @@ def _remove_versions(tx, *, domain_id: int, version_ids: list[int]) -> None:
     st = cypher.remove_relation_support(domain_id=domain_id, version_ids=version_ids)
     record = tx.run(st.text, st.parameters).single()
     keys |= set(record["keys"]) if record else set()
+    st = cypher.delete_version_nodes(domain_id=domain_id, version_ids=version_ids)
+    tx.run(st.text, st.parameters).consume()
     if keys:
         st = cypher.delete_orphan_entities(domain_id=domain_id, keys=sorted(keys))
         tx.run(st.text, st.parameters).consume()
@@ -101,15 +113,27 @@ def _replace(tx, statements: list[cypher.Statement], *, domain_id: int, remove: 
 
 
 class Neo4jGraphStore(GraphStore):
-    def __init__(self, alias: str = "default", *, uri: str, user: str = "neo4j", password: str | None = None,
-                 database: str = "neo4j", degree_cap: int = DEGREE_CAP, max_transaction_retry_time: float = 30.0,
-                 connection_timeout: float = 5.0, **options):
+    def __init__(
+        self,
+        alias: str = "default",
+        *,
+        uri: str,
+        user: str = "neo4j",
+        password: str | None = None,
+        database: str = "neo4j",
+        degree_cap: int = DEGREE_CAP,
+        max_transaction_retry_time: float = 30.0,
+        connection_timeout: float = 5.0,
+        reconcile_page: int = RECONCILE_PAGE,
+        **options,
+    ):
         super().__init__(alias, **options)
         self.uri = uri
         self.user = user
         self._password = password
         self.database = database
         self.degree_cap = degree_cap
+        self.reconcile_page = max(1, int(reconcile_page))
         self.driver_config = {
             "max_transaction_retry_time": max_transaction_retry_time,
             "connection_timeout": connection_timeout,
@@ -231,8 +255,10 @@ class Neo4jGraphStore(GraphStore):
             nodes=tuple(GraphEntity(key=n["key"], name=n["name"], type=n["type"]) for n in r["nodes"]),
             edges=tuple(
                 GraphRelation(
-                    source_key=e["source"], target_key=e["target"],
-                    type=cypher.RELATION_VALUES.get(e["type"], e["type"].lower()), weight=float(e["weight"]),
+                    source_key=e["source"],
+                    target_key=e["target"],
+                    type=cypher.RELATION_VALUES.get(e["type"], e["type"].lower()),
+                    weight=float(e["weight"]),
                 )
                 for e in r["edges"]
             ),
@@ -244,22 +270,46 @@ class Neo4jGraphStore(GraphStore):
         records = self._read(cypher.documents_for_entities(domain_id=domain_id, keys=list(keys), limit=limit))
         return [EntityDocuments(document_id=int(r["document_id"]), mentions=int(r["mentions"])) for r in records]
 
+    def _pages(self, build, key: str, start):
+        """Every record of a paged reconcile read, one bounded query per page."""
+        after = start
+        while True:
+            records = self._read(build(after=after, page=self.reconcile_page))
+            yield from records
+            if len(records) < self.reconcile_page:
+                return
+            after = records[-1][key]
+
+    def _chunks(self, domain_id: int):
+        return self._pages(lambda **kw: cypher.chunk_page(domain_id=domain_id, **kw), "chunk", -(2**63))
+
     def counts(self, *, domain_id: int) -> dict[int, dict[str, int]]:
-        return {
-            int(r["version"]): {"entities": int(r["entities"]), "mentions": int(r["mentions"])}
-            for r in self._read(cypher.version_counts(domain_id=domain_id))
-        }
+        entities: dict[int, set[str]] = defaultdict(set)
+        mentions: Counter = Counter()
+        for r in self._chunks(domain_id):
+            for m in r["mentions"]:
+                entities[int(r["version"])].add(m["key"])
+                mentions[int(r["version"])] += int(m["count"] or 0)
+        return {v: {"entities": len(keys), "mentions": mentions[v]} for v, keys in entities.items()}
 
     def version_members(self, *, domain_id: int) -> dict[int, set[str]]:
-        """Per version: its mention pairs and supported relation edges (reconciliation checksums)."""
+        """Per version: its mention pairs, the names and types of the entities it mentions, and
+        the relation edges it supports with their weights (reconciliation checksums). A version
+        with chunks or a Version node but nothing else is listed with no members."""
         members: dict[int, set[str]] = defaultdict(set)
-        for r in self._read(cypher.version_ids(domain_id=domain_id)):
+        for r in self._chunks(domain_id):
+            version = members[int(r["version"])]
+            for m in r["mentions"]:
+                version.add(mention_member(key=m["key"], chunk_id=r["chunk"]))
+                version.add(entity_member(key=m["key"], name=m["name"], type=m["type"]))
+        for r in self._pages(lambda **kw: cypher.version_page(domain_id=domain_id, **kw), "version", -(2**63)):
             members[int(r["version"])]
-        for r in self._read(cypher.version_mention_members(domain_id=domain_id)):
-            members[int(r["version"])].add(f"m:{r['key']}@{r['chunk']}")
-        for r in self._read(cypher.version_relation_members(domain_id=domain_id)):
-            rel = cypher.RELATION_VALUES.get(r["type"], r["type"].lower())
-            members[int(r["version"])].add(f"r:{r['source']}|{rel}|{r['target']}")
+        for r in self._pages(lambda **kw: cypher.relation_page(domain_id=domain_id, **kw), "source", ""):
+            for edge in r["edges"]:
+                rel = cypher.RELATION_VALUES.get(edge["type"], edge["type"].lower())
+                member = relation_member(source=r["source"], type=rel, target=edge["target"], weight=edge["weight"])
+                for version in edge["versions"] or ():
+                    members[int(version)].add(member)
         return dict(members)
 
     def health(self) -> HealthStatus:

@@ -17,8 +17,9 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
+from weaviate.classes.aggregate import GroupByAggregate
 from weaviate.classes.config import Configure, DataType, Property, Tokenization, VectorDistances
-from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
+from weaviate.classes.query import Filter, MetadataQuery
 
 from apps.search.backends.types import VectorFilter, VectorItem
 
@@ -51,11 +52,21 @@ def collection_config(name: str) -> dict:
             Property(name="chunk_id", data_type=DataType.INT, index_filterable=True, index_searchable=False),
             Property(name="document_id", data_type=DataType.INT, index_filterable=True, index_searchable=False),
             Property(name="version_id", data_type=DataType.INT, index_filterable=True, index_searchable=False),
-            Property(name="language", data_type=DataType.TEXT, tokenization=Tokenization.FIELD,
-                     index_filterable=True, index_searchable=False),
+            Property(
+                name="language",
+                data_type=DataType.TEXT,
+                tokenization=Tokenization.FIELD,
+                index_filterable=True,
+                index_searchable=False,
+            ),
             Property(name="created_at", data_type=DataType.DATE, index_filterable=True, index_range_filters=True),
-            Property(name="text", data_type=DataType.TEXT, tokenization=Tokenization.WORD,
-                     index_filterable=False, index_searchable=True),
+            Property(
+                name="text",
+                data_type=DataType.TEXT,
+                tokenization=Tokenization.WORD,
+                index_filterable=False,
+                index_searchable=True,
+            ),
         ],
     }
 
@@ -114,20 +125,6 @@ def near_vector_query(*, vector: Sequence[float], k: int, filters: VectorFilter 
     }
 
 
-def hybrid_query(*, text: str, vector: Sequence[float] | None, k: int, alpha: float, filters: VectorFilter | None) -> dict:
-    return {
-        "query": text,
-        "vector": None if vector is None else [float(x) for x in vector],
-        "alpha": min(1.0, max(0.0, float(alpha))),
-        "fusion_type": HybridFusion.RELATIVE_SCORE,
-        "query_properties": ["text"],
-        "limit": max(1, int(k)),
-        "filters": search_filter(filters),
-        "return_metadata": MetadataQuery(score=True),
-        "return_properties": ["chunk_id"],
-    }
-
-
 def keyword_query(*, text: str, k: int, filters: VectorFilter | None) -> dict:
     return {
         "query": text,
@@ -137,3 +134,9 @@ def keyword_query(*, text: str, k: int, filters: VectorFilter | None) -> dict:
         "return_metadata": MetadataQuery(score=True),
         "return_properties": ["chunk_id"],
     }
+
+
+def version_counts_query(*, limit: int) -> dict:
+    """Arguments for ``aggregate.over_all``: objects per version. The explicit group limit matters:
+    without one the server returns only the top 100 groups."""
+    return {"group_by": GroupByAggregate(prop="version_id", limit=max(1, int(limit))), "total_count": True}
