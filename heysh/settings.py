@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files: /api/docs/ works offline
     "corsheaders",
     "django_celery_beat",
     "django_prometheus",
@@ -244,7 +245,7 @@ REST_FRAMEWORK = {
         "apps.core.parsers.BoundedMultiPartParser",
     ],
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.openapi.HeyshAutoSchema",
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
 }
@@ -263,6 +264,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Knowledge domains, documents, processing runs, hybrid search and the knowledge graph.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "MembershipRoleEnum": "apps.domains.models.Membership.Role",

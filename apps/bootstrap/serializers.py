@@ -27,3 +27,114 @@ class CommentSerializer(serializers.Serializer):
 class ContentUpdateSerializer(serializers.Serializer):
     title = serializers.CharField(required=False, allow_blank=True, max_length=300)
     body = serializers.CharField(required=False, max_length=20000)
+
+
+# --- What the API answers (apps.bootstrap.selectors builds the dicts) ---------------------
+class BootstrapRowSerializer(serializers.Serializer):
+    domain = serializers.SlugField()
+    status = serializers.CharField()
+    current_step = serializers.CharField(allow_blank=True)
+    round = serializers.IntegerField()
+
+
+class BootstrapStepSerializer(serializers.Serializer):
+    step = serializers.CharField()
+    status = serializers.CharField()
+    attempt = serializers.IntegerField(min_value=0)
+    error = serializers.CharField(allow_blank=True)
+    output = serializers.DictField(help_text="What the step produced (counts, chosen sources...).")
+    queued_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class CandidateSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    title = serializers.CharField(allow_blank=True)
+    url = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField(allow_blank=True)
+    score = serializers.FloatField(allow_null=True)
+    chosen = serializers.BooleanField()
+    document_id = serializers.IntegerField(allow_null=True)
+    source_document_id = serializers.IntegerField(allow_null=True)
+    outcome = serializers.CharField(allow_blank=True)
+    error = serializers.CharField(allow_blank=True)
+
+
+class DocumentCountsSerializer(serializers.Serializer):
+    expected = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+class CitationSerializer(serializers.Serializer):
+    document_id = serializers.IntegerField()
+    chunk_id = serializers.IntegerField()
+    start = serializers.IntegerField(help_text="Offset within the chunk.")
+    end = serializers.IntegerField()
+    quote = serializers.CharField(allow_blank=True)
+
+
+class ContentRowSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField(allow_blank=True)
+    citations = CitationSerializer(many=True, help_text="The chunks the text rests on.")
+    edited = serializers.BooleanField(help_text="Changed by a person since it was generated.")
+
+
+class EntityContentSerializer(ContentRowSerializer):
+    name = serializers.CharField(allow_blank=True)
+    entity_id = serializers.IntegerField(allow_null=True)
+
+
+class FaqContentSerializer(ContentRowSerializer):
+    question = serializers.CharField(allow_blank=True)
+    answer = serializers.CharField(allow_blank=True)
+
+
+class ContentSectionsSerializer(serializers.Serializer):
+    overview = ContentRowSerializer(many=True)
+    key_entities = EntityContentSerializer(many=True)
+    faq = FaqContentSerializer(many=True)
+
+
+class DecisionSerializer(serializers.Serializer):
+    decision = serializers.CharField()
+    comment = serializers.CharField(allow_blank=True)
+    round = serializers.IntegerField()
+    decided_by = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class BootstrapProgressSerializer(serializers.Serializer):
+    domain = serializers.SlugField()
+    domain_status = serializers.CharField()
+    status = serializers.CharField()
+    current_step = serializers.CharField(allow_blank=True)
+    error = serializers.CharField(allow_blank=True)
+    topic_keywords = serializers.ListField(child=serializers.CharField())
+    documents = DocumentCountsSerializer()
+    round = serializers.IntegerField()
+    steps = BootstrapStepSerializer(many=True)
+    candidates = CandidateSerializer(many=True)
+    content = ContentSectionsSerializer()
+    decisions = DecisionSerializer(many=True)
+    created_at = serializers.DateTimeField()
+    activated_at = serializers.DateTimeField(allow_null=True)
+
+
+class ContentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    section = serializers.CharField()
+    title = serializers.CharField(allow_blank=True)
+    body = serializers.CharField(allow_blank=True)
+    citations = CitationSerializer(many=True)
+    status = serializers.CharField()
+
+
+class OverviewSerializer(ContentSectionsSerializer):
+    domain = serializers.SlugField()
+    name = serializers.CharField()
+    published_at = serializers.DateTimeField(allow_null=True)
+    round = serializers.IntegerField()

@@ -3,27 +3,68 @@
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.bootstrap import selectors, services
 from apps.bootstrap.models import BootstrapStep, GeneratedContent
-from apps.bootstrap.serializers import BootstrapCreateSerializer, CommentSerializer, ContentUpdateSerializer
+from apps.bootstrap.serializers import (
+    BootstrapCreateSerializer,
+    BootstrapProgressSerializer,
+    BootstrapRowSerializer,
+    CommentSerializer,
+    ContentSerializer,
+    ContentUpdateSerializer,
+    OverviewSerializer,
+)
 from apps.core import context
+from apps.core.pagination import BoundedLimitOffsetPagination
+
+NOT_NOW = OpenApiResponse(description="The bootstrap is not in a state that allows this (`conflict`).")
+PROGRESS_EXAMPLE = {
+    "domain": "physics", "domain_status": "review", "status": "review", "current_step": "review", "error": "",
+    "topic_keywords": ["boundary layer"], "documents": {"expected": 3, "done": 3, "failed": 0}, "round": 1,
+    "steps": [{"step": "research", "status": "succeeded", "attempt": 1, "error": "", "output": {"candidates": 3},
+               "queued_at": "2026-01-05T09:30:00Z", "started_at": "2026-01-05T09:30:01Z",
+               "finished_at": "2026-01-05T09:30:04Z"}],
+    "candidates": [], "content": {"overview": [], "key_entities": [], "faq": []}, "decisions": [],
+    "created_at": "2026-01-05T09:30:00Z", "activated_at": None,
+}
+
+
+def _progress_example(code: str) -> OpenApiExample:
+    return OpenApiExample("Progress", value=PROGRESS_EXAMPLE, response_only=True, status_codes=[code])
 
 
 class BootstrapListCreateView(APIView):
-    @extend_schema(responses={200: dict})
+    pagination_class = BoundedLimitOffsetPagination  # also tells the schema the list is paginated
+
+    @extend_schema(
+        tags=["bootstrap"], description="The bootstraps of the caller's readable domains.",
+        responses=BootstrapRowSerializer(many=True),
+        examples=[OpenApiExample("Bootstraps", response_only=True, status_codes=["200"], value={
+            "count": 1, "next": None, "previous": None,
+            "results": [{"domain": "physics", "status": "review", "current_step": "review", "round": 1}]})],
+    )
     def get(self, request):
+        paginator = BoundedLimitOffsetPagination()
+        page = paginator.paginate_queryset(selectors.bootstrap_list(user=request.user), request, view=self)
         rows = [
             {"domain": b.domain.slug, "status": b.status, "current_step": b.current_step, "round": b.generation_round}
-            for b in selectors.bootstrap_list(user=request.user)[:200]
+            for b in page
         ]
-        return Response({"results": rows})
+        return paginator.get_paginated_response(rows)
 
-    @extend_schema(request=BootstrapCreateSerializer, responses={201: dict})
+    @extend_schema(
+        tags=["bootstrap"], request=BootstrapCreateSerializer, responses={201: BootstrapProgressSerializer},
+        description="Creates a domain (the caller owns it) and starts its bootstrap: research, ingest the sources, "
+        "generate the overview, key entities and FAQ, then wait for review.",
+        examples=[OpenApiExample("Start", value={"name": "Physics", "topic_keywords": ["boundary layer"],
+                                                 "seed_texts": [{"title": "Notes", "text": "Boundary layers form…"}]},
+                                 request_only=True), _progress_example("201")],
+    )
     def post(self, request):
         serializer = BootstrapCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -40,14 +81,19 @@ class BootstrapListCreateView(APIView):
 
 
 class BootstrapDetailView(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(tags=["bootstrap"], responses=BootstrapProgressSerializer, examples=[_progress_example("200")],
+                   description="Steps, sources, generated content and review decisions of a domain's bootstrap.")
     def get(self, request, slug: str):
         bootstrap = selectors.bootstrap_get(user=request.user, slug=slug)
         return Response(selectors.bootstrap_progress(bootstrap=bootstrap))
 
 
 class BootstrapApproveView(APIView):
-    @extend_schema(request=CommentSerializer, responses={202: dict})
+    @extend_schema(
+        tags=["bootstrap"], request=CommentSerializer, responses={202: BootstrapProgressSerializer, 409: NOT_NOW},
+        description="Approves the content under review (owners and editors); the domain is then published.",
+        examples=[OpenApiExample("Approve", value={"comment": "Looks right."}, request_only=True), _progress_example("202")],
+    )
     def post(self, request, slug: str):
         serializer = CommentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -58,7 +104,12 @@ class BootstrapApproveView(APIView):
 
 
 class BootstrapRequestChangesView(APIView):
-    @extend_schema(request=CommentSerializer, responses={202: dict})
+    @extend_schema(
+        tags=["bootstrap"], request=CommentSerializer, responses={202: BootstrapProgressSerializer, 409: NOT_NOW},
+        description="Sends the content back: it is generated again in a new round, taking the comment into account.",
+        examples=[OpenApiExample("Changes", value={"comment": "Cover turbulence too."}, request_only=True),
+                  _progress_example("202")],
+    )
     def post(self, request, slug: str):
         serializer = CommentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -71,7 +122,10 @@ class BootstrapRequestChangesView(APIView):
 
 
 class BootstrapStepRetryView(APIView):
-    @extend_schema(request=None, responses={202: dict})
+    @extend_schema(
+        tags=["bootstrap"], request=None, responses={202: BootstrapProgressSerializer, 409: NOT_NOW},
+        description="Runs a failed step again (`research`, `ingest`, `generate`...).", examples=[_progress_example("202")],
+    )
     def post(self, request, slug: str, step: str):
         bootstrap = selectors.bootstrap_get(user=request.user, slug=slug)
         step_row = BootstrapStep.objects.filter(bootstrap=bootstrap, step=step).first()
@@ -83,7 +137,14 @@ class BootstrapStepRetryView(APIView):
 
 
 class BootstrapContentView(APIView):
-    @extend_schema(request=ContentUpdateSerializer, responses={200: dict})
+    @extend_schema(
+        tags=["bootstrap"], request=ContentUpdateSerializer, responses={200: ContentSerializer, 409: NOT_NOW},
+        description="Edits one generated item under review (its title or body).",
+        examples=[OpenApiExample("Edit", value={"body": "Boundary layers form where…"}, request_only=True),
+                  OpenApiExample("Edited", response_only=True, value={
+                      "id": 5, "section": "overview", "title": "", "body": "Boundary layers form where…",
+                      "citations": [], "status": "draft"})],
+    )
     def patch(self, request, slug: str, content_id: int):
         serializer = ContentUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -97,6 +158,13 @@ class BootstrapContentView(APIView):
 
 
 class DomainOverviewView(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(
+        tags=["bootstrap"], responses=OverviewSerializer,
+        description="The approved content of a published domain; 404 until it is published.",
+        examples=[OpenApiExample("Overview", response_only=True, value={
+            "domain": "physics", "name": "Physics", "published_at": "2026-01-05T10:00:00Z", "round": 1,
+            "overview": [{"id": 5, "text": "Boundary layers form…", "citations": [], "edited": False}],
+            "key_entities": [], "faq": []})],
+    )
     def get(self, request, slug: str):
         return Response(selectors.overview_published(user=request.user, slug=slug))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.documents.models import Chunk, Document, DocumentVersion, ProcessingRun, StepRun
@@ -96,28 +97,62 @@ class ChunkSerializer(serializers.ModelSerializer):
         fields = ["id", "version", "ordinal", "text", "start", "end", "page", "content_hash"]
 
 
+@extend_schema_field({"type": "string", "pattern": r"\S"})
+class PastedTextField(serializers.CharField):
+    """Text with something besides whitespace; intake answers an empty one with 400 ``empty``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(trim_whitespace=False, **kwargs)
+
+
+def _one_of(attrs: dict, names: tuple[str, ...], *, at_most: bool = False) -> dict:
+    given = [name for name in names if attrs.get(name) not in (None, "")]
+    if len(given) > 1 or (not given and not at_most):
+        if at_most:
+            raise serializers.ValidationError("Send at most one of: a file or text.")
+        raise serializers.ValidationError("Send exactly one of: a file, text, or a URL.")
+    return attrs
+
+
 class DocumentCreateSerializer(serializers.Serializer):
     """JSON intake: exactly one of ``text`` or ``url``."""
 
+    exactly_one_of = ("text", "url")  # the schema says it too (apps.core.openapi)
+
     domain = serializers.SlugField(help_text="Slug of the domain the document goes into.")
     title = serializers.CharField(required=False, allow_blank=True, max_length=300)
-    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    url = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    text = PastedTextField(required=False, help_text="Pasted text.")
+    url = serializers.CharField(required=False, max_length=2000, help_text="An http(s) URL to fetch.")
+
+    def validate(self, attrs):
+        return _one_of(attrs, self.exactly_one_of)
 
 
 class DocumentUploadSerializer(serializers.Serializer):
-    """Multipart intake: a file (``text`` and ``url`` are accepted too, for form posts)."""
+    """Multipart intake: a file (``text`` and ``url`` are accepted too, for form posts); exactly one of them."""
+
+    exactly_one_of = ("file", "text", "url")
 
     domain = serializers.SlugField()
-    file = serializers.FileField(required=False, allow_empty_file=True)
+    file = serializers.FileField(required=False)
     title = serializers.CharField(required=False, allow_blank=True, max_length=300)
-    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    url = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    text = PastedTextField(required=False)
+    url = serializers.CharField(required=False, max_length=2000)
+
+    def validate(self, attrs):
+        return _one_of(attrs, self.exactly_one_of)
 
 
 class NewVersionSerializer(serializers.Serializer):
-    file = serializers.FileField(required=False, allow_empty_file=True)
-    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    """A file or a text, or neither for a URL document (fetched again)."""
+
+    at_most_one_of = ("file", "text")
+
+    file = serializers.FileField(required=False)
+    text = PastedTextField(required=False)
+
+    def validate(self, attrs):
+        return _one_of(attrs, self.at_most_one_of, at_most=True)
 
 
 class DocumentAcceptedSerializer(serializers.Serializer):

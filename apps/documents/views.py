@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 
 from django.http import FileResponse, Http404, HttpResponseRedirect, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser
@@ -16,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core import context
-from apps.core.exceptions import NotFound, ServiceError
+from apps.core.exceptions import NotFound
 from apps.core.pagination import BoundedLimitOffsetPagination
 from apps.core.parsers import BoundedJSONParser, BoundedMultiPartParser
 from apps.documents import downloads, selectors, services
@@ -44,6 +45,39 @@ ERROR_RESPONSES = {
     413: OpenApiResponse(description="Larger than HEYSH_MAX_UPLOAD_MB"),
     415: OpenApiResponse(description="Unsupported type, or content that does not match its name"),
 }
+POSITIVE_INT = {"type": "integer", "minimum": 1}
+NON_NEGATIVE_SECONDS = {"type": "number", "minimum": 0}
+VERSION_PARAMETER = OpenApiParameter(
+    "version", POSITIVE_INT, description="Version number, from 1 (default: the current version)."
+)
+
+RUN_BRIEF_EXAMPLE = {"id": 31, "status": "processing", "progress": 40, "error": ""}
+VERSION_EXAMPLE = {
+    "id": 40, "number": 1, "filename": "paper.pdf", "mime": "application/pdf", "size": 482113,
+    "content_hash": "9f2c…", "language": "en", "page_count": 12, "chunk_count": 57, "status": "ready", "error": "",
+    "created_at": "2026-01-05T09:30:00Z",
+}
+DOCUMENT_EXAMPLE = {
+    "id": 17, "domain": "physics", "title": "Boundary layers", "source": "upload", "source_url": "", "status": "ready",
+    "error": "", "created_at": "2026-01-05T09:30:00Z", "updated_at": "2026-01-05T09:31:10Z",
+    "current_version": VERSION_EXAMPLE, "latest_run": {**RUN_BRIEF_EXAMPLE, "status": "succeeded", "progress": 100},
+}
+RUN_EXAMPLE = {
+    "id": 31, "document": 17, "version": 1, "status": "processing", "error": "", "progress": 40,
+    "created_at": "2026-01-05T09:30:00Z", "started_at": "2026-01-05T09:30:01Z", "finished_at": None,
+    "steps": [{"step": "analysis", "label": "Analysis", "status": "succeeded", "attempt": 1,
+               "queued_at": "2026-01-05T09:30:00Z", "started_at": "2026-01-05T09:30:01Z",
+               "finished_at": "2026-01-05T09:30:02Z", "duration_s": 0.84, "error": "", "metrics": {"chunks": 57}}],
+}
+
+
+def _page_example(name: str, row: dict) -> OpenApiExample:
+    return OpenApiExample(name, value={"count": 1, "next": None, "previous": None, "results": [row]},
+                          response_only=True, status_codes=["200"])
+
+
+def _run_example(status_code: str = "202") -> OpenApiExample:
+    return OpenApiExample("The run", value=RUN_EXAMPLE, response_only=True, status_codes=[status_code])
 
 
 def _request_id() -> str:
@@ -67,25 +101,33 @@ def _writable_document(request, pk: int) -> Document:
     return document
 
 
+def _choice_param(request, name: str, choices: list[str]) -> str | None:
+    value = request.query_params.get(name)
+    if value is not None and value not in choices:
+        raise ValidationError({name: [f"Must be one of: {', '.join(choices)}."]})
+    return value
+
+
 class DocumentListCreateView(APIView):
     parser_classes = [BoundedJSONParser, BoundedMultiPartParser, FormParser]
+    pagination_class = BoundedLimitOffsetPagination  # also tells the schema the list is paginated
 
     @extend_schema(
         operation_id="documents_list",
+        description="Documents of the caller's readable domains, newest first; filter by domain, status and source.",
         parameters=[
             OpenApiParameter("domain", str, description="Domain slug"),
-            OpenApiParameter("status", str, enum=[c for c, _ in DocumentStatus.choices]),
-            OpenApiParameter("source", str, enum=[c for c, _ in Document.Source.choices]),
+            OpenApiParameter("status", str, enum=DocumentStatus.values),
+            OpenApiParameter("source", str, enum=Document.Source.values),
         ],
         responses=DocumentSerializer(many=True),
+        examples=[_page_example("Documents", DOCUMENT_EXAMPLE)],
     )
     def get(self, request):
-        status_filter = request.query_params.get("status") or None
-        if status_filter and status_filter not in DocumentStatus.values:
-            raise ValidationError({"status": [f"Must be one of: {', '.join(DocumentStatus.values)}."]})
         documents = selectors.document_list(
-            user=request.user, domain_slug=request.query_params.get("domain") or None, status=status_filter,
-            source=request.query_params.get("source") or None,
+            user=request.user, domain_slug=request.query_params.get("domain") or None,
+            status=_choice_param(request, "status", DocumentStatus.values),
+            source=_choice_param(request, "source", Document.Source.values),
         )
         paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(documents, request, view=self)
@@ -103,10 +145,16 @@ class DocumentListCreateView(APIView):
         request={"multipart/form-data": DocumentUploadSerializer, "application/json": DocumentCreateSerializer},
         responses={202: DocumentAcceptedSerializer, 200: DocumentAcceptedSerializer, **ERROR_RESPONSES},
         description=(
-            "Add a document by multipart upload (`file`), pasted text (`text`, `title`) or URL (`url`). "
-            "Answers 202 with the document and its processing run; 200 with the existing document when the "
+            "Add a document by multipart upload (`file`), pasted text (`text`, `title`) or URL (`url`): exactly one "
+            "of them. Answers 202 with the document and its processing run; 200 with the existing document when the "
             "identical content is already in the domain."
         ),
+        examples=[
+            OpenApiExample("Pasted text", value={"domain": "physics", "title": "Notes", "text": "Boundary layers form…"},
+                           request_only=True, media_type="application/json"),
+            OpenApiExample("Accepted", value={"created": True, "document": {**DOCUMENT_EXAMPLE, "status": "processing"},
+                                              "run": RUN_BRIEF_EXAMPLE}, response_only=True, status_codes=["202"]),
+        ],
     )
     def post(self, request):
         serializer_class = DocumentCreateSerializer if request.content_type.startswith("application/json") else DocumentUploadSerializer
@@ -124,18 +172,32 @@ class DocumentListCreateView(APIView):
 
 
 class DocumentDetailView(APIView):
-    @extend_schema(operation_id="documents_retrieve", responses={200: DocumentSerializer, 404: ERROR_RESPONSES[404]})
+    @extend_schema(
+        operation_id="documents_retrieve", description="One document with its current version and latest run.",
+        responses={200: DocumentSerializer, 404: ERROR_RESPONSES[404]},
+        examples=[OpenApiExample("A document", value=DOCUMENT_EXAMPLE, response_only=True)],
+    )
     def get(self, request, pk: int):
         return Response(DocumentSerializer(selectors.document_get(user=request.user, pk=pk)).data)
 
-    @extend_schema(operation_id="documents_destroy", responses={204: None, 403: ERROR_RESPONSES[403], 404: ERROR_RESPONSES[404]})
+    @extend_schema(
+        operation_id="documents_destroy",
+        description="Deletes the document, its versions, chunks and its share of the graph and the vectors.",
+        responses={204: None, 403: ERROR_RESPONSES[403], 404: ERROR_RESPONSES[404]},
+        examples=[OpenApiExample("No body", value=None, response_only=True, status_codes=["204"])],
+    )
     def delete(self, request, pk: int):
         services.document_delete(document=_writable_document(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class DocumentReprocessView(APIView):
-    @extend_schema(operation_id="documents_reprocess", request=None, responses={202: RunSerializer, **ERROR_RESPONSES})
+    @extend_schema(
+        operation_id="documents_reprocess", request=None, description="Runs the whole pipeline again on the current version.",
+        responses={202: RunSerializer, 409: OpenApiResponse(description="A run of this document is still in progress."),
+                   **ERROR_RESPONSES},
+        examples=[_run_example()],
+    )
     def post(self, request, pk: int):
         run = services.document_reprocess(document=_writable_document(request, pk), request_id=_request_id())
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
@@ -144,7 +206,9 @@ class DocumentReprocessView(APIView):
 class DocumentRetryView(APIView):
     @extend_schema(
         operation_id="documents_retry_failed", request=None,
+        description="Re-runs the failed step of the latest run and carries on from there.",
         responses={202: RunSerializer, 409: OpenApiResponse(description="No failed step to retry"), **ERROR_RESPONSES},
+        examples=[_run_example()],
     )
     def post(self, request, pk: int):
         run = services.document_retry_failed(document=_writable_document(request, pk))
@@ -160,6 +224,11 @@ class DocumentVersionCreateView(APIView):
         responses={202: RunSerializer, 200: RunSerializer, **ERROR_RESPONSES},
         description="Upload a new version; it replaces the current one once its processing succeeds. "
         "A URL document with an empty body is fetched again.",
+        examples=[
+            OpenApiExample("New text", value={"text": "Boundary layers form, revised…"}, request_only=True,
+                           media_type="application/json"),
+            _run_example(),
+        ],
     )
     def post(self, request, pk: int):
         document = _writable_document(request, pk)
@@ -173,20 +242,30 @@ class DocumentVersionCreateView(APIView):
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
 
+def _version_number(request) -> int | None:
+    raw = request.query_params.get("version")
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise ValidationError({"version": ["Must be a version number (an integer from 1)."]})
+    return int(raw)
+
+
 class DocumentChunksView(APIView):
+    pagination_class = BoundedLimitOffsetPagination  # also tells the schema the list is paginated
+
     @extend_schema(
-        operation_id="documents_chunks",
-        parameters=[OpenApiParameter("version", int, description="Version number (default: the current version)")],
+        operation_id="documents_chunks", description="The chunks of a version, in order, with their offsets in its text.",
+        parameters=[VERSION_PARAMETER],
         responses=ChunkSerializer(many=True),
+        examples=[_page_example("Chunks", {"id": 880, "version": 1, "ordinal": 0, "text": "Boundary layers form…",
+                                           "start": 0, "end": 998, "page": 1, "content_hash": "5e1a…"})],
     )
     def get(self, request, pk: int):
         document = selectors.document_get(user=request.user, pk=pk)
         version = None
-        if request.query_params.get("version"):
-            try:
-                number = int(request.query_params["version"])
-            except ValueError:
-                raise ValidationError({"version": ["Must be a version number."]})
+        number = _version_number(request)
+        if number is not None:
             version = document.versions.filter(number=number).first()
             if version is None:
                 raise Http404("Version not found.")
@@ -202,18 +281,18 @@ class DocumentChunksView(APIView):
 class DocumentDownloadView(APIView):
     @extend_schema(
         summary="Download a document's original file",
-        parameters=[OpenApiParameter("version", int, description="Version number; default the current version.")],
+        description="The uploaded or fetched bytes with their media type, as an attachment.",
+        parameters=[VERSION_PARAMETER],
         responses={
             302: OpenApiResponse(description="Redirect to a presigned, short-lived object-storage URL (S3/MinIO)."),
-            200: OpenApiResponse(description="The file (local storage)."),
+            (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The file (local storage)."),
             404: OpenApiResponse(description="Unknown document, another domain's document, or no original file."),
         },
+        examples=[OpenApiExample("A PDF", value="%PDF-1.7 …", response_only=True, media_type="*/*")],
     )
     def get(self, request, pk: int):
-        raw = request.query_params.get("version")
-        if raw is not None and not raw.isdigit():
-            raise ServiceError("version must be a positive integer.", code="invalid")
-        version = downloads.document_version_for_download(user=request.user, document_id=pk, number=int(raw) if raw else None)
+        number = _version_number(request)
+        version = downloads.document_version_for_download(user=request.user, document_id=pk, number=number)
         storage = documents_storage()
         if downloads.is_object_storage(storage):
             response = HttpResponseRedirect(downloads.presigned_download_url(version=version))
@@ -237,6 +316,8 @@ def _seconds(request, name: str, default: float, maximum: float) -> float:
     try:
         value = float(raw)
     except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
         raise ValidationError({name: ["Must be a number of seconds."]})
     if value < 0:
         raise ValidationError({name: ["Must not be negative."]})
@@ -263,14 +344,31 @@ def _long_poll(run_id: int, *, wait: float, since: str | None) -> dict:
     return data
 
 
+# One server-sent event; `data` is the run as JSON (`progress`, `done`) or a notice (`timeout`).
+SSE_EVENT = {
+    "type": "object",
+    "description": "A server-sent event of the stream.",
+    "properties": {
+        "event": {"type": "string", "enum": ["progress", "done", "timeout"]},
+        "data": {"type": "string", "description": "JSON: the run with its steps and `state`, or the timeout notice."},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
+
 WAIT_PARAMETERS = [
-    OpenApiParameter("wait", float, description=f"Long-poll: wait up to this many seconds (max {LONG_POLL_MAX_SECONDS}) for a change"),
+    OpenApiParameter("wait", NON_NEGATIVE_SECONDS,
+                     description=f"Long-poll: wait up to this many seconds (>= 0; at most {LONG_POLL_MAX_SECONDS} are used) for a change"),
     OpenApiParameter("since", str, description="Long-poll: the `state` you already have; answer when it differs"),
 ]
 
 
 class RunDetailView(APIView):
-    @extend_schema(operation_id="runs_retrieve", parameters=WAIT_PARAMETERS, responses={200: RunSerializer, 404: ERROR_RESPONSES[404]})
+    @extend_schema(
+        operation_id="runs_retrieve", parameters=WAIT_PARAMETERS, responses={200: RunSerializer, 404: ERROR_RESPONSES[404]},
+        description="A processing run and its steps; with `wait`, answers as soon as its `state` differs from `since`.",
+        examples=[OpenApiExample("A run", value={**RUN_EXAMPLE, "state": "b41c…"}, response_only=True)],
+    )
     def get(self, request, pk: int):
         run = selectors.run_get(user=request.user, pk=pk)
         wait = _seconds(request, "wait", 0, LONG_POLL_MAX_SECONDS)
@@ -318,10 +416,19 @@ class RunEventsView(APIView):
     @extend_schema(
         operation_id="runs_events",
         parameters=[
-            OpenApiParameter("timeout", float, description=f"Close the stream after this many seconds (max {EVENTS_MAX_SECONDS})"),
+            OpenApiParameter("timeout", NON_NEGATIVE_SECONDS,
+                             description=f"Close the stream after this many seconds (>= 0; at most {EVENTS_MAX_SECONDS} are used)"),
             *WAIT_PARAMETERS,
         ],
-        responses={(200, "text/event-stream"): OpenApiTypes.STR, (200, "application/json"): RunSerializer},
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(SSE_EVENT, description="The event stream (or, with `wait`, one JSON run)."),
+            (200, "application/json"): RunSerializer,
+        },
+        examples=[OpenApiExample(
+            "Events", media_type="text/event-stream", response_only=True,
+            value='retry: 2000\n\nevent: progress\ndata: {"id": 31, "status": "processing", …}\n\n'
+                  'event: done\ndata: {"id": 31, "status": "succeeded", …}\n\n',
+        )],
         description=(
             "Server-sent events: `progress` (the run, whenever it changes), then `done` when it finishes, or "
             "`timeout` when the stream's time limit is reached. With `?wait=` it answers one long-poll JSON instead."

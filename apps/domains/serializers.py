@@ -25,7 +25,7 @@ class DomainUpdateSerializer(DomainSerializer):
 
 class MembershipSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
-    email = serializers.EmailField(source="user.email", read_only=True)
+    email = serializers.CharField(source="user.email", read_only=True, help_text="May be empty.")
 
     class Meta:
         model = Membership

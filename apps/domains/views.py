@@ -7,10 +7,12 @@ already see (a viewer trying to write, an editor managing members).
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt import views as simplejwt_views
+from rest_framework_simplejwt.views import TokenObtainPairView
 
 from apps.core.exceptions import Forbidden
 from apps.domains import schema, selectors, services  # noqa: F401  (schema registers the API key scheme)
@@ -31,6 +33,33 @@ SLUG = OpenApiParameter("slug", str, OpenApiParameter.PATH, description="The dom
 MEMBERSHIP_ID = OpenApiParameter("membership_id", int, OpenApiParameter.PATH)
 API_KEY_ID = OpenApiParameter("api_key_id", int, OpenApiParameter.PATH)
 NO_CONTENT = OpenApiResponse(description="Done; no body.")
+OWNERS_ONLY = OpenApiResponse(description="The caller can read the domain but is not its owner (`permission_denied`).")
+LAST_OWNER = OpenApiResponse(description="The domain would have no owner left (`last_owner`).")
+
+DOMAIN_EXAMPLE = OpenApiExample(
+    "A domain",
+    value={"slug": "physics", "name": "Physics", "description": "Papers of the physics group.", "status": "active",
+           "role": "owner", "webhook_url": "", "created_at": "2026-01-05T09:30:00Z", "updated_at": "2026-01-05T09:30:00Z"},
+    response_only=True, status_codes=["200", "201"],
+)
+MEMBER_EXAMPLE = OpenApiExample(
+    "A member",
+    value={"id": 12, "username": "ada", "email": "ada@example.com", "role": "editor", "created_at": "2026-01-05T09:30:00Z"},
+    response_only=True, status_codes=["200", "201"],
+)
+API_KEY_EXAMPLE = OpenApiExample(
+    "A key",
+    value={"id": 4, "name": "indexer", "prefix": "Xk3v9QaB", "role": "editor", "created_by": "ada",
+           "created_at": "2026-01-05T09:30:00Z", "last_used_at": None, "revoked_at": None},
+    response_only=True, status_codes=["200"],
+)
+
+
+def _page(example: OpenApiExample) -> OpenApiExample:
+    return OpenApiExample(
+        example.name + " list", value={"count": 1, "next": None, "previous": None, "results": [example.value]},
+        response_only=True, status_codes=["200"],
+    )
 
 
 def _owned_domain(request, slug: str):
@@ -48,12 +77,21 @@ class DomainListCreateView(generics.GenericAPIView):
     def get_queryset(self):
         return selectors.domain_list(user=self.request.user)
 
-    @extend_schema(summary="Domains the caller can read", responses=DomainSerializer(many=True))
+    @extend_schema(
+        summary="Domains the caller can read",
+        description="Every domain the caller is a member of (an API key: its one domain), with the caller's role.",
+        responses=DomainSerializer(many=True), examples=[_page(DOMAIN_EXAMPLE)],
+    )
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(DomainSerializer(page, many=True).data)
 
-    @extend_schema(summary="Create a domain (the caller becomes its owner)", responses={201: DomainSerializer})
+    @extend_schema(
+        summary="Create a domain (the caller becomes its owner)",
+        description="People only (an API key gets 403). A slug already taken is a 400 on `slug`.",
+        responses={201: DomainSerializer, 403: OpenApiResponse(description="API keys cannot create domains.")},
+        examples=[OpenApiExample("New domain", value={"slug": "physics", "name": "Physics"}, request_only=True), DOMAIN_EXAMPLE],
+    )
     def post(self, request):
         serializer = DomainSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -66,11 +104,17 @@ class DomainListCreateView(generics.GenericAPIView):
 class DomainDetailView(APIView):
     serializer_class = DomainSerializer
 
-    @extend_schema(summary="One domain", responses=DomainSerializer)
+    @extend_schema(summary="One domain", description="A domain the caller can read, with the caller's role.",
+                   responses=DomainSerializer, examples=[DOMAIN_EXAMPLE])
     def get(self, request, slug):
         return Response(DomainSerializer(selectors.domain_get(user=request.user, slug=slug)).data)
 
-    @extend_schema(summary="Change a domain (owners and editors)", request=DomainUpdateSerializer, responses=DomainSerializer)
+    @extend_schema(
+        summary="Change a domain (owners and editors)",
+        description="`name`, `description`, `webhook_url` and `webhook_secret`; `slug` and `status` are read-only.",
+        request=DomainUpdateSerializer, responses=DomainSerializer,
+        examples=[OpenApiExample("Rename", value={"name": "Physics and astronomy"}, request_only=True), DOMAIN_EXAMPLE],
+    )
     def patch(self, request, slug):
         domain = selectors.domain_get(user=request.user, slug=slug)
         serializer = DomainUpdateSerializer(domain, data=request.data, partial=True)
@@ -78,7 +122,11 @@ class DomainDetailView(APIView):
         services.domain_update(user=request.user, domain=domain, **serializer.validated_data)
         return Response(DomainSerializer(selectors.domain_get(user=request.user, slug=slug)).data)
 
-    @extend_schema(summary="Delete a domain and everything in it (owners)", responses={204: NO_CONTENT})
+    @extend_schema(
+        summary="Delete a domain and everything in it (owners)",
+        description="Documents, versions, chunks, the graph and the vectors of the domain go with it.",
+        responses={204: NO_CONTENT}, examples=[OpenApiExample("No body", value=None, response_only=True, status_codes=["204"])],
+    )
     def delete(self, request, slug):
         domain = selectors.domain_get(user=request.user, slug=slug)
         services.domain_delete(user=request.user, domain=domain)
@@ -89,13 +137,20 @@ class DomainDetailView(APIView):
 class MembershipListCreateView(generics.GenericAPIView):
     serializer_class = MembershipSerializer
 
-    @extend_schema(summary="Members of a domain (owners)", responses=MembershipSerializer(many=True))
+    @extend_schema(summary="Members of a domain (owners)", description="Each member's user and role.",
+                   responses={200: MembershipSerializer(many=True), 403: OWNERS_ONLY}, examples=[_page(MEMBER_EXAMPLE)])
     def get(self, request, slug):
         domain = _owned_domain(request, slug)
         page = self.paginate_queryset(selectors.membership_list(domain=domain))
         return self.get_paginated_response(MembershipSerializer(page, many=True).data)
 
-    @extend_schema(summary="Add a member (owners)", request=MembershipCreateSerializer, responses={201: MembershipSerializer})
+    @extend_schema(
+        summary="Add a member (owners)",
+        description="An existing user by name; the role defaults to `viewer`. An unknown user is a 400, a member already a 409.",
+        request=MembershipCreateSerializer,
+        responses={201: MembershipSerializer, 403: OWNERS_ONLY, 409: OpenApiResponse(description="Already a member.")},
+        examples=[OpenApiExample("Add", value={"username": "ada", "role": "editor"}, request_only=True), MEMBER_EXAMPLE],
+    )
     def post(self, request, slug):
         domain = _owned_domain(request, slug)
         serializer = MembershipCreateSerializer(data=request.data)
@@ -108,12 +163,17 @@ class MembershipListCreateView(generics.GenericAPIView):
 class MembershipDetailView(APIView):
     serializer_class = MembershipSerializer
 
-    @extend_schema(summary="One member (owners)", responses=MembershipSerializer)
+    @extend_schema(summary="One member (owners)", description="A member of the domain by membership id.",
+                   responses={200: MembershipSerializer, 403: OWNERS_ONLY}, examples=[MEMBER_EXAMPLE])
     def get(self, request, slug, membership_id):
         domain = _owned_domain(request, slug)
         return Response(MembershipSerializer(selectors.membership_get(domain=domain, membership_id=membership_id)).data)
 
-    @extend_schema(summary="Change a member's role (owners)", request=MembershipRoleSerializer, responses=MembershipSerializer)
+    @extend_schema(
+        summary="Change a member's role (owners)", description="Demoting the last owner is a 409 `last_owner`.",
+        request=MembershipRoleSerializer, responses={200: MembershipSerializer, 409: LAST_OWNER},
+        examples=[OpenApiExample("Promote", value={"role": "owner"}, request_only=True), MEMBER_EXAMPLE],
+    )
     def patch(self, request, slug, membership_id):
         domain = _owned_domain(request, slug)
         membership = selectors.membership_get(domain=domain, membership_id=membership_id)
@@ -122,7 +182,11 @@ class MembershipDetailView(APIView):
         membership = services.membership_change_role(actor=request.user, membership=membership, **serializer.validated_data)
         return Response(MembershipSerializer(membership).data)
 
-    @extend_schema(summary="Remove a member (owners; never the last owner)", responses={204: NO_CONTENT})
+    @extend_schema(
+        summary="Remove a member (owners; never the last owner)", description="The member loses access on their next request.",
+        responses={204: NO_CONTENT, 409: LAST_OWNER},
+        examples=[OpenApiExample("No body", value=None, response_only=True, status_codes=["204"])],
+    )
     def delete(self, request, slug, membership_id):
         domain = _owned_domain(request, slug)
         membership = selectors.membership_get(domain=domain, membership_id=membership_id)
@@ -134,14 +198,24 @@ class MembershipDetailView(APIView):
 class ApiKeyListCreateView(generics.GenericAPIView):
     serializer_class = ApiKeySerializer
 
-    @extend_schema(summary="API keys of a domain (owners); never the key itself", responses=ApiKeySerializer(many=True))
+    @extend_schema(summary="API keys of a domain (owners); never the key itself",
+                   description="Revoked keys stay listed with their `revoked_at`.",
+                   responses={200: ApiKeySerializer(many=True), 403: OWNERS_ONLY}, examples=[_page(API_KEY_EXAMPLE)])
     def get(self, request, slug):
         domain = _owned_domain(request, slug)
         page = self.paginate_queryset(selectors.api_key_list(domain=domain))
         return self.get_paginated_response(ApiKeySerializer(page, many=True).data)
 
-    @extend_schema(summary="Create an API key (owners); the response holds the key, shown this once",
-                   request=ApiKeySerializer, responses={201: ApiKeyCreatedSerializer})
+    @extend_schema(
+        summary="Create an API key (owners); the response holds the key, shown this once",
+        description="Only the key's SHA-256 is stored: keep `key` now, it cannot be shown again.",
+        request=ApiKeySerializer, responses={201: ApiKeyCreatedSerializer},
+        examples=[
+            OpenApiExample("New key", value={"name": "indexer", "role": "editor"}, request_only=True),
+            OpenApiExample("Created", value={**API_KEY_EXAMPLE.value, "key": "hk_Xk3v9QaB_0d2f…"}, response_only=True,
+                           status_codes=["201"]),
+        ],
+    )
     def post(self, request, slug):
         domain = _owned_domain(request, slug)
         serializer = ApiKeySerializer(data=request.data)
@@ -155,12 +229,16 @@ class ApiKeyListCreateView(generics.GenericAPIView):
 class ApiKeyDetailView(APIView):
     serializer_class = ApiKeySerializer
 
-    @extend_schema(summary="One API key (owners)", responses=ApiKeySerializer)
+    @extend_schema(summary="One API key (owners)", description="The key's metadata; never the key.",
+                   responses={200: ApiKeySerializer, 403: OWNERS_ONLY}, examples=[API_KEY_EXAMPLE])
     def get(self, request, slug, api_key_id):
         domain = _owned_domain(request, slug)
         return Response(ApiKeySerializer(selectors.api_key_get(domain=domain, api_key_id=api_key_id)).data)
 
-    @extend_schema(summary="Revoke an API key (owners); it stops working at once", responses={204: NO_CONTENT})
+    @extend_schema(
+        summary="Revoke an API key (owners); it stops working at once", description="Sets `revoked_at`; the key then answers 401.",
+        responses={204: NO_CONTENT}, examples=[OpenApiExample("No body", value=None, response_only=True, status_codes=["204"])],
+    )
     def delete(self, request, slug, api_key_id):
         domain = _owned_domain(request, slug)
         api_key = selectors.api_key_get(domain=domain, api_key_id=api_key_id)
@@ -172,7 +250,14 @@ class ApiKeyDetailView(APIView):
 class MeView(APIView):
     serializer_class = MeSerializer
 
-    @extend_schema(summary="The caller and their domains with roles", responses=MeSerializer)
+    @extend_schema(
+        summary="The caller and their domains with roles",
+        description="For an API key `id`, `username` and `email` are null and `api_key` describes the key.",
+        responses=MeSerializer,
+        examples=[OpenApiExample("A person", value={
+            "id": 3, "username": "ada", "email": "ada@example.com", "is_staff": False, "api_key": None,
+            "domains": [{"slug": "physics", "name": "Physics", "role": "owner"}]}, response_only=True)],
+    )
     def get(self, request):
         user = request.user
         is_key = isinstance(user, ApiKeyPrincipal)
@@ -185,3 +270,33 @@ class MeView(APIView):
             "domains": selectors.user_memberships(user=user),
         }
         return Response(MeSerializer(payload).data)
+
+
+TOKEN_PAIR_EXAMPLE = OpenApiExample(
+    "Tokens", value={"access": "eyJhbGciOiJIUzI1NiIs…", "refresh": "eyJhbGciOiJIUzI1NiIs…"}, response_only=True,
+)
+
+
+@extend_schema_view(
+    post=extend_schema(
+        tags=["auth"], summary="Log in: a JWT access and refresh token",
+        description="Wrong credentials are a 401 `no_active_account`; too many failures of one username from one address "
+        "lock the pair out (429 `locked_out`) for `HEYSH_LOGIN_LOCKOUT_MINUTES`.",
+        examples=[OpenApiExample("Log in", value={"username": "ada", "password": "correct horse"}, request_only=True),
+                  TOKEN_PAIR_EXAMPLE],
+    )
+)
+class TokenObtainView(TokenObtainPairView):
+    pass
+
+
+@extend_schema_view(
+    post=extend_schema(
+        tags=["auth"], summary="Renew the tokens",
+        description="A refresh token is good once: the answer holds a new access and refresh token and the old refresh "
+        "token is blacklisted. A refresh token issued before a password change is a 401.",
+        examples=[OpenApiExample("Renew", value={"refresh": "eyJhbGciOiJIUzI1NiIs…"}, request_only=True), TOKEN_PAIR_EXAMPLE],
+    )
+)
+class TokenRefreshView(simplejwt_views.TokenRefreshView):
+    pass

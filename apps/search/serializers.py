@@ -150,3 +150,80 @@ class SearchResponseSerializer(serializers.Serializer):
     timings_ms = serializers.DictField(child=serializers.FloatField())
     degraded = serializers.ListField(child=serializers.CharField())
     degraded_detail = serializers.DictField(child=serializers.CharField())
+
+
+# --- Entity detail and graph exploration (apps.search.services.graph builds the dicts) ---
+class MentionDocumentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    version = serializers.IntegerField()
+
+
+class MentionChunkSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    ordinal = serializers.IntegerField()
+    page = serializers.IntegerField(allow_null=True)
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+    snippet = serializers.CharField(allow_blank=True, help_text="The chunk's text around the mention.")
+    snippet_offset = serializers.IntegerField(help_text="Where the snippet starts in the chunk.")
+
+
+class MentionCitationResponseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    surface = serializers.CharField()
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+    document_offset = serializers.IntegerField()
+    chunk = MentionChunkSerializer()
+    document = MentionDocumentSerializer()
+
+
+class EntityDetailSerializer(EntitySerializer):
+    mentions = MentionCitationResponseSerializer(many=True)
+
+    class Meta(EntitySerializer.Meta):
+        fields = [*EntitySerializer.Meta.fields, "mentions"]
+
+
+class GraphNodeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    key = serializers.CharField()
+    name = serializers.CharField()
+    type = serializers.CharField()
+
+
+class GraphEdgeSerializer(serializers.Serializer):
+    source = serializers.IntegerField()
+    target = serializers.IntegerField()
+    type = serializers.CharField()
+    weight = serializers.FloatField()
+
+
+class NeighboursSerializer(serializers.Serializer):
+    entity = serializers.IntegerField()
+    hops = serializers.IntegerField(min_value=1, max_value=3)
+    nodes = GraphNodeSerializer(many=True)
+    edges = GraphEdgeSerializer(many=True)
+
+
+class PathSerializer(serializers.Serializer):
+    source = serializers.IntegerField()
+    target = serializers.IntegerField()
+    found = serializers.BooleanField()
+    length = serializers.IntegerField(allow_null=True, help_text="Edges on the path; null when none was found.")
+    nodes = GraphNodeSerializer(many=True)
+    edges = GraphEdgeSerializer(many=True)
+
+
+class EntityDocumentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    status = serializers.CharField()
+    mentions = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class EntityDocumentsSerializer(serializers.Serializer):
+    entity = serializers.IntegerField()
+    documents = EntityDocumentSerializer(many=True)

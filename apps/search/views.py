@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,8 +12,12 @@ from apps.core.exceptions import ServiceError
 from apps.search import selectors
 from apps.search.models import Entity, EntityType, RelationType
 from apps.search.serializers import (
+    EntityDetailSerializer,
+    EntityDocumentsSerializer,
     EntitySerializer,
     MentionCitationSerializer,
+    NeighboursSerializer,
+    PathSerializer,
     SearchRequestSerializer,
     SearchResponseSerializer,
 )
@@ -22,6 +25,23 @@ from apps.search.services import SearchFilters, entity_documents, entity_neighbo
 from apps.search.services.graph import MAX_HOPS, MAX_PATH_HOPS
 
 FILTER_PARAMS = ("document_ids", "entity_type", "language", "created_after", "created_before")
+
+
+def _int_schema(low: int, high: int, default: int) -> dict:
+    return {"type": "integer", "minimum": low, "maximum": high, "default": default}
+
+
+NODE = {"id": 7, "key": "boundary layer", "name": "Boundary layer", "type": "concept"}
+EDGE = {"source": 7, "target": 9, "type": "related_to", "weight": 2.0}
+SEARCH_EXAMPLE = OpenApiExample("Results", response_only=True, value={
+    "query": "boundary layer", "mode": "hybrid", "k": 10, "expand": False, "hops": 1, "domains": ["physics"],
+    "results": [{"chunk_id": 880, "text": "Boundary layers form…", "highlighted": "<mark>Boundary</mark> layers form…",
+                 "highlights": [[0, 8]], "document": {"id": 17, "title": "Boundary layers"},
+                 "version": {"id": 40, "number": 1, "language": "en"}, "domain": "physics", "ordinal": 0, "start": 0,
+                 "end": 998, "page": 1, "scores": {"fused": 0.032}, "score": 0.032}],
+    "documents": [], "entities": [], "relations": [], "timings_ms": {"total": 41.2}, "degraded": [],
+    "degraded_detail": {},
+})
 
 
 def _query_params_payload(params) -> dict:
@@ -58,20 +78,29 @@ class SearchView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("q", str, required=True, description="Query text, 1..2000 characters."),
+            OpenApiParameter("q", {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"}, required=True,
+                             description="Query text, 1..2000 characters, not only whitespace."),
             OpenApiParameter("domains", str, description="Domain slugs, comma-separated (default: all readable)."),
             OpenApiParameter("mode", str, enum=["hybrid", "vector", "keyword"]),
-            OpenApiParameter("k", int, description="1..100"),
-            OpenApiParameter("expand", bool),
-            OpenApiParameter("hops", int, description="1..3"),
+            OpenApiParameter("k", _int_schema(1, 100, 10), description="Chunks to return, 1..100."),
+            OpenApiParameter("expand", bool, description="Expand the results through the graph."),
+            OpenApiParameter("hops", _int_schema(1, MAX_HOPS, 1), description=f"Graph hops with expand, 1..{MAX_HOPS}."),
             *[OpenApiParameter(name, str) for name in FILTER_PARAMS],
         ],
         responses=SearchResponseSerializer,
+        description="Hybrid search (vectors and keywords fused by rank) over the caller's readable domains, "
+        "optionally expanded through the knowledge graph.",
+        examples=[SEARCH_EXAMPLE],
     )
     def get(self, request):
         return self._search(request, _query_params_payload(request.query_params))
 
-    @extend_schema(request=SearchRequestSerializer, responses=SearchResponseSerializer)
+    @extend_schema(
+        request=SearchRequestSerializer, responses=SearchResponseSerializer,
+        description="The same search with a JSON body (filters as an object).",
+        examples=[OpenApiExample("Query", value={"query": "boundary layer", "domains": ["physics"], "k": 5}, request_only=True),
+                  SEARCH_EXAMPLE],
+    )
     def post(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         if "query" not in data and "q" in data:
@@ -110,7 +139,11 @@ class EntityMixin:
         OpenApiParameter("domain", str, description="Domain slug."),
         OpenApiParameter("q", str, description="Name prefix."),
         OpenApiParameter("type", str, enum=EntityType.values),
-    ]
+    ],
+    description="Entities of the caller's readable domains, by name prefix and type.",
+    examples=[OpenApiExample("Entities", response_only=True, status_codes=["200"], value={
+        "count": 1, "next": None, "previous": None,
+        "results": [{**NODE, "domain": "physics", "description": "", "aliases": ["BL"], "mention_count": 12}]})],
 )
 class EntityListView(generics.ListAPIView):
     serializer_class = EntitySerializer
@@ -130,7 +163,16 @@ class EntityListView(generics.ListAPIView):
 
 
 class EntityDetailView(EntityMixin, APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        parameters=[OpenApiParameter("mentions", _int_schema(1, 1000, 100), description="Mentions to include, 1..1000.")],
+        responses=EntityDetailSerializer, description="One entity with the mentions that support it, each with a snippet.",
+        examples=[OpenApiExample("An entity", response_only=True, value={
+            **NODE, "domain": "physics", "description": "", "aliases": ["BL"], "mention_count": 12,
+            "mentions": [{"id": 3, "surface": "boundary layer", "start": 10, "end": 24, "document_offset": 10,
+                          "chunk": {"id": 880, "ordinal": 0, "page": 1, "start": 0, "end": 998,
+                                    "snippet": "… the boundary layer …", "snippet_offset": 0},
+                          "document": {"id": 17, "title": "Boundary layers", "version": 1}}]})],
+    )
     def get(self, request, entity_id: int):
         entity = self.get_entity(entity_id)
         limit = _int_param(request, "mentions", 100, 1, 1000)
@@ -140,12 +182,13 @@ class EntityDetailView(EntityMixin, APIView):
 
 class EntityNeighboursView(EntityMixin, APIView):
     @extend_schema(
-        parameters=[
-            OpenApiParameter("hops", int),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("type", str, many=True, enum=RelationType.values, description="Only these relation types (repeatable or comma-separated)."),
-        ],
-        responses=OpenApiTypes.OBJECT,
+        parameters=[OpenApiParameter("hops", _int_schema(1, MAX_HOPS, 1), description=f"1..{MAX_HOPS}"),
+                    OpenApiParameter("limit", _int_schema(1, 500, 50), description="Nodes, 1..500."),
+                    OpenApiParameter("type", str, many=True, enum=RelationType.values,
+                                     description="Only these relation types (repeatable or comma-separated).")],
+        responses=NeighboursSerializer, description="The entity's neighbourhood in the knowledge graph.",
+        examples=[OpenApiExample("Neighbours", response_only=True,
+                                 value={"entity": 7, "hops": 1, "nodes": [NODE], "edges": [EDGE]})],
     )
     def get(self, request, entity_id: int):
         entity = self.get_entity(entity_id)
@@ -161,7 +204,13 @@ class EntityNeighboursView(EntityMixin, APIView):
 
 
 class EntityPathView(EntityMixin, APIView):
-    @extend_schema(parameters=[OpenApiParameter("max_hops", int)], responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        parameters=[OpenApiParameter("max_hops", _int_schema(1, MAX_PATH_HOPS, MAX_PATH_HOPS), description=f"1..{MAX_PATH_HOPS}")],
+        responses=PathSerializer,
+        description="The shortest path between two entities of one domain; `found: false` when there is none.",
+        examples=[OpenApiExample("Path", response_only=True, value={
+            "source": 7, "target": 9, "found": True, "length": 1, "nodes": [NODE], "edges": [EDGE]})],
+    )
     def get(self, request, entity_id: int, target_id: int):
         source = self.get_entity(entity_id)
         target = self.get_entity(target_id)
@@ -172,7 +221,12 @@ class EntityPathView(EntityMixin, APIView):
 
 
 class EntityDocumentsView(EntityMixin, APIView):
-    @extend_schema(parameters=[OpenApiParameter("limit", int)], responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", _int_schema(1, 500, 50), description="Documents, 1..500.")],
+        responses=EntityDocumentsSerializer, description="The documents that mention the entity, most mentions first.",
+        examples=[OpenApiExample("Documents", response_only=True, value={"entity": 7, "documents": [
+            {"id": 17, "title": "Boundary layers", "status": "ready", "mentions": 4, "created_at": "2026-01-05T09:30:00Z"}]})],
+    )
     def get(self, request, entity_id: int):
         entity = self.get_entity(entity_id)
         limit = _int_param(request, "limit", 50, 1, 500)

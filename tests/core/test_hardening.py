@@ -29,7 +29,7 @@ def test_json_nested_fifty_thousand_deep_is_a_400_even_anonymously(api_client):
 @pytest.mark.parametrize("path", ["/api/v1/domains/", "/api/v1/documents", "/api/v1/entities"])
 def test_an_absurd_limit_or_offset_is_bounded_not_a_database_error(owner_client, path):
     response = owner_client.get(f"{path}?limit=99999999999999999999")
-    assert response.status_code == 200, response.content[:300]
+    assert response.status_code == 400 and "limit" in response.json()["error"]["detail"], response.content[:300]
     response = owner_client.get(f"{path}?offset=99999999999999999999")
     assert response.status_code == 200 and response.json()["results"] == []
 
@@ -60,7 +60,7 @@ def test_a_chunk_page_of_a_huge_document_stays_small_in_memory(owner_client, dom
     )
     tracemalloc.start()
     try:
-        response = owner_client.get(f"/api/v1/documents/{document.pk}/chunks?limit=100000")
+        response = owner_client.get(f"/api/v1/documents/{document.pk}/chunks?limit={MAX_LIMIT}")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
