@@ -134,7 +134,7 @@ class DocumentUploadSerializer(serializers.Serializer):
     exactly_one_of = ("file", "text", "url")
 
     domain = serializers.SlugField()
-    file = serializers.FileField(required=False)
+    file = serializers.FileField(required=False, allow_empty_file=True)  # intake says "The document is empty."
     title = serializers.CharField(required=False, allow_blank=True, max_length=300)
     text = PastedTextField(required=False)
     url = serializers.CharField(required=False, max_length=2000)
@@ -148,7 +148,7 @@ class NewVersionSerializer(serializers.Serializer):
 
     at_most_one_of = ("file", "text")
 
-    file = serializers.FileField(required=False)
+    file = serializers.FileField(required=False, allow_empty_file=True)  # intake says "The document is empty."
     text = PastedTextField(required=False)
 
     def validate(self, attrs):
