@@ -79,9 +79,12 @@ def run_steps(*, run: ProcessingRun) -> list[StepRun]:
 
 
 def run_progress(*, run: ProcessingRun, steps: list[StepRun]) -> int:
-    """Percent done: finished steps count whole, a running step half. A finished run is 100."""
-    if run.status in FINISHED_RUN_STATUSES:
+    """Percent done: finished steps count whole, a running step half. A succeeded run is 100; a failed
+    run keeps the share its succeeded steps reached, so it never reads as done."""
+    if run.status == ProcessingRun.Status.SUCCEEDED:
         return 100
+    if run.status == ProcessingRun.Status.FAILED:
+        return int(100 * sum(1 for s in steps if s.status == StepRun.Status.SUCCEEDED) / len(steps)) if steps else 0
     if not steps:
         return 0
     done = sum(1.0 for s in steps if s.status == StepRun.Status.SUCCEEDED)

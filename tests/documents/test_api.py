@@ -228,7 +228,7 @@ def test_failed_run_shows_error_and_retry_requeues(owner_client, domain, user):
     run = ProcessingRun.objects.get(document=document)
     _finish(run, 1, failed=True)
     body = owner_client.get(f"/api/v1/runs/{run.pk}").json()
-    assert body["status"] == "failed" and body["progress"] == 100
+    assert body["status"] == "failed" and body["progress"] == 20  # the 1 of 5 steps it reached, never 100
     assert body["steps"][1]["error"] == "Gave up after 4 attempts: boom"
 
     response = owner_client.post(f"/api/v1/documents/{document.pk}/retry")
@@ -277,6 +277,26 @@ def test_events_stream_progress_then_done_for_a_finished_run(owner_client, domai
     events = _events(response)
     assert [name for name, _ in events] == ["progress", "done"]
     assert events[-1][1]["status"] == "succeeded" and events[-1][1]["progress"] == 100
+
+
+def test_events_stream_reports_a_failed_run_at_the_progress_it_reached(owner_client, domain, user):
+    run = ProcessingRun.objects.get(document=_make(domain, user))
+    _finish(run, 3, failed=True)
+    events = _events(owner_client.get(f"/api/v1/runs/{run.pk}/events", HTTP_ACCEPT="text/event-stream"))
+    assert [name for name, _ in events] == ["progress", "done"]
+    assert events[-1][1]["status"] == "failed" and events[-1][1]["progress"] == 60
+
+
+def test_events_stream_accepts_the_session_cookie_as_a_browser_eventsource_sends_it(client, domain, user):
+    """EventSource sends no Authorization header, only cookies; a GET needs no CSRF token."""
+    run = ProcessingRun.objects.get(document=_make(domain, user))
+    _finish(run, 5)
+    ProcessingRun.objects.filter(pk=run.pk).update(status="succeeded")
+    assert client.get(f"/api/v1/runs/{run.pk}/events", HTTP_ACCEPT="text/event-stream").status_code == 401
+    client.force_login(user)
+    response = client.get(f"/api/v1/runs/{run.pk}/events", HTTP_ACCEPT="text/event-stream")
+    assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
+    assert [name for name, _ in _events(response)] == ["progress", "done"]
 
 
 def test_events_stream_stops_at_its_time_limit(owner_client, domain, user):
