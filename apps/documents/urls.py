@@ -12,4 +12,5 @@ urlpatterns = [
     path("documents/<int:pk>/download", views.DocumentDownloadView.as_view(), name="document-download"),
     path("runs/<int:pk>", views.RunDetailView.as_view(), name="run-detail"),
     path("runs/<int:pk>/events", views.RunEventsView.as_view(), name="run-events"),
+    path("runs/<int:pk>/events/ticket", views.RunEventsTicketView.as_view(), name="run-events-ticket"),
 ]

@@ -14,6 +14,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from apps.core import context
@@ -21,6 +22,7 @@ from apps.core.exceptions import NotFound
 from apps.core.pagination import BoundedLimitOffsetPagination
 from apps.core.parsers import BoundedJSONParser, BoundedMultiPartParser
 from apps.documents import downloads, selectors, services
+from apps.documents.event_tickets import TICKET_MAX_AGE_SECONDS, RunEventsTicketAuthentication, run_events_ticket_issue
 from apps.documents.models import Document, DocumentStatus, ProcessingRun, documents_storage
 from apps.documents.serializers import (
     ChunkSerializer,
@@ -381,7 +383,7 @@ class EventStreamRenderer(BaseRenderer):
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
-        return json.dumps(data).encode()  # errors (404...) still arrive as the JSON error body
+        return json.dumps(data).encode()
 
 
 def _event(name: str, data: dict) -> str:
@@ -412,6 +414,14 @@ def run_event_stream(run_id: int, *, max_seconds: float):
 
 class RunEventsView(APIView):
     renderer_classes = [JSONRenderer, EventStreamRenderer]
+    # `?ticket=` first: a browser EventSource can send it (and cookies), never an Authorization header.
+    authentication_classes = [RunEventsTicketAuthentication, *api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # An error (401 bad ticket, 404...) is JSON with a JSON content type even when the stream was asked for.
+        if isinstance(response, Response) and response.status_code >= 400:
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(
         operation_id="runs_events",
@@ -444,3 +454,21 @@ class RunEventsView(APIView):
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # proxies must not buffer the stream
         return response
+
+
+class RunEventsTicketView(APIView):
+    @extend_schema(
+        operation_id="runs_events_ticket", request=None,
+        responses={200: {"type": "object", "properties": {"ticket": {"type": "string"}, "expires_in": {"type": "integer"}}},
+                   403: OpenApiResponse(description="An API key asked: it can send its Authorization header"),
+                   404: ERROR_RESPONSES[404]},
+        description=f"A signed ticket for `GET /runs/{{id}}/events?ticket=…`, for this user and run, good for {TICKET_MAX_AGE_SECONDS} s.",
+        examples=[OpenApiExample("A ticket", value={"ticket": "eyJ1c2VyIjo3LCJydW4iOjMxfQ:1tX…", "expires_in": TICKET_MAX_AGE_SECONDS},
+                                 response_only=True)],
+    )
+    def post(self, request, pk: int):
+        run = selectors.run_get(user=request.user, pk=pk)
+        if not isinstance(getattr(request.user, "pk", None), int):
+            raise PermissionDenied("Tickets are for people; an API key can send its Authorization header.")
+        ticket = run_events_ticket_issue(user_id=request.user.pk, run_id=run.pk)
+        return Response({"ticket": ticket, "expires_in": TICKET_MAX_AGE_SECONDS})

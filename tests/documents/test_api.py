@@ -299,6 +299,55 @@ def test_events_stream_accepts_the_session_cookie_as_a_browser_eventsource_sends
     assert [name for name, _ in _events(response)] == ["progress", "done"]
 
 
+def _finished_run(domain, user) -> ProcessingRun:
+    run = ProcessingRun.objects.get(document=_make(domain, user))
+    _finish(run, 5)
+    ProcessingRun.objects.filter(pk=run.pk).update(status="succeeded")
+    return run
+
+
+def test_events_stream_accepts_a_ticket_from_an_authenticated_post(owner_client, client, domain, user):
+    run = _finished_run(domain, user)
+    issued = owner_client.post(f"/api/v1/runs/{run.pk}/events/ticket")
+    assert issued.status_code == 200 and issued.json()["expires_in"] == 60
+    response = client.get(f"/api/v1/runs/{run.pk}/events?ticket={issued.json()['ticket']}", HTTP_ACCEPT="text/event-stream")
+    assert response.status_code == 200
+    assert [name for name, _ in _events(response)] == ["progress", "done"]
+
+
+def test_events_ticket_forged_expired_or_for_another_run_is_a_401_json(owner_client, client, domain, user):
+    from django.core import signing  # only this test forges tickets
+
+    run = _finished_run(domain, user)
+    other = ProcessingRun.objects.get(document=_make(domain, user, text="A second, different text."))
+    ticket = owner_client.post(f"/api/v1/runs/{run.pk}/events/ticket").json()["ticket"]
+    forged = signing.dumps({"user": user.pk, "run": run.pk}, salt="another-salt", compress=True)
+    for url, message in [
+        (f"/api/v1/runs/{run.pk}/events?ticket={forged}", "The ticket is not valid."),
+        (f"/api/v1/runs/{run.pk}/events?ticket={ticket[:-2]}xx", "The ticket is not valid."),
+        (f"/api/v1/runs/{other.pk}/events?ticket={ticket}", "The ticket is for another run."),
+    ]:
+        response = client.get(url, HTTP_ACCEPT="text/event-stream")
+        assert response.status_code == 401 and response["Content-Type"] == "application/json", url
+        assert response.json()["error"]["message"] == message
+    from unittest import mock  # the clock is moved past max_age instead of sleeping a minute
+
+    with mock.patch("django.core.signing.time.time", return_value=__import__("time").time() + 61):
+        response = client.get(f"/api/v1/runs/{run.pk}/events?ticket={ticket}", HTTP_ACCEPT="text/event-stream")
+    assert response.status_code == 401 and response.json()["error"]["message"] == "The ticket has expired; request a new one."
+
+
+def test_events_ticket_does_not_widen_a_users_access(client_for, owner_client, client, domain, user):
+    """An outsider gets no ticket; a ticket outlives no membership: the stream re-checks the domain."""
+    from tests.factories import UserFactory  # an outsider to the domain
+
+    run = _finished_run(domain, user)
+    assert client_for(UserFactory()).post(f"/api/v1/runs/{run.pk}/events/ticket").status_code == 404
+    ticket = owner_client.post(f"/api/v1/runs/{run.pk}/events/ticket").json()["ticket"]
+    domain.memberships.filter(user=user).delete()
+    assert client.get(f"/api/v1/runs/{run.pk}/events?ticket={ticket}", HTTP_ACCEPT="text/event-stream").status_code == 404
+
+
 def test_events_stream_stops_at_its_time_limit(owner_client, domain, user):
     run = ProcessingRun.objects.get(document=_make(domain, user))
     events = _events(owner_client.get(f"/api/v1/runs/{run.pk}/events?timeout=0.2"))
