@@ -110,5 +110,8 @@ def test_ingest_wait_reports_finished_runs(tmp_path, eager_tasks):
 
     assert "created: 2  duplicate: 0  rejected: 0" in output
     assert "ready: 1  failed: 1  unfinished: 0" in output
+    # Per step, not only whole runs: the scan stopped at analysis, the text went through every step.
+    assert "  Analysis: 1 of 2 done, 1 failed" in output
+    assert "  Knowledge extraction: 1 of 2 done\n" in output and "  Vector indexing: 1 of 2 done\n" in output
     assert "failed “scan”: " in output and "no extractable text" in output
     assert Document.objects.get(title="fog").status == "ready"

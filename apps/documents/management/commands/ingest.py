@@ -19,10 +19,11 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Count
 from tqdm import tqdm
 
 from apps.core.exceptions import ServiceError
-from apps.documents.models import ProcessingRun
+from apps.documents.models import ProcessingRun, StepRun
 from apps.domains.models import Domain
 
 # Submissions created per transaction, and the most bytes held in memory before creating them.
@@ -162,13 +163,27 @@ class Command(BaseCommand):
         deadline = time.monotonic() + timeout
         runs = ProcessingRun.objects.filter(document_id__in=document_ids)
         total = runs.count()
-        with tqdm(total=total, unit="run", desc="processing", disable=quiet) as bar:
+        # One bar per step: on a large batch analysis and extraction finish long before the first whole run.
+        bars = {
+            step: tqdm(total=total, unit="doc", desc=f"{label:<20}", position=i, file=self.stderr, disable=quiet, mininterval=1.0)
+            for i, (step, label) in enumerate(StepRun.Step.choices)
+        }
+        try:
             while True:
+                counts = self._step_counts(runs)
+                for step, bar in bars.items():
+                    bar.update(counts.get((step, StepRun.Status.SUCCEEDED), 0) - bar.n)
+                    bar.set_postfix_str(self._step_postfix(counts, step), refresh=False)
                 done = runs.filter(status__in=finished_statuses).count()
-                bar.update(done - bar.n)
                 if done >= total or time.monotonic() > deadline:
                     break
                 time.sleep(1)
+        finally:
+            for bar in bars.values():
+                bar.close()
+        for step, label in StepRun.Step.choices:
+            self.stdout.write(f"  {label}: {counts.get((step, StepRun.Status.SUCCEEDED), 0)} of {total} done"
+                              f"{', ' + self._step_postfix(counts, step) if self._step_postfix(counts, step) else ''}")
         succeeded = runs.filter(status=ProcessingRun.Status.SUCCEEDED).count()
         failed = list(runs.filter(status=ProcessingRun.Status.FAILED).select_related("document"))
         pending = total - succeeded - len(failed)
@@ -177,3 +192,14 @@ class Command(BaseCommand):
             self.stdout.write(f"  failed “{run.document.title}”: {run.error}")
         if pending:
             raise CommandError(f"{pending} run(s) still unfinished after {timeout:g} s.")
+
+    @staticmethod
+    def _step_counts(runs) -> dict[tuple[str, str], int]:
+        rows = StepRun.objects.filter(run__in=runs).values_list("step", "status").annotate(n=Count("id"))
+        return {(step, status): n for step, status, n in rows}
+
+    @staticmethod
+    def _step_postfix(counts: dict[tuple[str, str], int], step: str) -> str:
+        running = counts.get((step, StepRun.Status.RUNNING), 0)
+        failed = counts.get((step, StepRun.Status.FAILED), 0)
+        return ", ".join(part for part in [f"{running} running" if running else "", f"{failed} failed" if failed else ""] if part)
