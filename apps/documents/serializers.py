@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.fields import StrictCharField
 from apps.documents.models import Chunk, Document, DocumentVersion, ProcessingRun, StepRun
 from apps.documents.selectors import run_progress
 
@@ -98,7 +99,7 @@ class ChunkSerializer(serializers.ModelSerializer):
 
 
 @extend_schema_field({"type": "string", "pattern": r"\S"})
-class PastedTextField(serializers.CharField):
+class PastedTextField(StrictCharField):
     """Text with something besides whitespace; intake answers an empty one with 400 ``empty``."""
 
     def __init__(self, **kwargs):

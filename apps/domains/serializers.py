@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.fields import StrictCharField
 from apps.domains.models import ApiKey, Domain, Membership
 
 
@@ -43,6 +44,7 @@ class MembershipRoleSerializer(serializers.Serializer):
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
+    name = StrictCharField(max_length=100)
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True, default=None)
 
     class Meta:

@@ -150,8 +150,8 @@ class EntityListView(generics.ListAPIView):
 
     def get_queryset(self):
         params = self.request.query_params
-        entity_type = params.get("type", "")
-        if entity_type and entity_type not in EntityType.values:
+        entity_type = params.get("type")
+        if entity_type is not None and entity_type not in EntityType.values:
             raise ServiceError(f"Unknown entity type {entity_type!r}; use one of {', '.join(EntityType.values)}.", code="invalid_type")
         domain_slug = params.get("domain") or None
         if domain_slug:
@@ -159,7 +159,7 @@ class EntityListView(generics.ListAPIView):
                 selectors.domain_list_readable(user=self.request.user, slugs=[domain_slug])
             except Exception:
                 raise Http404("Domain not found.")
-        return selectors.entity_list(user=self.request.user, domain_slug=domain_slug, prefix=params.get("q", "").strip(), entity_type=entity_type)
+        return selectors.entity_list(user=self.request.user, domain_slug=domain_slug, prefix=params.get("q", "").strip(), entity_type=entity_type or "")
 
 
 class EntityDetailView(EntityMixin, APIView):

@@ -98,3 +98,21 @@ def test_a_domain_description_has_a_length_limit(owner_client, domain):
     assert _error(response, 400, "invalid")["detail"]["description"]
     created = owner_client.post("/api/v1/domains/", {"slug": "long", "name": "Long", "description": "y" * 5001}, format="json")
     _error(created, 400, "invalid")
+
+
+@pytest.mark.parametrize("text", [12345, True, ["a list"], {"an": "object"}])
+def test_pasted_text_that_is_not_a_string_is_a_400_and_creates_nothing(owner_client, domain, text):
+    response = owner_client.post("/api/v1/documents", {"domain": domain.slug, "text": text}, format="json")
+    assert _error(response, 400, "invalid")["detail"]["text"] == ["Send a string."]
+    assert not Document.objects.filter(domain=domain).exists()
+
+
+def test_an_api_key_name_that_is_not_a_string_is_a_400(owner_client, domain):
+    response = owner_client.post(f"/api/v1/domains/{domain.slug}/api-keys/", {"name": 42, "role": "viewer"}, format="json")
+    assert _error(response, 400, "invalid")["detail"]["name"] == ["Send a string."]
+    assert not domain.api_keys.exists()
+
+
+def test_an_empty_entity_type_filter_is_refused_like_any_unknown_type(owner_client):
+    assert "Unknown entity type ''" in _error(owner_client.get("/api/v1/entities?type="), 400, "invalid_type")["message"]
+    assert owner_client.get("/api/v1/entities").status_code == 200
