@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core import signing
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 TICKET_SALT = "heysh.documents.run-events-ticket"
@@ -42,3 +43,18 @@ class RunEventsTicketAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
+
+
+class RunEventsTicketScheme(OpenApiAuthenticationExtension):
+    """Names the ticket in the schema, so clients (and drf-spectacular's check) know the query parameter."""
+
+    target_class = "apps.documents.event_tickets.RunEventsTicketAuthentication"
+    name = "runEventsTicket"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "query",
+            "name": "ticket",
+            "description": "Short-lived signed ticket from `POST /api/v1/runs/{id}/events/ticket`, for a browser EventSource.",
+        }

@@ -54,7 +54,7 @@ def test_gunicorn_metrics_are_aggregated_over_workers(tmp_path):
         wait_for(lambda: len(_worker_pids(process.pid)) == 3, timeout=30, what="3 gunicorn workers")
 
         def health_count() -> float:
-            return value(scrape(f"{base}/metrics"), "django_http_responses_total_by_status_view_method_total",
+            return value(scrape(f"{base}/metrics", timeout=30), "django_http_responses_total_by_status_view_method_total",
                          view="health", status="200")
 
         before = health_count()
