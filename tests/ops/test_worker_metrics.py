@@ -163,8 +163,14 @@ def test_a_document_through_a_real_worker_moves_the_pipeline_metrics(start_worke
     def steps_counted():
         samples = scrape(url)
         done = value(samples, "heysh_documents_finished_total", outcome="ready") == 1
-        notified = value(samples, "celery_task_succeeded_total", name="tasks.pipeline.notify") >= 1
-        return samples if done and notified else None
+        # Each step's task counter and its step histogram are written by different signal
+        # handlers of the same task: wait until every step shows in both.
+        stepped = all(
+            value(samples, "celery_task_succeeded_total", name=f"tasks.pipeline.{step}") >= 1
+            and value(samples, "heysh_step_duration_seconds_count", step=step, outcome="succeeded") >= 1
+            for step in ("analyze", "extract", "graph", "index", "notify")
+        )
+        return samples if done and stepped else None
 
     samples = wait_for(steps_counted, timeout=60, what="the run's metrics, through the notify step")
     for step in ("analyze", "extract", "graph", "index", "notify"):
