@@ -35,6 +35,8 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", api_docs_view, name="api-docs"),
+    # Before the admin's catch-all: the admin pages poll it while something runs (cms/live.js).
+    path("admin/live/progress/", cms_views.live_progress, name="cms-live-progress"),
     path("admin/", admin.site.urls),
 ]
 

@@ -19,13 +19,14 @@ from django.utils.html import format_html, format_html_join
 from unfold.admin import TabularInline
 from unfold.decorators import action, display
 from unfold.enums import ActionVariant
-from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
+from unfold.widgets import UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
 from apps.bootstrap import admin_workspace as workspace
 from apps.bootstrap import services
 from apps.bootstrap.models import BootstrapStep, DomainBootstrap, GeneratedContent, ResearchCandidate, ReviewDecision
-from apps.core.admin import ReadOnlyInline, StateAwareActionsMixin, status_label
+from apps.core.admin import LIVE_MEDIA, ReadOnlyInline, StateAwareActionsMixin, live, status_label
 from apps.core.exceptions import ServiceError
+from apps.core.widgets import DropZoneFileInput
 from apps.domains.access import writable_domains
 from apps.domains.scoped_admin import DomainScopedAdmin
 from apps.search import admin_views as cms_views
@@ -44,8 +45,32 @@ def _can_write(request, bootstrap: DomainBootstrap | None) -> bool:
     return request.user.is_superuser or writable_domains(request.user).filter(pk=bootstrap.domain_id).exists()
 
 
-class MultipleFileInput(UnfoldAdminFileFieldWidget):
-    allow_multiple_selected = True
+def _step_label(value: str) -> str:
+    return BootstrapStep.Step(value).label if value in BootstrapStep.Step.values else (value or "—")
+
+
+def _documents_text(bootstrap: DomainBootstrap) -> str:
+    text = f"{bootstrap.documents_done + bootstrap.documents_failed} / {bootstrap.documents_expected} finished"
+    return f"{text} ({bootstrap.documents_failed} failed)" if bootstrap.documents_failed else text
+
+
+def _badge(bootstrap_or_step) -> str:
+    return status_label(bootstrap_or_step.get_status_display(), bootstrap_or_step.get_status_display(), STATUS_LABELS)
+
+
+def bootstrap_live_state(bootstrap: DomainBootstrap, steps: list[BootstrapStep]) -> dict:
+    """What ``cms/live.js`` puts in place on a bootstrap's page: badge, current step, documents, step badges."""
+    succeeded = sum(1 for s in steps if s.status == BootstrapStep.Status.SUCCEEDED)
+    return {
+        "active": bootstrap.status == DomainBootstrap.Status.RUNNING,
+        "status": bootstrap.status,
+        "badge": _badge(bootstrap),
+        "step": _step_label(bootstrap.current_step),
+        "documents": _documents_text(bootstrap),
+        "progress": int(100 * succeeded / len(steps)) if steps else 0,
+        "error": bootstrap.error,
+        **{f"step:{s.step}": _badge(s) for s in steps},
+    }
 
 
 class MultipleFileField(forms.FileField):
@@ -69,7 +94,10 @@ class BootstrapStartForm(forms.Form):
                                  label="Seed text title")
     seed_text = forms.CharField(required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 8}),
                                 label="Seed text", help_text="Pasted text to start the knowledge base from.")
-    seed_files = MultipleFileField(required=False, widget=MultipleFileInput, label="Seed files")
+    seed_files = MultipleFileField(
+        required=False, label="Seed files",
+        widget=DropZoneFileInput(hint="PDF, DOCX, HTML, Markdown or text; as many as you like, sent with the form."),
+    )
 
 
 class DecisionForm(forms.Form):
@@ -84,7 +112,7 @@ class StepInline(ReadOnlyInline):
 
     @display(description="Status")
     def status_badge(self, obj):
-        return status_label(obj.get_status_display(), obj.get_status_display(), STATUS_LABELS)
+        return live("bootstrap", obj.bootstrap_id, f"step:{obj.step}", _badge(obj))
 
     @display(description="Output")
     def output_summary(self, obj):
@@ -161,15 +189,15 @@ class DecisionInline(ReadOnlyInline):
 
 @admin.register(DomainBootstrap)
 class DomainBootstrapAdmin(StateAwareActionsMixin, DomainScopedAdmin):
-    list_display = ["domain", "status_badge", "current_step", "documents_progress", "generation_round", "created_at"]
+    list_display = ["domain", "status_badge", "step_display", "documents_progress", "generation_round", "created_at"]
     list_filter = ["status"]
     search_fields = ["domain__name", "domain__slug"]
     list_select_related = ["domain"]
-    readonly_fields = ["domain", "status_badge", "current_step", "keywords", "documents_progress",
+    readonly_fields = ["domain", "status_badge", "step_display", "keywords", "documents_progress",
                        "generation_round", "error", "created_by", "created_at", "reviewed_at", "activated_at",
                        "graph_link"]
     fieldsets = [
-        (None, {"fields": ["domain", "status_badge", "current_step", "documents_progress", "generation_round", "error"]}),
+        (None, {"fields": ["domain", "status_badge", "step_display", "documents_progress", "generation_round", "error"]}),
         ("Topic", {"fields": ["keywords", "graph_link"]}),
         ("Timeline", {"fields": ["created_by", "created_at", "reviewed_at", "activated_at"]}),
     ]
@@ -185,9 +213,17 @@ class DomainBootstrapAdmin(StateAwareActionsMixin, DomainScopedAdmin):
         ("workspace/<slug:slug>/", "domain-workspace", workspace.domain_workspace),
     )
 
+    @property
+    def media(self):
+        return super().media + LIVE_MEDIA
+
     @display(description="Status")
     def status_badge(self, obj):
-        return status_label(obj.get_status_display(), obj.get_status_display(), STATUS_LABELS)
+        return live("bootstrap", obj.pk, "badge", _badge(obj))
+
+    @display(description="Current step")
+    def step_display(self, obj):
+        return live("bootstrap", obj.pk, "step", _step_label(obj.current_step))
 
     @display(description="Topic keywords")
     def keywords(self, obj):
@@ -195,8 +231,7 @@ class DomainBootstrapAdmin(StateAwareActionsMixin, DomainScopedAdmin):
 
     @display(description="Documents")
     def documents_progress(self, obj):
-        text = f"{obj.documents_done + obj.documents_failed} / {obj.documents_expected} finished"
-        return f"{text} ({obj.documents_failed} failed)" if obj.documents_failed else text
+        return live("bootstrap", obj.pk, "documents", _documents_text(obj))
 
     @display(description="Knowledge graph")
     def graph_link(self, obj):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import Http404
 
-from apps.bootstrap.models import DomainBootstrap, GeneratedContent
+from apps.bootstrap.models import BootstrapStep, DomainBootstrap, GeneratedContent
 from apps.domains.access import readable_domains
 
 
@@ -85,3 +85,12 @@ def overview_published(*, user, slug: str) -> dict:
         raise Http404("This domain has no published overview yet.")
     return {"domain": bootstrap.domain.slug, "name": bootstrap.domain.name, "published_at": bootstrap.activated_at,
             "round": bootstrap.generation_round, **content_rows(contents)}
+
+
+def bootstraps_with_steps(*, user, ids: list[int]) -> list[tuple[DomainBootstrap, list[BootstrapStep]]]:
+    """Readable bootstraps among ``ids`` with their steps in order (a live progress display), two queries."""
+    bootstraps = list(DomainBootstrap.objects.filter(pk__in=ids, domain__in=readable_domains(user)))
+    steps: dict[int, list[BootstrapStep]] = {}
+    for step in BootstrapStep.objects.filter(bootstrap__in=bootstraps).order_by("bootstrap_id", "ordinal"):
+        steps.setdefault(step.bootstrap_id, []).append(step)
+    return [(b, steps.get(b.pk, [])) for b in bootstraps]

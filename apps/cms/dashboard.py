@@ -12,6 +12,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from apps.bootstrap.models import DomainBootstrap, GeneratedContent
+from apps.core.admin import LIVE_MEDIA
 from apps.core.queues import QUEUES
 from apps.core.workflows.models import StepStatus
 from apps.core.workflows.registry import workflows
@@ -68,22 +69,41 @@ def _recent_activity(domain_ids, limit: int = 10) -> list[list]:
     return activity
 
 
+def dashboard_counts(domain_ids) -> dict:
+    """The dashboard's numbers that change while documents run (the live poll sends them again)."""
+    runs = ProcessingRun.objects.filter(domain_id__in=domain_ids)
+    return {
+        "documents": _documents_by_status(domain_ids),
+        "runs_in_progress": runs.filter(status__in=[ProcessingRun.Status.QUEUED, ProcessingRun.Status.RUNNING]).count(),
+        "runs_failed": runs.filter(status=ProcessingRun.Status.FAILED).count(),
+        "bootstraps_running": DomainBootstrap.objects.filter(
+            domain_id__in=domain_ids, status=DomainBootstrap.Status.RUNNING).count(),
+        "queues": _queue_depth(domain_ids),
+    }
+
+
+def dashboard_live_state(user) -> dict:
+    """The live poll's dashboard fields: one value per ``data-live-field`` of the dashboard page."""
+    counts = dashboard_counts(list(readable_domains(user).values_list("pk", flat=True)))
+    fields = {f"documents:{row['status']}": row["count"] for row in counts["documents"]}
+    fields.update({f"queue:{row['queue']}": row["count"] for row in counts["queues"]})
+    fields.update(runs_in_progress=counts["runs_in_progress"], runs_failed=f"{counts['runs_failed']} failed")
+    return {"active": bool(counts["runs_in_progress"] or counts["bootstraps_running"]), **fields}
+
+
 def dashboard_callback(request, context: dict) -> dict:
     domain_ids = list(readable_domains(request.user).values_list("pk", flat=True))
+    counts = dashboard_counts(domain_ids)
     runs = ProcessingRun.objects.filter(domain_id__in=domain_ids)
-    in_progress = runs.filter(status__in=[ProcessingRun.Status.QUEUED, ProcessingRun.Status.RUNNING]).count()
-    failed = runs.filter(status=ProcessingRun.Status.FAILED).count()
     awaiting = DomainBootstrap.objects.filter(domain_id__in=domain_ids, status=DomainBootstrap.Status.IN_REVIEW).select_related("domain")
     bootstrapping = DomainBootstrap.objects.filter(
         domain_id__in=domain_ids, status__in=[DomainBootstrap.Status.RUNNING, DomainBootstrap.Status.FAILED]
     ).select_related("domain")
     failed_runs = runs.filter(status=ProcessingRun.Status.FAILED).select_related("document").order_by("-created_at")[:5]
     context.update({
+        "live_media": LIVE_MEDIA,
         "dashboard": {
-            "documents": _documents_by_status(domain_ids),
-            "runs_in_progress": in_progress,
-            "runs_failed": failed,
-            "queues": _queue_depth(domain_ids),
+            **counts,
             "domains": len(domain_ids),
             "review_table": {
                 "headers": ["Domain", "Round", "Since"],

@@ -6,6 +6,10 @@ scoping by membership role is ``apps.domains.scoped_admin.DomainScopedAdmin``; a
 read-only, domain-scoped admin lists ``ReadOnlyAdmin`` first:
 ``class ChunkAdmin(ReadOnlyAdmin, DomainScopedAdmin)``.
 
+``live`` marks a piece of a page that ``cms/live.js`` keeps up to date while something runs
+(``LIVE_MEDIA`` loads it): the script polls the CMS's progress endpoint and puts the
+new value in place, without a reload.
+
 ``ServiceDeleteAdmin`` routes the admin's deletes (the delete page and "Delete selected")
 through a service, as the API does: ``class DocumentAdmin(ServiceDeleteAdmin, DomainScopedAdmin)``.
 """
@@ -14,12 +18,14 @@ from __future__ import annotations
 
 import copy
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy
 from unfold.admin import ModelAdmin, TabularInline
@@ -36,6 +42,18 @@ def status_label(value: str, text: str, colors: dict[str, str]) -> SafeString:
     read-only field would print the raw ``(value, text)`` tuple.
     """
     return display_for_label((value, text), "-", colors)
+
+
+# The progress endpoint is the CMS's (heysh/urls.py): named here, resolved when a page renders.
+LIVE_ENDPOINT = reverse_lazy("cms-live-progress")
+LIVE_MEDIA = forms.Media(js=[forms.Script("cms/live.js", **{"data-endpoint": LIVE_ENDPOINT})], css={"all": ["cms/live.css"]})
+
+
+def live(kind: str, pk: int, field: str, content, *, block: bool = False) -> SafeString:
+    """``content`` wrapped so that ``cms/live.js`` replaces it with ``field`` of object ``pk`` of ``kind``
+    (document, bootstrap) as the progress endpoint reports it; ``block`` for content holding blocks (a table)."""
+    tag = "div" if block else "span"
+    return format_html('<{} data-live-{}="{}" data-live-field="{}">{}</{}>', tag, kind, pk, field, content, tag)
 
 
 class ReadOnlyAdmin(ModelAdmin):

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect, JsonResponse
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 from unfold.decorators import action, display
 from unfold.widgets import (
     UnfoldAdminFileFieldWidget,
@@ -24,14 +26,17 @@ from unfold.widgets import (
 
 from apps.core import context
 from apps.core.admin import (
+    LIVE_MEDIA,
     AdvancedAdminMixin,
     ReadOnlyAdmin,
     ReadOnlyInline,
     ServiceDeleteAdmin,
     StateAwareActionsMixin,
+    live,
     status_label,
 )
 from apps.core.exceptions import ServiceError
+from apps.core.widgets import DropZoneFileInput
 from apps.documents import selectors, services
 from apps.documents.models import (
     Chunk,
@@ -67,6 +72,29 @@ def run_progress_text(run: ProcessingRun, steps: list[StepRun]) -> str:
     if run.status == ProcessingRun.Status.SUCCEEDED:
         return f"all {len(steps)} steps done"
     return f"{succeeded} of {len(steps)} steps · {selectors.run_progress(run=run, steps=steps)}%"
+
+
+def document_live_state(item: selectors.DocumentProgress, *, timeline: bool = False) -> dict:
+    """What ``cms/live.js`` puts in place on the document pages: badge, percent, step, progress text."""
+    document, run, step = item.document, item.run, item.current_step
+    if run is None:
+        text = "waiting for its first run" if item.active else "—"
+    else:
+        text = run_progress_text(run, item.steps)
+        if step is not None:
+            text = f"{step.get_step_display()} · {text}"
+    state = {
+        "active": item.active,
+        "status": document.status,
+        "badge": status_label(document.status, document.get_status_display(), STATUS_COLORS),
+        "progress": item.percent,
+        "step": step.get_step_display() if step is not None else "",
+        "text": text,
+        "error": document.error,
+    }
+    if timeline:
+        state["timeline"] = run_timeline_html(run)
+    return state
 
 
 def run_timeline_html(run: ProcessingRun | None) -> str:
@@ -126,6 +154,12 @@ class DocumentAddForm(forms.ModelForm):
     """Upload a file, paste text or give a URL: exactly one, validated like the API."""
 
     # Fields declared on the form skip the admin's formfield_overrides: give them the theme's widgets.
+    # The drop zone uploads each file on its own to upload_view (its files never go with this form).
+    files = forms.FileField(
+        required=False, label="Files",
+        widget=DropZoneFileInput(domain_select="#id_domain",
+                                 hint="Each file becomes a document, uploaded and processed on its own."),
+    )
     title = forms.CharField(required=False, max_length=300, widget=UnfoldAdminTextInputWidget,
                             help_text="Optional; taken from the file's metadata or name, the first line or the page title.")
     file = forms.FileField(required=False, widget=UnfoldAdminFileFieldWidget,
@@ -137,6 +171,12 @@ class DocumentAddForm(forms.ModelForm):
     class Meta:
         model = Document
         fields = ["domain"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        widget = self.fields["files"].widget
+        widget.upload_url = reverse("admin:documents_document_upload")
+        widget.list_url = reverse("admin:documents_document_changelist")
 
     def clean(self):
         cleaned = super().clean()
@@ -158,7 +198,7 @@ def _writable(request, document: Document) -> bool:
 
 @admin.register(Document)
 class DocumentAdmin(ServiceDeleteAdmin, StateAwareActionsMixin, DomainScopedAdmin):
-    list_display = ["title", "domain", "status_badge", "source", "current_mime", "created_at"]
+    list_display = ["title", "domain", "status_badge", "progress", "source", "current_mime", "created_at"]
     list_filter = ["domain", "status", "source"]
     search_fields = ["title", "source_url", "versions__filename"]
     list_select_related = ["domain", "current_version"]
@@ -175,7 +215,45 @@ class DocumentAdmin(ServiceDeleteAdmin, StateAwareActionsMixin, DomainScopedAdmi
         ("Processing", {"fields": ["run_timeline"]}),
         ("Bookkeeping", {"fields": ["created_by", "created_at", "updated_at"]}),
     ]
-    add_fieldsets = [(None, {"fields": ["domain", "title", "file", "text", "url"]})]
+    add_fieldsets = [
+        (None, {"fields": ["domain"]}),
+        ("Upload files", {"fields": ["files"]}),
+        ("Or add one document", {"fields": ["title", "file", "text", "url"]}),
+    ]
+
+    @property
+    def media(self):
+        return super().media + LIVE_MEDIA
+
+    def get_urls(self):
+        upload = path("upload/", self.admin_site.admin_view(self.upload_view), name="documents_document_upload")
+        return [upload, *super().get_urls()]
+
+    @method_decorator(require_POST)
+    def upload_view(self, request):
+        """One file of a multi-file upload: a document of its own, or this file's error (JSON).
+
+        The drop zone posts each file separately, so a bad file fails alone and the others go on.
+        Validation and creation are the add form's (``services.intake_prepare`` / ``document_create``).
+        """
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = self.get_form(request)(data={"domain": request.POST.get("domain")}, files={"file": request.FILES.get("file")})
+        if request.FILES.get("file") is None:
+            return JsonResponse({"error": "No file in the request."}, status=400)
+        if not form.is_valid():
+            errors = [str(e) for field_errors in form.errors.values() for e in field_errors]
+            return JsonResponse({"error": " ".join(errors) or "The file was refused."}, status=400)
+        document, created = services.document_create_from_intake(
+            domain=form.cleaned_data["domain"], user=request.user, intake=form.intake,
+            request_id="" if context.request_id.get() == "-" else context.request_id.get(),
+        )
+        return JsonResponse({
+            "id": document.pk, "title": document.title, "created": created,
+            "url": reverse("admin:documents_document_change", args=[document.pk]),
+            "badge": self.status_badge(document),
+            "message": "" if created else "The same content is already in this domain; this is that document.",
+        }, status=201 if created else 200)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("domain", "current_version")
@@ -226,7 +304,13 @@ class DocumentAdmin(ServiceDeleteAdmin, StateAwareActionsMixin, DomainScopedAdmi
 
     @display(description="Status", ordering="status")
     def status_badge(self, obj):
-        return status_label(obj.status, obj.get_status_display(), STATUS_COLORS)
+        return live("document", obj.pk, "badge", status_label(obj.status, obj.get_status_display(), STATUS_COLORS))
+
+    @display(description="Progress")
+    def progress(self, obj):
+        # A running document's step and percent come with the page's first progress poll (no run query per row).
+        settled = {DocumentStatus.READY: "done", DocumentStatus.FAILED: "failed"}
+        return live("document", obj.pk, "text", settled.get(obj.status, "…"))
 
     @display(description="Type")
     def current_mime(self, obj):
@@ -247,7 +331,8 @@ class DocumentAdmin(ServiceDeleteAdmin, StateAwareActionsMixin, DomainScopedAdmi
 
     @display(description="Run timeline")
     def run_timeline(self, obj):
-        return run_timeline_html(selectors.document_latest_run(document=obj))
+        return live("document", obj.pk, "timeline", run_timeline_html(selectors.document_latest_run(document=obj)),
+                    block=True)
 
     def _each_writable(self, request, documents, call) -> tuple[int, list[str]]:
         done, errors = 0, []

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from django.db.models import Count, QuerySet
 from django.http import Http404
 
 from apps.core.exceptions import Forbidden
-from apps.documents.models import Chunk, Document, ProcessingRun, StepRun
+from apps.documents.models import Chunk, Document, DocumentStatus, ProcessingRun, StepRun
 from apps.domains.access import readable_domains, writable_domains
 from apps.domains.models import Domain
 
@@ -100,3 +102,49 @@ def run_state_token(*, run: ProcessingRun, steps: list[StepRun]) -> str:
 def run_is_finished(run: ProcessingRun) -> bool:
     return run.status in FINISHED_RUN_STATUSES
 
+
+
+ACTIVE_DOCUMENT_STATUSES = (DocumentStatus.PENDING, DocumentStatus.PROCESSING)
+
+
+@dataclass(frozen=True)
+class DocumentProgress:
+    """Where one document's processing stands: what a live progress display shows."""
+
+    document: Document
+    run: ProcessingRun | None
+    steps: list[StepRun] = field(default_factory=list)
+
+    @property
+    def percent(self) -> int:
+        return run_progress(run=self.run, steps=self.steps) if self.run is not None else 0
+
+    @property
+    def current_step(self) -> StepRun | None:
+        """The step running now, else the next one to run; None once the run is finished."""
+        if self.run is None or run_is_finished(self.run):
+            return None
+        running = next((s for s in self.steps if s.status == StepRun.Status.RUNNING), None)
+        return running or next((s for s in self.steps if s.status != StepRun.Status.SUCCEEDED), None)
+
+    @property
+    def active(self) -> bool:
+        return self.document.status in ACTIVE_DOCUMENT_STATUSES or (self.run is not None and not run_is_finished(self.run))
+
+
+def documents_progress(*, user, ids: list[int]) -> list[DocumentProgress]:
+    """The latest run and its steps of each readable document among ``ids``, in three queries."""
+    documents = list(
+        Document.objects.filter(pk__in=ids, domain__in=readable_domains(user)).only("pk", "status", "error", "domain_id")
+    )
+    latest: dict[int, ProcessingRun] = {}
+    runs = ProcessingRun.objects.filter(document__in=documents).order_by("document_id", "-version__number", "-pk")
+    for run in runs.only("pk", "document_id", "status", "version_id"):
+        latest.setdefault(run.document_id, run)
+    steps: dict[int, list[StepRun]] = {}
+    for step in StepRun.objects.filter(run__in=list(latest.values())).order_by("run_id", "ordinal"):
+        steps.setdefault(step.run_id, []).append(step)
+    return [
+        DocumentProgress(document=d, run=latest.get(d.pk), steps=steps.get(latest[d.pk].pk, []) if d.pk in latest else [])
+        for d in documents
+    ]
