@@ -45,6 +45,9 @@ def _can_write(request, bootstrap: DomainBootstrap | None) -> bool:
     return request.user.is_superuser or writable_domains(request.user).filter(pk=bootstrap.domain_id).exists()
 
 
+MOVING_STEPS = (BootstrapStep.Status.QUEUED, BootstrapStep.Status.RUNNING, BootstrapStep.Status.WAITING)
+
+
 def _step_label(value: str) -> str:
     return BootstrapStep.Step(value).label if value in BootstrapStep.Step.values else (value or "—")
 
@@ -62,7 +65,8 @@ def bootstrap_live_state(bootstrap: DomainBootstrap, steps: list[BootstrapStep])
     """What ``cms/live.js`` puts in place on a bootstrap's page: badge, current step, documents, step badges."""
     succeeded = sum(1 for s in steps if s.status == BootstrapStep.Status.SUCCEEDED)
     return {
-        "active": bootstrap.status == DomainBootstrap.Status.RUNNING,
+        # Approval queues activation while the status still reads "In review": a moving step counts too.
+        "active": bootstrap.status == DomainBootstrap.Status.RUNNING or any(s.status in MOVING_STEPS for s in steps),
         "status": bootstrap.status,
         "badge": _badge(bootstrap),
         "step": _step_label(bootstrap.current_step),

@@ -1,7 +1,7 @@
 """The editors' CMS in a real browser: headless Chromium against a live server and real workers.
 
 Log in, bootstrap a domain from a pasted text, watch it reach review, approve it, upload
-a document and see it become ready, run a search preview, look at the graph view.
+a document and see it become ready (the pages follow progress live, never reloaded), run a search preview, look at the graph view.
 Screenshots land in tests/artifacts/ (gitignored) as test artefacts.
 """
 
@@ -32,16 +32,20 @@ UPLOAD = (
 )
 
 
-def _reload_until(page, text: str, timeout: float = 150):
-    def seen():
-        page.reload()
-        return text.lower() in page.inner_text("#content").lower()  # status badges are set in capitals
-
+def _badge_becomes(page, kind: str, text: str, timeout: float = 150):
+    """Wait, without reloading, until the page's live badge of a ``kind`` object reads ``text``."""
+    page.evaluate("() => { window.__notReloaded = true; }")
+    selector = f"[data-live-{kind}][data-live-field='badge']"
     try:
-        wait_until(seen, timeout=timeout, interval=1.5, what=f"page shows {text!r}")
-    except AssertionError:
+        page.wait_for_function(
+            f"() => {{ const b = document.querySelector(\"{selector}\");"
+            f" return b && b.textContent.trim().toLowerCase() === '{text.lower()}'; }}",  # badges are set in capitals
+            timeout=timeout * 1000, polling=500,
+        )
+    except Exception:
         page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
         raise
+    assert page.evaluate("() => window.__notReloaded === true"), "the page was reloaded"
 
 
 def test_editor_bootstraps_reviews_uploads_and_searches(live_server, browser_page, start_worker, tmp_path):  # noqa: F811
@@ -66,7 +70,10 @@ def test_editor_bootstraps_reviews_uploads_and_searches(live_server, browser_pag
     page.wait_for_url(re.compile(r".*/admin/bootstrap/domainbootstrap/\d+/change/$"))
     review_url = page.url
 
-    _reload_until(page, "In review")
+    # The review page follows the bootstrap live; once it settles it offers a reload for the content.
+    _badge_becomes(page, "bootstrap", "In review")
+    page.click("#live-settled a")
+    page.wait_for_load_state()
     content = page.inner_text("#content")
     assert "Hubble Space Telescope" in content  # generated key entity / overview
     assert "Approve and publish" in page.inner_text("body")
@@ -76,7 +83,7 @@ def test_editor_bootstraps_reviews_uploads_and_searches(live_server, browser_pag
     page.fill("#id_comment", "Looks right.")
     page.click("form#bootstrap-form button[type=submit]")
     page.wait_for_url(review_url)
-    _reload_until(page, "Active", timeout=60)
+    _badge_becomes(page, "bootstrap", "Active", timeout=60)
     # The page can say "Active" (case-insensitively) before the activation step has committed.
     wait_until(lambda: Domain.objects.get(slug="space-telescopes").status == Domain.Status.ACTIVE,
                timeout=60, what="domain active")
@@ -97,7 +104,9 @@ def test_editor_bootstraps_reviews_uploads_and_searches(live_server, browser_pag
     document = wait_until(lambda: Document.objects.filter(domain=domain, title__icontains="chandra").first(), timeout=20,
                           what="uploaded document")
     page.goto(f"{base}/admin/documents/document/{document.pk}/change/")
-    _reload_until(page, "Ready", timeout=90)
+    _badge_becomes(page, "document", "Ready", timeout=90)
+    page.wait_for_function("() => document.querySelector(\"[data-live-field='timeline']\").textContent.includes('all 5 steps done')",
+                           timeout=60_000)
     assert Document.objects.get(pk=document.pk).status == DocumentStatus.READY
     page.screenshot(path=str(ARTIFACTS / "document-ready.png"), full_page=True)
 
