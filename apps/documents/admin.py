@@ -162,7 +162,8 @@ class DocumentAddForm(forms.ModelForm):
     )
     title = forms.CharField(required=False, max_length=300, widget=UnfoldAdminTextInputWidget,
                             help_text="Optional; taken from the file's metadata or name, the first line or the page title.")
-    file = forms.FileField(required=False, widget=UnfoldAdminFileFieldWidget,
+    # An empty file is the service's to refuse ("The document is empty."), as the API does.
+    file = forms.FileField(required=False, allow_empty_file=True, widget=UnfoldAdminFileFieldWidget,
                            help_text="PDF, DOCX, HTML, Markdown or plain text (UTF-8).")
     text = forms.CharField(required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 8}), strip=False)
     url = forms.CharField(required=False, max_length=2000, widget=UnfoldAdminURLInputWidget, label="URL",
@@ -242,7 +243,10 @@ class DocumentAdmin(ServiceDeleteAdmin, StateAwareActionsMixin, DomainScopedAdmi
         if request.FILES.get("file") is None:
             return JsonResponse({"error": "No file in the request."}, status=400)
         if not form.is_valid():
-            errors = [str(e) for field_errors in form.errors.values() for e in field_errors]
+            errors = [
+                str(error) if name == "__all__" else f"{form.fields[name].label}: {error}"
+                for name, field_errors in form.errors.items() for error in field_errors
+            ]
             return JsonResponse({"error": " ".join(errors) or "The file was refused."}, status=400)
         document, created = services.document_create_from_intake(
             domain=form.cleaned_data["domain"], user=request.user, intake=form.intake,
