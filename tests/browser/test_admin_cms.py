@@ -65,7 +65,16 @@ def test_editor_bootstraps_reviews_uploads_and_searches(live_server, browser_pag
     page.fill("#id_topic_keywords", "Hubble Space Telescope, NASA")
     page.fill("#id_seed_title", "Telescopes")
     page.fill("#id_seed_text", SEED)
+    # Seed files: the drop zone lists every chosen file; each can be taken out again before sending.
+    seeds = [tmp_path / "seed-a.txt", tmp_path / "seed-b.md"]
+    for seed in seeds:
+        seed.write_text("A seed file.")
+    page.set_input_files("#id_seed_files", [str(seed) for seed in seeds])
+    assert page.locator("[data-dropzone-list] .cms-dropzone-name").all_inner_texts() == ["seed-a.txt", "seed-b.md"]
     page.screenshot(path=str(ARTIFACTS / "bootstrap-start.png"), full_page=True)
+    for _ in seeds:
+        page.locator("[data-dropzone-list] .cms-dropzone-remove").first.click()
+    assert page.evaluate("() => document.getElementById('id_seed_files').files.length") == 0
     page.click("form#bootstrap-form button[type=submit]")
     page.wait_for_url(re.compile(r".*/admin/bootstrap/domainbootstrap/\d+/change/$"))
     review_url = page.url
