@@ -17,6 +17,7 @@ through a service, as the API does: ``class DocumentAdmin(ServiceDeleteAdmin, Do
 from __future__ import annotations
 
 import copy
+import functools
 
 from django import forms
 from django.contrib import admin, messages
@@ -41,7 +42,13 @@ def status_label(value: str, text: str, colors: dict[str, str]) -> SafeString:
     unfold's ``@display(label=...)`` only styles changelist cells; on a change page the
     read-only field would print the raw ``(value, text)`` tuple.
     """
-    return display_for_label((value, text), "-", colors)
+    return _label_html(str(value), str(text), tuple(sorted(colors.items())))
+
+
+@functools.lru_cache(maxsize=512)
+def _label_html(value: str, text: str, colors: tuple) -> SafeString:
+    # One template render per distinct badge, not one per row (a list page or a progress poll shows many).
+    return display_for_label((value, text), "-", dict(colors))
 
 
 # The progress endpoint is the CMS's (heysh/urls.py): named here, resolved when a page renders.

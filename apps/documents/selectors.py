@@ -142,7 +142,8 @@ def documents_progress(*, user, ids: list[int]) -> list[DocumentProgress]:
     for run in runs.only("pk", "document_id", "status", "version_id"):
         latest.setdefault(run.document_id, run)
     steps: dict[int, list[StepRun]] = {}
-    for step in StepRun.objects.filter(run__in=list(latest.values())).order_by("run_id", "ordinal"):
+    step_rows = StepRun.objects.filter(run__in=list(latest.values())).order_by("run_id", "ordinal")
+    for step in step_rows.only("pk", "run_id", "step", "status", "attempt", "ordinal"):
         steps.setdefault(step.run_id, []).append(step)
     return [
         DocumentProgress(document=d, run=latest.get(d.pk), steps=steps.get(latest[d.pk].pk, []) if d.pk in latest else [])

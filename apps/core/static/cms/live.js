@@ -4,7 +4,8 @@
 // and data-live-field="<field>" shows that field of that object. The script asks the progress
 // endpoint (this script tag's data-endpoint) for every object on the page, puts each field in
 // place (badge and timeline as the server's HTML, the rest as text), and asks again every
-// 2 seconds while the endpoint says something is still running; it stops when nothing is.
+// 2 seconds while the endpoint says something is still running (asking only about what was
+// still running, and what appeared since); it stops when nothing is.
 // window.heyshLive.refresh() starts it again (the upload drop zone calls it for new documents).
 (function () {
   "use strict";
@@ -16,10 +17,14 @@
   let inFlight = false;
   let failures = 0;
   const wasActive = new Set();
+  const settledKeys = new Set();  // objects the endpoint said were finished: not asked about again
 
   function idsOf(kind) {
     const ids = new Set();
-    document.querySelectorAll("[data-live-" + kind + "]").forEach((el) => ids.add(el.getAttribute("data-live-" + kind)));
+    document.querySelectorAll("[data-live-" + kind + "]").forEach((el) => {
+      const id = el.getAttribute("data-live-" + kind);
+      if (!settledKeys.has(kind + ":" + id)) ids.add(id);
+    });
     return Array.from(ids);
   }
 
@@ -37,9 +42,12 @@
     const key = kind + ":" + id;
     if (state.active) {
       wasActive.add(key);
-    } else if (wasActive.has(key)) {
-      wasActive.delete(key);
-      settled();
+    } else {
+      if (kind !== "dashboard") settledKeys.add(key);
+      if (wasActive.has(key)) {
+        wasActive.delete(key);
+        settled();
+      }
     }
   }
 
