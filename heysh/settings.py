@@ -355,7 +355,7 @@ EMBEDDERS = {
             "batch_size": EMBED_BATCH_SIZE,
             "cache_dir": env.str("HEYSH_MODEL_CACHE_DIR", str(VAR_DIR / "models"), help="Where the local embedder keeps its ONNX export of the packaged model (exported once, on first use)."),
             "onnx_path": env.str("HEYSH_EMBED_ONNX_PATH", help="An already exported ONNX file of all-MiniLM-L6-v2 to run instead of exporting one into HEYSH_MODEL_CACHE_DIR."),
-            "threads": env.int("HEYSH_EMBED_THREADS", 0, min_value=0, max_value=256, help="Threads ONNX Runtime uses per embedding call (0: one per core)."),
+            "threads": env.int("HEYSH_EMBED_THREADS", 0, min_value=0, max_value=256, help="Threads ONNX Runtime uses per embedding call (0: one per core the process may use, at most 4); its idle threads never spin."),
         },
     },
     "torch": {

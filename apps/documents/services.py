@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from django.conf import settings
@@ -357,6 +358,77 @@ def documents_create_many(
     return outcome
 
 
+# Submissions ``documents_create_bulk`` creates per transaction, and the most bytes it holds
+# in memory before creating them.
+BULK_BATCH_DOCUMENTS = 200
+BULK_BATCH_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class BulkIntake:
+    """What ``documents_create_bulk`` did with each labelled submission."""
+
+    created: list[int] = field(default_factory=list)  # ids of the new documents, in submission order
+    duplicates: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (label, reason)
+    document_of: dict[str, int] = field(default_factory=dict)  # label -> its document's id (new or existing)
+
+
+def documents_create_bulk(
+    *,
+    domain: Domain,
+    user,
+    submissions: Iterable[tuple[str, Callable[[], Intake]]],
+    progress: Callable[[int], None] | None = None,
+    batch_documents: int = BULK_BATCH_DOCUMENTS,
+    batch_bytes: int = BULK_BATCH_BYTES,
+    request_id: str = "",
+) -> BulkIntake:
+    """Validate and create many documents: each ``(label, prepare)`` is validated by calling
+    ``prepare`` (``intake_prepare`` for one file or text), and valid ones are created together
+    by ``documents_create_many``, ``batch_documents`` (or ``batch_bytes``) at a time, so a bulk
+    load costs a few statements and analysis messages per batch, not per document.
+
+    A refused submission (``ServiceError``) is recorded with its reason and the others go on.
+    ``progress(n)`` is called as submissions are settled (created, found identical or refused).
+    This is the intake of ``manage.py ingest`` and ``manage.py evaluate``.
+    """
+    outcome = BulkIntake()
+    pending: list[tuple[str, Intake]] = []
+    pending_bytes = 0
+
+    def submit() -> None:
+        nonlocal pending_bytes
+        if not pending:
+            return
+        created = documents_create_many(domain=domain, user=user, intakes=[i for _, i in pending], request_id=request_id)
+        for (label, _), (document, is_new) in zip(pending, created, strict=True):
+            outcome.document_of[label] = document.pk
+            if is_new:
+                outcome.created.append(document.pk)
+            else:
+                outcome.duplicates += 1
+        if progress:
+            progress(len(pending))
+        pending.clear()
+        pending_bytes = 0
+
+    for label, prepare in submissions:
+        try:
+            intake = prepare()
+        except ServiceError as exc:
+            outcome.rejected.append((label, exc.message))
+            if progress:
+                progress(1)
+            continue
+        pending.append((label, intake))
+        pending_bytes += len(intake.data)
+        if len(pending) >= batch_documents or pending_bytes >= batch_bytes:
+            submit()
+    submit()
+    return outcome
+
+
 def document_new_version(
     *, document: Document, user, upload=None, text: str | None = None, request_id: str = ""
 ) -> tuple[DocumentVersion, bool]:
@@ -413,33 +485,42 @@ def document_delete(*, document: Document) -> None:
     commit (and by beat until done). The domain's graph lock is taken before any row lock, in
     the order the graph step takes them; a delete that still races a processing run (rows
     added between collecting and deleting them) is retried from the start."""
-    domain_id = document.domain_id
+    documents_delete_many(domain_id=document.domain_id, document_ids=[document.pk])
+
+
+def documents_delete_many(*, domain_id: int, document_ids: list[int]) -> None:
+    """``document_delete`` for many documents of one domain, in one transaction: one graph
+    prune, one outbox record and one keyword-engine commit for them all (``manage.py
+    evaluate`` removes thousands this way)."""
+    if not document_ids:
+        return
     for attempt in range(1, DELETE_ATTEMPTS + 1):
         try:
-            versions, names = _document_delete_rows(document)
+            versions, names = _documents_delete_rows(domain_id, document_ids)
             break
         except (IntegrityError, OperationalError) as exc:
             if attempt == DELETE_ATTEMPTS or not _is_race(exc):
                 raise
-            logger.info("document %s delete raced a processing run (%s); retrying", document.pk, type(exc).__name__)
+            logger.info("deleting documents %s raced a processing run (%s); retrying", document_ids[:10], type(exc).__name__)
     transaction.on_commit(lambda: [_discard(name) for name in names])
-    logger.info("document deleted (%d versions) from domain %s", len(versions), domain_id)
+    logger.info("%d document(s) deleted (%d versions) from domain %s", len(document_ids), len(versions), domain_id)
 
 
-def _document_delete_rows(document: Document) -> tuple[list[int], list[str]]:
-    domain_id = document.domain_id
+def _documents_delete_rows(domain_id: int, document_ids: list[int]) -> tuple[list[int], list[str]]:
     with transaction.atomic():
         domain_graph_lock(domain_id)
-        versions = list(DocumentVersion.objects.filter(document=document).values_list("pk", "original"))
+        versions = list(
+            DocumentVersion.objects.filter(domain_id=domain_id, document_id__in=document_ids).values_list("pk", "original")
+        )
         version_ids = [pk for pk, _ in versions]
-        # Listeners look at what the document supported before its rows go (the graph's
+        # Listeners look at what the documents supported before their rows go (the graph's
         # entities and relations) and tidy up after, in this transaction.
         after = [
             cleanup
             for _, cleanup in document_deleting.send(sender=Document, domain_id=domain_id, version_ids=version_ids)
             if cleanup
         ]
-        Document.objects.filter(pk=document.pk).delete()
+        Document.objects.filter(domain_id=domain_id, pk__in=document_ids).delete()
         for cleanup in after:
             cleanup()
         projection_deletes_record(domain_id=domain_id, version_ids=version_ids)

@@ -175,6 +175,28 @@ def _versions_by_id(domain_id: int, version_ids: list[int]) -> dict:
     }
 
 
+# Versions the keyword engine takes per commit in reconcile and rebuild.
+KEYWORD_WRITE_VERSIONS = 500
+
+
+def project_versions(*, backend: str, store, domain_id: int, versions: list, removed: list[int] = ()) -> None:
+    """(Re)write several versions' shares of one domain's projection, and delete the ``removed``
+    versions from it. The keyword engine takes them all in one commit (a tantivy commit per
+    version made a rebuild of 5,000 chunks take a minute); the other projections go version
+    by version."""
+    if backend == "keyword":
+        store.write(
+            domain_id=domain_id,
+            delete_versions=[v.pk for v in versions] + list(removed),
+            add=[entry for version in versions for entry in keyword_entries(version)],
+        )
+        return
+    for version_id in removed:
+        store.delete_version(domain_id=domain_id, version_id=version_id)
+    for version in versions:
+        project_version(backend=backend, store=store, version=version)
+
+
 def project_version(*, backend: str, store, version) -> None:
     """(Re)write one version's share of a projection from the database — exact, not additive."""
     if backend == "graph":
@@ -210,16 +232,19 @@ def reconcile_domain(*, domain, backend: str, store=None, max_versions: int | No
     )
     batch, report.remaining = drift[:max_versions], max(0, len(drift) - max_versions)
     versions = _versions_by_id(domain_id, batch)
-    for version_id in batch:
-        version = versions.get(version_id)
-        if version is None:
-            store.delete_version(domain_id=domain_id, version_id=version_id)
-            report.removed.append(version_id)
-            heysh_projection_drift_total.labels(backend=backend, action="removed").inc()
-        else:
-            project_version(backend=backend, store=store, version=version)
-            report.reprojected.append(version_id)
-            heysh_projection_drift_total.labels(backend=backend, action="reprojected").inc()
+    report.removed = [v for v in batch if v not in versions]
+    report.reprojected = [v for v in batch if v in versions]
+    step = KEYWORD_WRITE_VERSIONS if backend == "keyword" else 1
+    for start in range(0, len(batch), step):
+        part = batch[start : start + step]
+        project_versions(
+            backend=backend, store=store, domain_id=domain_id,
+            versions=[versions[v] for v in part if v in versions], removed=[v for v in part if v not in versions],
+        )
+    if report.removed:
+        heysh_projection_drift_total.labels(backend=backend, action="removed").inc(len(report.removed))
+    if report.reprojected:
+        heysh_projection_drift_total.labels(backend=backend, action="reprojected").inc(len(report.reprojected))
     if report.drift:
         logger.info(
             "reconciled %s of domain %s: %d re-projected, %d removed, %d left for the next run",
@@ -241,15 +266,14 @@ def rebuild_domain(*, domain, backend: str, store=None, progress: Callable[[int]
     expected_counts, expected_members = EXPECTED[backend](domain_id=domain.pk)
     version_ids = sorted(set(expected_counts) | set(expected_members))
     written = 0
-    for start in range(0, len(version_ids), 100):
-        chunk = version_ids[start : start + 100]
+    step = KEYWORD_WRITE_VERSIONS if backend == "keyword" else 100
+    for start in range(0, len(version_ids), step):
+        chunk = version_ids[start : start + step]
         versions = _versions_by_id(domain.pk, chunk)
-        for version_id in chunk:
-            if version_id in versions:
-                project_version(backend=backend, store=store, version=versions[version_id])
-                written += 1
-            if progress:
-                progress(1)
+        project_versions(backend=backend, store=store, domain_id=domain.pk, versions=[versions[v] for v in chunk if v in versions])
+        written += sum(1 for v in chunk if v in versions)
+        if progress:
+            progress(len(chunk))
     heysh_projection_drift_total.labels(backend=backend, action="rebuilt").inc(written)
     return written
 

@@ -10,8 +10,9 @@ from django.test import override_settings
 from django.utils import timezone
 
 from apps.documents.models import Chunk, Document, DocumentStatus, ProcessingRun, StepRun
-from apps.documents.services import document_create, documents_create_many, intake_prepare
+from apps.documents.services import document_create, document_new_version, documents_create_many, intake_prepare
 from apps.documents.workflow import step_execute, workflow_sweep
+from apps.search.engines.keyword import keyword_engine
 from tests.documents.files import make_pdf
 
 pytestmark = pytest.mark.django_db
@@ -150,3 +151,21 @@ def test_an_index_batch_takes_further_documents_only_within_its_chunk_budget(dom
     assert batch_of(long) == 1
     assert step_execute(step_run_id=short2.pk, step="index") == "succeeded"
     assert Chunk.objects.filter(document__in=documents, embedding__isnull=True).count() == 0
+
+
+def test_an_index_batch_with_two_versions_of_a_document_keeps_only_the_newer_in_the_keyword_engine(domain, user, no_broker):
+    """One keyword commit for the batch: the older version, replaced within the same batch, is
+    deleted there and not added back."""
+    document, _ = document_create(domain=domain, user=user, text="Django uses PostgreSQL for its data.")
+    second, _ = document_new_version(document=document, user=user, text="Django uses Redis for its cache now.")
+    versions = (document.current_version, second)
+    for step in ("analyze", "extract", "graph"):
+        for version in versions:  # the first version's step may take the second's along
+            row = StepRun.objects.get(run__version=version, step=step)
+            if row.status == StepRun.Status.QUEUED:
+                assert step_execute(step_run_id=row.pk, step=step) == "succeeded"
+    index_steps = [StepRun.objects.get(run__version=v, step="index", status=StepRun.Status.QUEUED) for v in versions]
+    assert step_execute(step_run_id=index_steps[0].pk, step="index") == "succeeded"
+    assert [StepRun.objects.get(pk=s.pk).metrics["batch"] for s in index_steps] == [2, 2]
+    newer = {str(pk) for pk in Chunk.objects.filter(version=second).values_list("pk", flat=True)}
+    assert newer and keyword_engine.version_members(domain_id=domain.pk) == {second.pk: newer}

@@ -5,7 +5,7 @@ import math
 import pytest
 from django.core.management import CommandError, call_command
 
-from apps.documents.models import Document
+from apps.documents.models import Document, StepRun
 from apps.domains.models import Domain
 from apps.search.services.evaluation import dataset_load, evaluate_rankings, ndcg_at_k, recall_at_k
 
@@ -81,3 +81,21 @@ def test_ingestion_shows_a_progress_bar_on_stderr(dataset_dir):
     call_command("evaluate", str(dataset_dir), "--json", stdout=out, stderr=err)
     assert "ingesting" in err.getvalue() and "doc" in err.getvalue()
     json.loads(out.getvalue())  # stdout stays one JSON object
+
+
+@pytest.mark.django_db(transaction=True)
+def test_evaluate_ingests_in_batches_with_progress_and_prints_metrics(dataset_dir):
+    """The corpus goes through the bulk intake and the batched step tasks (one indexing batch for
+    the three documents, one keyword commit), not one document at a time."""
+    out, err = io.StringIO(), io.StringIO()
+    call_command("evaluate", str(dataset_dir), "--keep", stdout=out, stderr=err)
+    domain = Domain.objects.get(slug__startswith="evaluate-")
+    index_steps = StepRun.objects.filter(run__domain=domain, step=StepRun.Step.INDEX)
+    assert index_steps.count() == 3 and {s.status for s in index_steps} == {"succeeded"}
+    assert [s.metrics["batch"] for s in index_steps] == [3, 3, 3]
+    assert len({s.started_at for s in StepRun.objects.filter(run__domain=domain, step=StepRun.Step.ANALYZE)}) == 1
+    assert "ingesting" in err.getvalue() and "3/3" in err.getvalue()
+    assert "ingested 3 documents" in out.getvalue() and "{'ready': 3}" in out.getvalue()
+    table = {line.split()[0]: line.split()[1:] for line in out.getvalue().splitlines() if line.startswith(("keyword", "vector", "hybrid"))}
+    assert set(table) == {"keyword", "vector", "hybrid", "hybrid+expand"}
+    assert float(table["keyword"][0]) == pytest.approx((3 / (3 + 1 / math.log2(3)) + 1) / 2, abs=1e-4)

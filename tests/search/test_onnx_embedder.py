@@ -1,9 +1,10 @@
 """The ONNX embedder reproduces sentence-transformers' all-MiniLM-L6-v2 vectors, and warms up once per process."""
 
 import numpy as np
+import onnxruntime
 import pytest
 
-from apps.search.backends.embeddings import base
+from apps.search.backends.embeddings import base, onnx
 from apps.search.backends.embeddings.local import SentenceTransformerEmbedder
 from apps.search.backends.embeddings.onnx import OnnxEmbedder, OnnxExportError, onnx_export_cached
 
@@ -79,3 +80,16 @@ def test_warm_up_runs_once_per_process_in_the_background(onnx_embedder, monkeypa
     onnx_embedder.warm_in_background()
     assert calls == [False]
     assert onnx_embedder.warm_state().ok is True
+
+
+def test_session_threads_do_not_spin_and_default_to_the_cores(monkeypatch):
+    """Idle pool threads must not spin (they would take the CPU of the other processes on the
+    host); 0 threads means one per core this process may use, capped."""
+    options = onnx.session_options(onnxruntime.SessionOptions(), 3)
+    assert options.intra_op_num_threads == 3 and options.inter_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.inter_op.allow_spinning") == "0"
+    monkeypatch.setattr(onnx.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert onnx.session_options(onnxruntime.SessionOptions(), 0).intra_op_num_threads == 2
+    monkeypatch.setattr(onnx.os, "sched_getaffinity", lambda pid: set(range(64)))
+    assert onnx.intra_op_threads(0) == onnx.MAX_DEFAULT_THREADS

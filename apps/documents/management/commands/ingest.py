@@ -4,7 +4,7 @@
 
 Each file goes through the same intake as the API (validation, deduplication, a
 processing run); valid submissions are created in batches of up to 200 (one transaction
-each) and their analysis is sent in batches too. A BEIR corpus line becomes a text document: its title, a blank line
+each, ``documents_create_bulk``) and their analysis is sent in batches too. A BEIR corpus line becomes a text document: its title, a blank line
 and its text (the usual BEIR "title + text" input), titled with the title or the _id.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,13 +22,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 from tqdm import tqdm
 
-from apps.core.exceptions import ServiceError
 from apps.documents.models import ProcessingRun, StepRun
+from apps.documents.services import Intake, documents_create_bulk, intake_prepare
 from apps.domains.models import Domain
-
-# Submissions created per transaction, and the most bytes held in memory before creating them.
-BATCH_DOCUMENTS = 200
-BATCH_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -87,6 +83,18 @@ def _expand(arguments: list[str]) -> list[Path]:
     return paths
 
 
+def _preparer(item: Item) -> Callable[[], Intake]:
+    """Validates the item when called (a file is read only then, one batch in memory at a time)."""
+
+    def prepare() -> Intake:
+        if item.path is None:
+            return intake_prepare(text=item.text or "", title=item.title)
+        with item.path.open("rb") as handle:
+            return intake_prepare(upload=File(handle, name=item.path.name))
+
+    return prepare
+
+
 def _items(paths: list[Path]) -> Iterator[Item]:
     for path in paths:
         if _is_corpus(path):
@@ -106,8 +114,6 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=3600, help="With --wait: give up waiting after this many seconds.")
 
     def handle(self, *args, **options):
-        from apps.documents.services import Intake, documents_create_many, intake_prepare
-
         domain = Domain.objects.filter(slug=options["domain"]).first()
         if domain is None:
             raise CommandError(f"No domain with slug “{options['domain']}”.")
@@ -118,45 +124,16 @@ class Command(BaseCommand):
                 raise CommandError(f"No user “{options['user']}”.")
         paths = _expand(options["paths"])
 
-        created, duplicates, rejected = [], 0, []
-        pending: list[tuple[str, Intake]] = []
-
-        def submit() -> None:
-            nonlocal duplicates
-            if not pending:
-                return
-            outcome = documents_create_many(domain=domain, user=user, intakes=[intake for _, intake in pending])
-            for document, is_new in outcome:
-                if is_new:
-                    created.append(document.pk)
-                else:
-                    duplicates += 1
-            bar.update(len(pending))
-            pending.clear()
-
         with tqdm(total=_count(paths), unit="doc", desc="ingest", disable=options["verbosity"] == 0) as bar:
-            for item in _items(paths):
-                try:
-                    if item.path is not None:
-                        with item.path.open("rb") as handle:
-                            intake = intake_prepare(upload=File(handle, name=item.path.name))
-                    else:
-                        intake = intake_prepare(text=item.text or "", title=item.title)
-                except ServiceError as exc:
-                    rejected.append((item.label, exc.message))
-                    bar.update(1)
-                    continue
-                pending.append((item.label, intake))
-                # Validated submissions are created together: a few statements per batch, not per file.
-                if len(pending) >= BATCH_DOCUMENTS or sum(len(i.data) for _, i in pending) >= BATCH_BYTES:
-                    submit()
-            submit()
+            outcome = documents_create_bulk(
+                domain=domain, user=user, submissions=((item.label, _preparer(item)) for item in _items(paths)), progress=bar.update
+            )
 
-        self.stdout.write(f"created: {len(created)}  duplicate: {duplicates}  rejected: {len(rejected)}")
-        for label, reason in rejected:
+        self.stdout.write(f"created: {len(outcome.created)}  duplicate: {outcome.duplicates}  rejected: {len(outcome.rejected)}")
+        for label, reason in outcome.rejected:
             self.stdout.write(f"  rejected {label}: {reason}")
-        if options["wait"] and created:
-            self._wait(created, timeout=options["timeout"], quiet=options["verbosity"] == 0)
+        if options["wait"] and outcome.created:
+            self._wait(outcome.created, timeout=options["timeout"], quiet=options["verbosity"] == 0)
 
     def _wait(self, document_ids: list[int], *, timeout: float, quiet: bool) -> None:
         finished_statuses = (ProcessingRun.Status.SUCCEEDED, ProcessingRun.Status.FAILED)

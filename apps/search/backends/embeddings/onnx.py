@@ -36,6 +36,9 @@ from apps.search.backends.types import HealthStatus
 PROJECT_ROOT = Path(__file__).resolve().parents[4]
 EXPORT_TIMEOUT_SECONDS = 900
 DOCUMENT_RUNTIMES = ("onnx", "torch")
+# Threads per call when none are configured: one per core, up to this (a query gains nothing
+# from more, and every process of a host embeds at once during ingestion).
+MAX_DEFAULT_THREADS = 4
 
 _runtimes: dict[tuple[str, int], tuple[object, object]] = {}
 _lock = threading.Lock()
@@ -98,6 +101,30 @@ def max_tokens_of(model_dir: Path, default: int = 256) -> int:
         return default
 
 
+def intra_op_threads(threads: int) -> int:
+    """``threads``, or for 0 one per core this process may run on, at most ``MAX_DEFAULT_THREADS``."""
+    if threads:
+        return threads
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_THREADS))
+
+
+def session_options(options, threads: int):
+    """Threads for one call, and no spinning: by default ONNX Runtime's idle pool threads spin
+    for a while after every call, which on a 2-core machine shared by web, worker and database
+    processes burns the CPU they need (measured: twice the CPU per query, slower queries,
+    docs/search.md "Embedding model")."""
+    options.intra_op_num_threads = intra_op_threads(threads)
+    options.inter_op_num_threads = 1
+    # https://onnxruntime.ai/docs/performance/tune-performance/threading.html
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
 def _load(onnx_path: Path, tokenizer_path: Path, max_tokens: int, threads: int):
     key = (str(onnx_path), threads)
     with _lock:
@@ -106,9 +133,7 @@ def _load(onnx_path: Path, tokenizer_path: Path, max_tokens: int, threads: int):
             import onnxruntime
             from tokenizers import Tokenizer
 
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = threads  # 0: the runtime's default, one per core
-            options.inter_op_num_threads = 1
+            options = session_options(onnxruntime.SessionOptions(), threads)
             try:
                 session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime raises its own (pybind) exception types

@@ -1,7 +1,8 @@
 """python manage.py evaluate DATASET_DIR [--json] [--limit-queries N] [--keep]
 
 Ingests a BEIR-layout dataset into a fresh domain through the real document pipeline
-(``document_create`` + the workflow's tasks, run in-process), then scores keyword,
+(``documents_create_bulk``, the intake of ``manage.py ingest``, and the workflow's batched
+step tasks, run in-process), then scores keyword,
 vector, hybrid and hybrid+expand retrieval with nDCG@10 and Recall@100 through
 ``search_run`` — the function the search API calls.
 """
@@ -13,12 +14,16 @@ import json
 import time
 import uuid
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Count
 from tqdm import tqdm
 
 from apps.search.services.evaluation import MODES, dataset_load, evaluate_domain
+
+# Documents removed per transaction when the evaluation domain is cleaned up.
+CLEANUP_BATCH = 500
 
 
 class Command(BaseCommand):
@@ -128,30 +133,41 @@ class Command(BaseCommand):
         return domain, membership.user, doc_ids
 
     def _ingest(self, domain, user, dataset) -> dict[int, list[str]]:
-        """Every corpus line through document_create; the workflow's tasks run eagerly in this process."""
+        """The corpus through ``documents_create_bulk`` (the intake of ``manage.py ingest``); the
+        workflow's batched step tasks run in this process, each batch through every step before
+        the next batch is created."""
         from celery import current_app as app
 
         from apps.documents.models import Document, DocumentStatus
-        from apps.documents.services import document_create
+        from apps.documents.services import documents_create_bulk, intake_prepare
+
+        def submissions():
+            for corpus_id, doc in dataset.corpus.items():
+                text, title = _source_text(corpus_id, doc), doc["title"].strip() or corpus_id
+                yield corpus_id, lambda text=text, title=title: intake_prepare(text=text, title=title)
 
         eager, propagates = app.conf.task_always_eager, app.conf.task_eager_propagates
         app.conf.task_always_eager, app.conf.task_eager_propagates = True, False
-        doc_ids: dict[int, list[str]] = {}
         started = time.perf_counter()
         # The bar goes to stderr, so --json still prints exactly one object on stdout.
         progress = tqdm(total=len(dataset.corpus), unit="doc", desc="ingesting", file=self.stderr, mininterval=1.0)
         try:
-            for corpus_id, doc in dataset.corpus.items():
-                document, _created = document_create(
-                    domain=domain, user=user, text=_source_text(corpus_id, doc), title=doc["title"].strip() or corpus_id
-                )
-                doc_ids.setdefault(document.pk, []).append(corpus_id)
-                progress.update()
+            # One creation batch per step batch: in eager mode a created batch runs through the
+            # whole pipeline before the call returns, so the bar moves every few seconds.
+            outcome = documents_create_bulk(
+                domain=domain, user=user, submissions=submissions(), progress=progress.update,
+                batch_documents=settings.STEP_BATCH_DOCUMENTS,
+            )
         finally:
             progress.close()
             app.conf.task_always_eager, app.conf.task_eager_propagates = eager, propagates
+        doc_ids: dict[int, list[str]] = {}
+        for corpus_id, document_id in outcome.document_of.items():
+            doc_ids.setdefault(document_id, []).append(corpus_id)
         statuses = dict(Document.objects.filter(domain=domain).values_list("status").annotate(n=Count("pk")).order_by())
         self._log(f"ingested {len(dataset.corpus)} documents in {time.perf_counter() - started:.1f} s: {statuses}")
+        for corpus_id, reason in outcome.rejected:
+            self._log(f"warning: document {corpus_id} was refused ({reason}); it is evaluated as missing")
         not_ready = sum(n for status, n in statuses.items() if status != DocumentStatus.READY)
         if not_ready:
             self._log(f"warning: {not_ready} documents are not READY; they are evaluated as missing")
@@ -159,10 +175,11 @@ class Command(BaseCommand):
 
     def _cleanup(self, domain, user):
         from apps.documents.models import Document
-        from apps.documents.services import document_delete
+        from apps.documents.services import documents_delete_many
 
-        for document in Document.objects.filter(domain=domain):
-            document_delete(document=document)
+        document_ids = list(Document.objects.filter(domain=domain).order_by("pk").values_list("pk", flat=True))
+        for start in range(0, len(document_ids), CLEANUP_BATCH):
+            documents_delete_many(domain_id=domain.pk, document_ids=document_ids[start : start + CLEANUP_BATCH])
         domain.delete()
         user.delete()
 
