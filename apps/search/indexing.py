@@ -7,11 +7,12 @@ short document costs several times more. Each batch of vectors is stored on its
 chunk rows (float32 little-endian bytes plus the model name) and committed, and the
 leases are extended between batches: a retried step only embeds what is missing.
 
-Then, per document version: the domain's ``index_version`` is bumped, the vectors are
-upserted into the vector store (deterministic ids: the same chunk twice is one vector),
-the chunks are written to the keyword engine (one commit that also deletes the
-document's older versions), and the older versions leave the vector store, then the
-database.
+Then the domain's ``index_version`` is bumped and each domain's versions are published
+into the vector store in one call (``VectorStore.publish``: on the embedded faiss engine one
+commit adding the versions' vectors and dropping their documents' older versions; on
+Weaviate upserts with deterministic ids, then deletes). Then, per document version, the
+chunks are written to the keyword engine (one commit that also deletes the document's older
+versions), and the older versions leave the database.
 """
 
 from __future__ import annotations
@@ -92,28 +93,15 @@ def versions_publish(
         for version in versions:
             if version.document_id == document_id and number < version.number:
                 older[version.pk].append(pk)
-    stored = {}
-    if not store.needs_items:  # the embedded store reads the chunk rows the embeddings were stored on
-        stored = dict(
-            Chunk.objects.filter(version_id__in=[v.pk for v in versions], embedding__isnull=False)
-            .values_list("version_id")
-            .annotate(n=Count("pk"))
-            .values_list("version_id", "n")
-        )
+    vectors = _vectors_publish(store=store, versions=versions, older=older, heartbeat=heartbeat)
     results: dict[int, dict | Exception] = {}
     for version in versions:
         try:
-            upserted = stored.get(version.pk, 0)
-            if store.needs_items:
-                for items in vector_items(version):
-                    store.upsert(items)
-                    upserted += len(items)
-                    if heartbeat:
-                        heartbeat()
+            upserted = vectors[version.pk]
+            if isinstance(upserted, Exception):
+                raise upserted
             keywords = version_keywords_publish(version=version, older_version_ids=older[version.pk])
             removed = 0
-            for old_version_id in older[version.pk]:
-                store.delete_version(domain_id=version.domain_id, version_id=old_version_id)
             if older[version.pk]:
                 with transaction.atomic():
                     removed = (
@@ -125,6 +113,35 @@ def versions_publish(
         except Exception as exc:  # noqa: PERF203 (one version's projection failing must not fail the others)
             results[version.pk] = exc
     return results
+
+
+def _vectors_publish(
+    *, store, versions: Sequence[DocumentVersion], older: dict[int, list[int]], heartbeat
+) -> dict[int, int | Exception]:
+    """Each domain's versions into the vector store in one ``publish`` (one commit of the embedded
+    engine: the versions' vectors in, their earlier vectors and their documents' older versions
+    out); a failing domain gives its versions the exception."""
+    by_domain: dict[int, list[DocumentVersion]] = {}
+    for version in versions:
+        by_domain.setdefault(version.domain_id, []).append(version)
+    out: dict[int, int | Exception] = {}
+    for domain_id, group in by_domain.items():
+        try:
+            items = []
+            for version in group:
+                for batch in vector_items(version):
+                    items.extend(batch)
+                out[version.pk] = sum(1 for item in items if item.version_id == version.pk)
+            store.publish(
+                domain_id=domain_id,
+                items=items,
+                delete_version_ids=[v for version in group for v in (version.pk, *older[version.pk])],
+            )
+            if heartbeat:
+                heartbeat()
+        except Exception as exc:  # noqa: PERF203 (one domain's failure must not fail the others)
+            out.update({version.pk: exc for version in group})
+    return out
 
 
 def version_keywords_publish(*, version: DocumentVersion, older_version_ids: Sequence[int] = ()) -> int:
