@@ -38,7 +38,7 @@ import logging
 import os
 import shutil
 import threading
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,9 +193,11 @@ def _load(path: Path, previous: _State | None) -> _State:
             live = np.load(gen_dir / "base-live.npy") if base.kind != "none" else np.ones(0, dtype=bool)
             delta_rows = np.load(gen_dir / "delta-rows.npy")
             delta_vectors = np.load(gen_dir / "delta-vectors.npy")
-        except FileNotFoundError:
-            if attempt == 4 or not meta_file.exists():
-                raise
+        except FileNotFoundError as exc:
+            if not meta_file.exists():
+                raise  # the index was deleted
+            if attempt == 4:
+                raise IndexCorrupt(f"vector index {path}: {exc}") from exc
             continue  # the generation was replaced and removed between reading meta.json and its files
         except IndexCorrupt:
             raise
@@ -294,7 +296,10 @@ class VectorEngine:
         if not mtime_ns(_meta_path(path)):
             return None
         try:
-            return _load(path, _readers.get(domain_id))
+            state = _load(path, _readers.get(domain_id))
+            with _readers_guard:  # the next commit (or query) of this process reuses the opened base
+                _readers[domain_id] = state
+            return state
         except (IndexCorrupt, FileNotFoundError):
             logger.warning(
                 "vector index %s is unreadable: starting it over; reconcile restores its vectors", path, exc_info=True
@@ -302,12 +307,18 @@ class VectorEngine:
             shutil.rmtree(path, ignore_errors=True)
             return None
 
-    def _commit(self, path, state, add, delete_versions, delete_chunks, force_merge: bool = False) -> int:
-        model = state.model if state is not None else ""
-        dim = state.dim if state is not None else 0
-        live_before = (int(state.live.sum()) + len(state.delta_rows)) if state is not None else 0
-        if live_before == 0 and add:  # an empty index takes the model of what it is given first
-            model, dim = add[0].model, int(np.asarray(add[0].vector).shape[-1])
+    @staticmethod
+    def _index_model(state: _State | None, add: Sequence[VectorEntry]) -> tuple[str, int]:
+        """The index's (model, dim); an empty index takes the model of what it is given first."""
+        live = (int(state.live.sum()) + len(state.delta_rows)) if state is not None else 0
+        if live == 0 and add:
+            return add[0].model, int(np.asarray(add[0].vector).shape[-1])
+        return (state.model, state.dim) if state is not None else ("", 0)
+
+    @staticmethod
+    def _prepare(path: Path, model: str, dim: int, add: Sequence[VectorEntry], languages: list[str]):
+        """``add`` as side-table rows and normalised vectors; entries of another model (or
+        dimension) are left out. ``languages`` (the code table) is extended."""
         entries = [e for e in add if e.model == model and np.asarray(e.vector).shape[-1] == dim]
         if len(entries) < len(add):
             logger.warning(
@@ -315,14 +326,38 @@ class VectorEngine:
                 "the index when the model changes",
                 path, model, dim, len(add) - len(entries),
             )
-        languages = list(state.meta.get("languages", [])) if state is not None else []
         codes = {name: code for code, name in enumerate(languages)}
         for e in entries:
             if (e.language or "") not in codes:
                 codes[e.language or ""] = len(languages)
                 languages.append(e.language or "")
-        gone_versions = np.asarray(delete_versions, dtype=np.int64)
-        gone_chunks = np.asarray([*delete_chunks, *(e.chunk_id for e in entries)], dtype=np.int64)
+        rows = np.array(
+            [(e.chunk_id, e.document_id, e.version_id, codes[e.language or ""], float(e.created)) for e in entries],
+            dtype=ROW,
+        )
+        vectors = (
+            _normalised(np.stack([np.asarray(e.vector) for e in entries]))
+            if entries
+            else np.empty((0, dim), dtype=np.float32)
+        )
+        return rows, vectors
+
+    def _commit(self, path, state, add, delete_versions, delete_chunks) -> int:
+        languages = list(state.meta.get("languages", [])) if state is not None else []
+        model, dim = self._index_model(state, add)
+        new_rows, new_vectors = self._prepare(path, model, dim, add, languages)
+        return self._publish(
+            path, state, model=model, dim=dim, languages=languages, new_rows=new_rows, new_vectors=new_vectors,
+            delete_versions=delete_versions, delete_chunks=delete_chunks,
+        )
+
+    def _publish(
+        self, path, state, *, model, dim, languages, new_rows, new_vectors, delete_versions=(), delete_chunks=(),
+        force_merge: bool = False,
+    ) -> int:
+        """Write the next generation: ``state`` minus the deletes (and the re-added chunks), plus the new rows."""
+        gone_versions = np.asarray(list(delete_versions), dtype=np.int64)
+        gone_chunks = np.concatenate([np.asarray(list(delete_chunks), dtype=np.int64), new_rows["chunk"]])
 
         def dead(rows: np.ndarray) -> np.ndarray:
             return np.isin(rows["version"], gone_versions) | np.isin(rows["chunk"], gone_chunks)
@@ -334,15 +369,6 @@ class VectorEngine:
         delta_rows = state.delta_rows if state is not None else np.empty(0, dtype=ROW)
         delta_vectors = state.delta_vectors if state is not None else np.empty((0, dim), dtype=np.float32)
         keep = ~dead(delta_rows)
-        new_rows = np.array(
-            [(e.chunk_id, e.document_id, e.version_id, codes[e.language or ""], float(e.created)) for e in entries],
-            dtype=ROW,
-        )
-        new_vectors = (
-            _normalised(np.stack([np.asarray(e.vector) for e in entries]))
-            if entries
-            else np.empty((0, dim), dtype=np.float32)
-        )
         delta_rows = np.concatenate([delta_rows[keep], new_rows])
         delta_vectors = np.concatenate([delta_vectors[keep].reshape(-1, dim), new_vectors]).astype(np.float32)
 
@@ -382,7 +408,7 @@ class VectorEngine:
         for old in path.glob("g*"):  # keep the previous generation for readers opening it right now
             if old.name[1:].isdigit() and int(old.name[1:]) < generation - 1:
                 shutil.rmtree(old, ignore_errors=True)
-        return len(entries)
+        return len(new_rows)
 
     @staticmethod
     def _merge(gen_dir, state, base: _Base, live, delta_rows, delta_vectors, kind: str, dim: int):
@@ -419,17 +445,28 @@ class VectorEngine:
 
     def rebuild(self, *, domain_id: int, batches: Iterable[Sequence[VectorEntry]]) -> int:
         """Start the domain's index over from ``batches`` (all of them, one base built once), under
-        the writer lock; entries of a model other than the majority's are left out. Returns the
-        vectors indexed."""
-        entries = [e for batch in batches for e in batch]
+        the writer lock; entries of another model than the first one's are left out (the caller
+        passes the majority model's). Returns the vectors indexed."""
         path = self.path(domain_id)
         with writer_lock(self.lock_path(domain_id)):
             shutil.rmtree(path, ignore_errors=True)
-            if not entries:
+            languages: list[str] = []
+            parts, model, dim = [], None, 0
+            for batch in batches:
+                if not batch:
+                    continue
+                if model is None:
+                    model, dim = batch[0].model, int(np.asarray(batch[0].vector).shape[-1])
+                parts.append(self._prepare(path, model, dim, batch, languages))
+            if model is None:
                 return 0
-            model = Counter(e.model for e in entries).most_common(1)[0][0]
-            entries = [e for e in entries if e.model == model]
-            return self._commit(path, None, entries, [], [], force_merge=True)
+            new_rows = np.concatenate([rows for rows, _ in parts])
+            new_vectors = np.concatenate([vectors for _, vectors in parts])
+            parts.clear()
+            return self._publish(
+                path, None, model=model, dim=dim, languages=languages, new_rows=new_rows, new_vectors=new_vectors,
+                force_merge=True,
+            )
 
     def delete_version(self, *, domain_id: int, version_id: int) -> None:
         self.write(domain_id=domain_id, delete_versions=[version_id])
@@ -454,6 +491,9 @@ class VectorEngine:
                 previous = state if state is not None and state.inode == inode else None
                 try:
                     state = _readers[domain_id] = _load(path, previous)
+                except FileNotFoundError:  # the index was deleted meanwhile
+                    _readers.pop(domain_id, None)
+                    return None
                 except IndexCorrupt:
                     _readers.pop(domain_id, None)
                     raise
@@ -467,20 +507,21 @@ class VectorEngine:
         return state.model if state is not None else ""
 
     def search(
-        self, *, domain_id: int, vector: np.ndarray, k: int, filters: VectorFilter | None = None
+        self, *, domain_id: int, vector: np.ndarray, k: int, filters: VectorFilter | None = None, exact: bool = False
     ) -> list[tuple[int, float]]:
-        """(chunk id, cosine similarity) best first, from the live vectors passing ``filters``."""
+        """(chunk id, cosine similarity) best first, from the live vectors passing ``filters``;
+        ``exact`` scans every vector even where the index is HNSW (recall measurements)."""
         state = self._reader(domain_id)
         if state is None or k <= 0:
             return []
         query = _normalised(np.asarray(vector, dtype=np.float32).reshape(1, -1))
         if query.shape[1] != state.dim:
             return []
-        hits = self._search_base(state, query, k, filters) + self._search_delta(state, query[0], k, filters)
+        hits = self._search_base(state, query, k, filters, exact) + self._search_delta(state, query[0], k, filters)
         hits.sort(key=lambda h: -h[1])
         return hits[:k]
 
-    def _search_base(self, state: _State, query: np.ndarray, k: int, filters: VectorFilter | None):
+    def _search_base(self, state: _State, query: np.ndarray, k: int, filters: VectorFilter | None, exact: bool):
         base = state.base
         n = len(base.rows)
         if not n:
@@ -498,7 +539,7 @@ class VectorEngine:
             return []
         selector, _bits = _bitmap(mask) if mask is not None else (None, None)
         want = min(k, allowed)
-        if base.kind == "hnsw" and allowed >= FILTER_ANN_MIN_SHARE * n:
+        if base.kind == "hnsw" and not exact and allowed >= FILTER_ANN_MIN_SHARE * n:
             params = faiss.SearchParametersHNSW()
             params.efSearch = max(settings.SEARCH_ANN_EF_SEARCH, k)
             if selector is not None:
