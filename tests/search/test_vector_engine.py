@@ -260,3 +260,20 @@ def test_deleting_or_replacing_a_document_removes_exactly_its_vectors(domain):
         stays.current_version_id: {str(pk) for pk in Chunk.objects.filter(document=stays).values_list("pk", flat=True)},
         new.current_version_id: {str(pk) for pk in Chunk.objects.filter(version=new.current_version).values_list("pk", flat=True)},
     }
+
+
+@pytest.mark.django_db
+def test_standing_in_for_a_failed_scale_out_store_scans_the_database_where_the_engine_has_no_index(domain, owner_client):
+    """With Weaviate as the default the engine never indexed the domain: its fallback answers
+    from the stored embeddings instead of finding nothing."""
+    from django.test import override_settings
+
+    make_document(domain, "Shock waves", ["Supersonic flow over a wedge makes an oblique shock."])
+    make_document(domain, "Rotors", ["Helicopter rotor blades flap and lag."])
+    vector_engine.delete_domain(domain_id=domain.pk)
+    broken = {"default": {"BACKEND": "tests.search.test_search_api.BrokenVectorStore"}}
+    with override_settings(VECTOR_STORES=broken):
+        body = owner_client.get("/api/v1/search", {"q": "supersonic wedge shock", "mode": "vector", "k": 1}).json()
+    assert [r["document"]["title"] for r in body["results"]] == ["Shock waves"]
+    assert body["degraded"] == ["vector"] and "embedded" in body["degraded_detail"]["vector"]
+    assert not vector_engine.exists(domain_id=domain.pk)  # the stand-in wrote nothing
