@@ -411,7 +411,13 @@ PROJECTION_RECONCILE_INTERVAL_SECONDS = env.int("HEYSH_RECONCILE_INTERVAL_SECOND
 PROJECTION_RECONCILE_BATCH = env.int("HEYSH_RECONCILE_BATCH", 200, min_value=1, help="Most document versions one reconcile run repairs per domain and projection.")
 # The embedded default's persistent search engines (apps/search/engines): derived data, rebuilt
 # from the database by rebuild_projections / the beat reconcile.
-SEARCH_INDEX_DIR = Path(env.str("HEYSH_SEARCH_INDEX_DIR", str(VAR_DIR / "search"), help="Where the embedded search engines keep their index files (the tantivy keyword index); shared by every process on the host."))
+SEARCH_INDEX_DIR = Path(env.str("HEYSH_SEARCH_INDEX_DIR", str(VAR_DIR / "search"), help="Where the embedded search engines keep their index files (the tantivy keyword index, the faiss vector index); shared by every process on the host."))
+# The vector engine (apps/search/engines/vectors.py, faiss): HNSW from this many vectors in a
+# domain, exact search below. https://github.com/facebookresearch/faiss/wiki/Guidelines-to-choose-an-index
+SEARCH_ANN_MIN_VECTORS = env.int("HEYSH_SEARCH_ANN_MIN_VECTORS", 20000, min_value=1, help="A domain's vector index is HNSW (approximate) from this many vectors, exact (a flat scan) below.")
+SEARCH_ANN_M = env.int("HEYSH_SEARCH_ANN_M", 32, min_value=4, max_value=128, help="HNSW: neighbours per node (faiss IndexHNSWFlat M).")
+SEARCH_ANN_EF_CONSTRUCTION = env.int("HEYSH_SEARCH_ANN_EF_CONSTRUCTION", 40, min_value=8, help="HNSW: candidate list while building (efConstruction).")
+SEARCH_ANN_EF_SEARCH = env.int("HEYSH_SEARCH_ANN_EF_SEARCH", 128, min_value=8, help="HNSW: candidate list while searching (efSearch; at least k). Higher: better recall, slower.")
 SEARCH_INDEX_LOCK_TIMEOUT = env.float("HEYSH_SEARCH_INDEX_LOCK_TIMEOUT", 60.0, min_value=0.0, help="Seconds an index writer waits for another process's writer lock before the step fails (and is retried).")
 SEARCH_RRF_K = env.int("HEYSH_SEARCH_RRF_K", 60, min_value=1, help="Reciprocal-rank fusion constant.")
 SEARCH_VECTOR_WEIGHT = env.float("HEYSH_SEARCH_VECTOR_WEIGHT", 1.0, min_value=0.0, help="Fusion weight of the vector channel.")

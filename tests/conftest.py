@@ -89,10 +89,11 @@ def search_index_dir():
 
     from django.conf import settings
 
-    from apps.search.engines import keyword
+    from apps.search.engines import keyword, vectors
 
     def wipe():
         keyword._readers.clear()
+        vectors._readers.clear()
         shutil.rmtree(settings.SEARCH_INDEX_DIR, ignore_errors=True)
 
     wipe()

@@ -162,9 +162,10 @@ def api_key_revoke(*, actor, api_key: ApiKey) -> ApiKey:
 
 def domains_index_invalidate(domain_ids) -> None:
     """The one way to say "the searchable content of these domains changed": bumps their
-    ``index_version``, which every per-process search cache compares before answering.
-    Call it inside the transaction that makes the change, so no cache can be rebuilt from a
-    state between the change and the bump."""
+    ``index_version``, a generation counter for anything that caches a domain's searchable
+    content (the search engines themselves follow their own index files). Call it inside the
+    transaction that makes the change, so no cache can be rebuilt from a state between the
+    change and the bump."""
     ids = sorted({int(i) for i in domain_ids})
     if ids:
         Domain.objects.filter(pk__in=ids).update(index_version=F("index_version") + 1)

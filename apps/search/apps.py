@@ -15,9 +15,11 @@ class SearchConfig(AppConfig):
     def ready(self):
         # App loading: these import models, which exist only now; pipeline registers the document pipeline's steps.
         from apps.search import pipeline, receivers, reconcile  # noqa: F401
+        from apps.search.backends.vectors.embedded import vector_index_check
         from apps.search.engines.keyword import keyword_index_check
 
         degradable_check_register("search_index.keyword", keyword_index_check)
+        degradable_check_register("search_index.vectors", vector_index_check)
 
         documents_ready.connect(receivers.search_caches_invalidate, dispatch_uid="search.caches_invalidate")
         document_deleting.connect(receivers.graph_prune_after_delete, dispatch_uid="search.graph_prune")

@@ -7,11 +7,12 @@ short document costs several times more. Each batch of vectors is stored on its
 chunk rows (float32 little-endian bytes plus the model name) and committed, and the
 leases are extended between batches: a retried step only embeds what is missing.
 
-Then, per document version: the domain's ``index_version`` is bumped, the vectors are
-upserted into the vector store (deterministic ids: the same chunk twice is one vector),
-the chunks of the whole batch are written to the keyword engine (one commit per domain that
-also deletes the documents' older versions), and the older versions leave the vector
-store, then the database.
+Then the domain's ``index_version`` is bumped and each domain's versions are published
+into the vector store in one call (``VectorStore.publish``: on the embedded faiss engine one
+commit adding the versions' vectors and dropping their documents' older versions; on
+Weaviate upserts with deterministic ids, then deletes). Then the chunks of the whole batch
+are written to the keyword engine (one commit per domain that also deletes the documents'
+older versions), and the older versions leave the database.
 """
 
 from __future__ import annotations
@@ -92,27 +93,10 @@ def versions_publish(
         for version in versions:
             if version.document_id == document_id and number < version.number:
                 older[version.pk].append(pk)
-    stored = {}
-    if not store.needs_items:  # the embedded store reads the chunk rows the embeddings were stored on
-        stored = dict(
-            Chunk.objects.filter(version_id__in=[v.pk for v in versions], embedding__isnull=False)
-            .values_list("version_id")
-            .annotate(n=Count("pk"))
-            .values_list("version_id", "n")
-        )
-    results: dict[int, dict | Exception] = {}
-    upserted: dict[int, int] = {}
-    for version in versions:
-        try:
-            upserted[version.pk] = stored.get(version.pk, 0)
-            if store.needs_items:
-                for items in vector_items(version):
-                    store.upsert(items)
-                    upserted[version.pk] += len(items)
-                    if heartbeat:
-                        heartbeat()
-        except Exception as exc:  # noqa: PERF203 (one version's projection failing must not fail the others)
-            results[version.pk] = exc
+    vectors = _vectors_publish(store=store, versions=versions, older=older, heartbeat=heartbeat)
+    # A version whose vectors failed fails alone; the others go on to the keyword engine.
+    results: dict[int, dict | Exception] = {pk: out for pk, out in vectors.items() if isinstance(out, Exception)}
+    upserted = {pk: out for pk, out in vectors.items() if not isinstance(out, Exception)}
     keywords = versions_keywords_publish(versions=[v for v in versions if v.pk not in results], older=older)
     for version in versions:
         if version.pk in results:
@@ -121,8 +105,6 @@ def versions_publish(
             if isinstance(keywords[version.pk], Exception):
                 raise keywords[version.pk]
             removed = 0
-            for old_version_id in older[version.pk]:
-                store.delete_version(domain_id=version.domain_id, version_id=old_version_id)
             if older[version.pk]:
                 with transaction.atomic():
                     removed = (
@@ -166,6 +148,35 @@ def versions_keywords_publish(
                 except Exception as exc:  # noqa: PERF203 (each version succeeds or fails on its own)
                     written[version.pk] = exc
     return written
+
+
+def _vectors_publish(
+    *, store, versions: Sequence[DocumentVersion], older: dict[int, list[int]], heartbeat
+) -> dict[int, int | Exception]:
+    """Each domain's versions into the vector store in one ``publish`` (one commit of the embedded
+    engine: the versions' vectors in, their earlier vectors and their documents' older versions
+    out); a failing domain gives its versions the exception."""
+    by_domain: dict[int, list[DocumentVersion]] = {}
+    for version in versions:
+        by_domain.setdefault(version.domain_id, []).append(version)
+    out: dict[int, int | Exception] = {}
+    for domain_id, group in by_domain.items():
+        try:
+            items = []
+            for version in group:
+                for batch in vector_items(version):
+                    items.extend(batch)
+                out[version.pk] = sum(1 for item in items if item.version_id == version.pk)
+            store.publish(
+                domain_id=domain_id,
+                items=items,
+                delete_version_ids=[v for version in group for v in (version.pk, *older[version.pk])],
+            )
+            if heartbeat:
+                heartbeat()
+        except Exception as exc:  # noqa: PERF203 (one domain's failure must not fail the others)
+            out.update({version.pk: exc for version in group})
+    return out
 
 
 def version_keywords_publish(*, version: DocumentVersion, older_version_ids: Sequence[int] = ()) -> int:

@@ -46,9 +46,9 @@ def vector_items(version: DocumentVersion, *, batch_size: int = 500) -> Iterator
     rows = (
         Chunk.objects.filter(version=version, embedding__isnull=False)
         .order_by("ordinal")
-        .values_list("pk", "document_id", "version_id", "domain_id", "embedding", "text")
+        .values_list("pk", "document_id", "version_id", "domain_id", "embedding", "text", "embedding_model")
     )
-    for pk, document_id, version_id, domain_id, embedding, text in rows.iterator(chunk_size=batch_size):
+    for pk, document_id, version_id, domain_id, embedding, text, model in rows.iterator(chunk_size=batch_size):
         batch.append(
             VectorItem(
                 chunk_id=pk,
@@ -59,6 +59,7 @@ def vector_items(version: DocumentVersion, *, batch_size: int = 500) -> Iterator
                 text=text,
                 language=version.language,
                 created=created,
+                model=model,
             )
         )
         if len(batch) >= batch_size:

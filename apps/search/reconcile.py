@@ -118,7 +118,40 @@ def keyword_expected(*, domain_id: int) -> tuple[dict[int, int], dict[int, set[s
     return {v: len(m) for v, m in members.items()}, dict(members)
 
 
+def vector_engine_expected(*, domain_id: int) -> tuple[dict[int, int], dict[int, set[str]]]:
+    """What the embedded vector engine must hold: the searchable chunks (each document's current
+    version) embedded with the domain's majority model (two models are never mixed)."""
+    members: dict[int, set[str]] = defaultdict(set)
+    model = majority_model(domain_id=domain_id)
+    for version_id, chunk_id in (
+        chunk_searchable_queryset(domain_ids=[domain_id])
+        .filter(embedding__isnull=False, embedding_model=model)
+        .values_list("version_id", "pk")
+    ):
+        members[version_id].add(str(chunk_id))
+    return {v: len(m) for v, m in members.items()}, dict(members)
+
+
+def majority_model(*, domain_id: int) -> str:
+    """The embedding model of most of the domain's searchable chunks ("" when none is embedded)."""
+    row = (
+        chunk_searchable_queryset(domain_ids=[domain_id])
+        .filter(embedding__isnull=False)
+        .values("embedding_model")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "embedding_model")
+        .first()
+    )
+    return row["embedding_model"] if row else ""
+
+
 EXPECTED = {"graph": graph_expected, "vectors": vectors_expected, "keyword": keyword_expected}
+
+
+def _expected(backend: str, store, domain_id: int):
+    if backend == "vectors" and isinstance(store, EmbeddedVectorStore):
+        return vector_engine_expected(domain_id=domain_id)
+    return EXPECTED[backend](domain_id=domain_id)
 
 
 # --- comparison -----------------------------------------------------------------
@@ -203,6 +236,12 @@ def project_version(*, backend: str, store, version) -> None:
         store.replace_version(graph_contribution(version))
     elif backend == "keyword":
         store.write(domain_id=version.domain_id, delete_versions=[version.pk], add=keyword_entries(version))
+    elif isinstance(store, EmbeddedVectorStore):  # one commit: the version's vectors replaced
+        store.publish(
+            domain_id=version.domain_id,
+            items=[item for batch in vector_items(version) for item in batch],
+            delete_version_ids=[version.pk],
+        )
     else:
         store.delete_version(domain_id=version.domain_id, version_id=version.pk)
         for batch in vector_items(version):
@@ -214,7 +253,13 @@ def reconcile_domain(*, domain, backend: str, store=None, max_versions: int | No
     store = _store_for(backend, store)
     max_versions = max_versions or getattr(settings, "PROJECTION_RECONCILE_BATCH", 200)
     domain_id = domain.pk
-    expected_counts, expected_members = EXPECTED[backend](domain_id=domain_id)
+    if backend == "vectors" and isinstance(store, EmbeddedVectorStore):
+        model = store.model(domain_id=domain_id)
+        if model and model != majority_model(domain_id=domain_id):
+            logger.info("vector index of domain %s holds model %r, the database another: rebuilding", domain_id, model)
+            written = rebuild_domain(domain=domain, backend=backend, store=store)
+            return ReconcileReport(backend=backend, domain_id=domain_id, versions_checked=written, reprojected=[])
+    expected_counts, expected_members = _expected(backend, store, domain_id)
     actual_counts, actual_members = _actual(store, domain_id)
     listed = set(actual_counts) | set(actual_members or ())
     known = set(DocumentVersion.objects.filter(domain_id=domain_id, pk__in=listed).values_list("pk", flat=True))
@@ -262,9 +307,13 @@ def rebuild_domain(*, domain, backend: str, store=None, progress: Callable[[int]
     store = _store_for(backend, store)
     if hasattr(store, "ensure_schema"):
         store.ensure_schema()
-    store.delete_domain(domain_id=domain.pk)
-    expected_counts, expected_members = EXPECTED[backend](domain_id=domain.pk)
+    expected_counts, expected_members = _expected(backend, store, domain.pk)
     version_ids = sorted(set(expected_counts) | set(expected_members))
+    if isinstance(store, EmbeddedVectorStore):  # the engine builds its index once, from everything
+        store.rebuild_domain(domain_id=domain.pk, batches=_vector_batches(domain.pk, version_ids, progress))
+        heysh_projection_drift_total.labels(backend=backend, action="rebuilt").inc(len(version_ids))
+        return len(version_ids)
+    store.delete_domain(domain_id=domain.pk)
     written = 0
     step = KEYWORD_WRITE_VERSIONS if backend == "keyword" else 100
     for start in range(0, len(version_ids), step):
@@ -278,15 +327,28 @@ def rebuild_domain(*, domain, backend: str, store=None, progress: Callable[[int]
     return written
 
 
+def _vector_batches(domain_id: int, version_ids: list[int], progress):
+    model = majority_model(domain_id=domain_id)
+    for start in range(0, len(version_ids), 100):
+        chunk = version_ids[start : start + 100]
+        versions = _versions_by_id(domain_id, chunk)
+        for version_id in chunk:
+            if version_id in versions:
+                for batch in vector_items(versions[version_id]):
+                    yield [item for item in batch if item.model == model]
+            if progress:
+                progress(1)
+
+
 def rebuild_version_count(*, domain, backend: str) -> int:
-    expected_counts, expected_members = EXPECTED[backend](domain_id=domain.pk)
+    expected_counts, expected_members = _expected(backend, _store_for(backend, None), domain.pk)
     return len(set(expected_counts) | set(expected_members))
 
 
 def is_projection(store) -> bool:
-    """Embedded stores that read the database itself have nothing to reconcile; the engines'
-    files (keyword, segment vectors) do."""
-    return not isinstance(store, EmbeddedGraphStore | EmbeddedVectorStore)
+    """The embedded graph store reads the database itself and has nothing to reconcile; the
+    engines' files (keyword, vectors) do."""
+    return not isinstance(store, EmbeddedGraphStore)
 
 
 def reconcile_all(*, include_embedded: bool = False) -> list[ReconcileReport]:
@@ -300,7 +362,7 @@ def reconcile_all(*, include_embedded: bool = False) -> list[ReconcileReport]:
         if not include_embedded and not is_projection(store):
             continue
         # An engine's missing or unreadable index is what reconcile repairs, not a reason to skip.
-        health = store.health() if backend != "keyword" else None
+        health = store.health() if backend != "keyword" and not isinstance(store, EmbeddedVectorStore) else None
         if health is not None and not health.ok:
             logger.warning("skipping %s reconciliation: projection unhealthy (%s)", backend, health.detail)
             heysh_projection_drift_total.labels(backend=backend, action="skipped_unhealthy").inc()

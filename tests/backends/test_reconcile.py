@@ -182,17 +182,18 @@ def metric(backend, action) -> float:
 
 # --- embedded adapters ---------------------------------------------------------------
 def test_embedded_adapters_never_drift():
-    domain, _ = build_domain()
-    for backend, store in (("graph", EmbeddedGraphStore()), ("vectors", EmbeddedVectorStore())):
+    vectors = EmbeddedVectorStore()
+    domain, _ = build_domain(vectors=vectors)
+    for backend, store in (("graph", EmbeddedGraphStore()), ("vectors", vectors)):
         report = reconcile_domain(domain=domain, backend=backend, store=store)
         assert report.versions_checked == 3 and report.drift == 0
 
 
-def test_beat_run_skips_embedded_stores_unless_asked_and_always_reconciles_the_keyword_engine():
-    """The embedded graph and vector stores read the database; the keyword engine's files are a projection."""
-    build_domain()  # chunks written straight to the database: the keyword engine has none of them yet
+def test_beat_run_skips_the_embedded_graph_unless_asked_and_always_reconciles_the_engines():
+    """The embedded graph store reads the database; the keyword and vector engines' files are projections."""
+    build_domain()  # chunks written straight to the database: the engines have none of them yet
     first = reconcile_all()
-    assert {r.backend for r in first} == {"keyword"} and first[0].reprojected
+    assert {r.backend for r in first} == {"vectors", "keyword"} and all(r.reprojected for r in first)
     assert all(r.drift == 0 for r in reconcile_all())
     reports = reconcile_all(include_embedded=True)
     assert {r.backend for r in reports} == {"graph", "vectors", "keyword"} and all(r.drift == 0 for r in reports)

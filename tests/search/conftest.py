@@ -1,11 +1,11 @@
 import pytest
 
-from apps.search.backends.vectors import embedded
+from apps.search.engines import vectors
 
 
 @pytest.fixture(autouse=True)
 def _fresh_search_caches(search_index_dir):
-    """Per-process caches are keyed by domain id, and test databases reuse ids: start each test empty."""
-    embedded._matrices.clear()
+    """Per-process readers are keyed by domain id, and test databases reuse ids: start each test empty."""
+    vectors._readers.clear()
     yield
-    embedded._matrices.clear()
+    vectors._readers.clear()

@@ -76,13 +76,12 @@ def publish(version: DocumentVersion) -> None:
             "pk", flat=True
         )
     )
+    vector_stores["default"].publish(
+        domain_id=version.domain_id,
+        items=[item for batch in vector_items(version) for item in batch],
+        delete_version_ids=[version.pk, *older],
+    )
     version_keywords_publish(version=version, older_version_ids=older)
-    store = vector_stores["default"]
-    if store.needs_items:
-        for old in older:
-            store.delete_version(domain_id=version.domain_id, version_id=old)
-        for items in vector_items(version):
-            store.upsert(items)
 
 
 def make_entity(domain: Domain, name: str, type: str = "concept") -> Entity:

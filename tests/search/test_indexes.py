@@ -4,9 +4,10 @@ import pytest
 
 from apps.documents.models import Chunk, Document
 from apps.search.backends.types import VectorFilter
-from apps.search.backends.vectors.embedded import EmbeddedVectorStore, domain_matrix
+from apps.search.backends.vectors.embedded import EmbeddedVectorStore
+from apps.search.engines.vectors import vector_engine
 from apps.search.services.keyword import analyze, keyword_search
-from tests.search.factories import bump, make_document
+from tests.search.factories import make_document
 
 pytestmark = pytest.mark.django_db
 
@@ -64,20 +65,16 @@ def test_keyword_filters_and_title_terms(domain):
     assert [h.chunk_id for h in titled] == list(Chunk.objects.filter(document=a).values_list("pk", flat=True))
 
 
-def test_vector_matrix_rebuild_copies_known_vectors_and_drops_removed_ones(domain):
+def test_vector_engine_follows_new_documents_and_replaced_versions(domain):
+    """The index step's commits add a document's vectors and replace a re-processed one's exactly."""
     first_doc = make_document(domain, "One", ["alpha beta", "gamma delta"])
-    first = domain_matrix(domain.pk, domain.index_version)
-    assert first.matrix.shape == (2, 384)
-    make_document(domain, "Two", ["epsilon zeta"])
-    second = domain_matrix(domain.pk, domain.index_version)
-    assert second.matrix.shape == (3, 384)
-    np.testing.assert_array_equal(second.matrix[:2], first.matrix)
+    assert vector_engine.counts(domain_id=domain.pk) == {first_doc.current_version_id: 2}
+    second = make_document(domain, "Two", ["epsilon zeta"])
+    replaced = make_document(domain, "One", ["eta theta"], document=first_doc)
+    assert vector_engine.counts(domain_id=domain.pk) == {second.current_version_id: 1, replaced.current_version_id: 1}
     stored = np.frombuffer(bytes(Chunk.objects.get(text="epsilon zeta").embedding), dtype="<f4")
-    np.testing.assert_array_equal(second.matrix[2], stored)
-    Document.objects.filter(pk=first_doc.pk).delete()
-    bump(domain)
-    third = domain_matrix(domain.pk, domain.index_version)
-    assert third.chunk_ids.tolist() == [Chunk.objects.get(text="epsilon zeta").pk]
+    [(chunk_id, score)] = vector_engine.search(domain_id=domain.pk, vector=stored, k=1)
+    assert chunk_id == Chunk.objects.get(text="epsilon zeta").pk and score == pytest.approx(1.0, abs=1e-5)
 
 
 def test_vector_store_search_is_exact_and_scoped(domain):

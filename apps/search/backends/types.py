@@ -97,6 +97,7 @@ class VectorItem:
     text: str = ""
     language: str = ""
     created: float = 0.0  # epoch seconds of the document (creation filters)
+    model: str = ""  # the embedding model that made ``vector``
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,6 @@ from apps.search.backends.types import HealthStatus, VectorFilter, VectorHit, Ve
 class VectorStore(ABC):
     """Nearest-neighbour search over chunk embeddings. The chunk rows remain the source of truth."""
 
-    # False for a store that reads the embeddings from the chunk rows itself: the index step
-    # then skips building the VectorItems for ``upsert``.
-    needs_items = True
-
     def __init__(self, alias: str = "default", **options):
         self.alias = alias
         self.options = options
@@ -25,6 +21,16 @@ class VectorStore(ABC):
 
     @abstractmethod
     def delete_version(self, *, domain_id: int, version_id: int) -> None: ...
+
+    def publish(self, *, domain_id: int, items: Sequence[VectorItem], delete_version_ids: Sequence[int] = ()) -> None:
+        """The index step's write: ``items`` in, the listed versions' other vectors out (a store
+        that can, such as the embedded engine, does it as one commit)."""
+        if items:
+            self.upsert(items)
+        keep = {item.version_id for item in items}
+        for version_id in delete_version_ids:
+            if version_id not in keep:
+                self.delete_version(domain_id=domain_id, version_id=version_id)
 
     @abstractmethod
     def delete_domain(self, *, domain_id: int) -> None: ...

@@ -1,174 +1,132 @@
-"""The embedded vector backend: exact cosine search over the chunk embeddings in the DB.
+"""The embedded vector backend: the faiss vector engine (``apps.search.engines.vectors``).
 
-Each process keeps one float32 matrix per domain (a module-level cache shared by every
-thread), built from ``Chunk.embedding`` and tagged with the domain's ``index_version``.
-Any change to a domain's chunks bumps that counter, so a stale matrix is rebuilt on
-the next query and never served; the rebuild copies the vectors it already holds and
-fetches only new or re-embedded chunks. Exact search (a matrix–vector product) is a
-few milliseconds at 100k × 384.
+A projection like Weaviate: the index step publishes each version's vectors into the
+domain's persistent index (one commit that also drops the document's older versions),
+deletions arrive through the port (``delete_version``, from the projection outbox), and
+reconcile compares the index's side-table with the database. Every process reads the same
+memory-mapped files; nothing is rebuilt per process.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
-from django.db.models import Count
 
+from apps.core.backends import vector_stores
 from apps.documents.models import Chunk
-from apps.domains.models import Domain
 from apps.search.backends.types import HealthStatus, VectorFilter, VectorHit, VectorItem
 from apps.search.backends.vectors.base import VectorStore
+from apps.search.engines.vectors import VectorEntry, vector_engine
 from apps.search.selectors import chunk_searchable_queryset
 
 
-@dataclass
-class DomainMatrix:
-    index_version: int
-    matrix: np.ndarray  # (n, d) float32
-    chunk_ids: np.ndarray  # (n,) int64, ascending
-    document_ids: np.ndarray  # (n,) int64
-    languages: np.ndarray  # (n,) object
-    created: np.ndarray  # (n,) float64 epoch seconds of the document
-    model: str = ""
-    load_seconds: float = 0.0
-
-
-_matrices: dict[int, DomainMatrix] = {}
-_locks: dict[int, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _domain_lock(domain_id: int) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(domain_id, threading.Lock())
-
-
-def _load_domain(domain_id: int, index_version: int, previous: DomainMatrix | None = None) -> DomainMatrix:
-    """Build the matrix; rows whose vectors ``previous`` already holds are copied, not fetched again."""
-    started = time.perf_counter()
-    # Only each document's current version: a replaced version's vectors are never served.
-    queryset = chunk_searchable_queryset(domain_ids=[domain_id]).filter(embedding__isnull=False).order_by("pk")
-    rows = list(
-        queryset.values_list("pk", "document_id", "version__language", "document__created_at", "embedding_model").iterator(chunk_size=10000)
-    )
-    models = Counter(r[4] for r in rows)
-    # Mid-reindex to a new model, vectors of two models coexist: serve the majority, never mix them.
-    model = models.most_common(1)[0][0] if models else ""
-    rows = [r for r in rows if r[4] == model]
-    chunk_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    reuse = np.zeros(len(rows), dtype=bool)
-    source = np.zeros(len(rows), dtype=np.int64)
-    if previous is not None and previous.model == model and len(previous.chunk_ids) and len(rows):
-        source = np.clip(np.searchsorted(previous.chunk_ids, chunk_ids), 0, len(previous.chunk_ids) - 1)
-        reuse = previous.chunk_ids[source] == chunk_ids
-    missing = chunk_ids[~reuse]
-    fetched: dict[int, bytes] = {}
-    if len(missing):
-        vectors = queryset.values_list("pk", "embedding")
-        if len(missing) < len(rows) // 2:
-            ids = missing.tolist()
-            batches = (vectors.filter(pk__in=ids[i : i + 5000]) for i in range(0, len(ids), 5000))
-        else:
-            batches = (vectors.iterator(chunk_size=5000),)
-        for batch in batches:
-            for pk, embedding in batch:
-                fetched[pk] = embedding
-    dims = Counter(len(b) // 4 for b in fetched.values())
-    dim = previous.matrix.shape[1] if reuse.any() else (dims.most_common(1)[0][0] if dims else 0)
-    keep = reuse | np.fromiter((len(fetched.get(int(pk), b"")) == dim * 4 for pk in chunk_ids), dtype=bool, count=len(chunk_ids))
-    matrix = np.empty((int(keep.sum()), dim), dtype=np.float32)
-    kept = np.flatnonzero(keep)
-    reused_at = np.flatnonzero(reuse[kept])
-    if len(reused_at):
-        matrix[reused_at] = previous.matrix[source[kept[reused_at]]]
-    for out_row in np.flatnonzero(~reuse[kept]):
-        matrix[out_row] = np.frombuffer(fetched[int(chunk_ids[kept[out_row]])], dtype="<f4")
-    rows = [rows[i] for i in kept]
-    return DomainMatrix(
-        index_version=index_version,
-        matrix=matrix,
-        chunk_ids=chunk_ids[kept],
-        document_ids=np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
-        languages=np.array([r[2] or "" for r in rows], dtype=object),
-        created=np.fromiter((r[3].timestamp() for r in rows), dtype=np.float64, count=len(rows)),
-        model=model,
-        load_seconds=time.perf_counter() - started,
-    )
-
-
-def domain_matrix(domain_id: int, index_version: int) -> DomainMatrix:
-    cached = _matrices.get(domain_id)
-    if cached is not None and cached.index_version == index_version:
-        return cached
-    with _domain_lock(domain_id):
-        cached = _matrices.get(domain_id)
-        if cached is None or cached.index_version != index_version:
-            cached = _matrices[domain_id] = _load_domain(domain_id, index_version, cached)
-        return cached
-
-
-def filter_mask(entry, filters: VectorFilter | None) -> np.ndarray | None:
-    """Boolean mask over an entry's rows (any object with document_ids/languages/created arrays)."""
-    if filters is None:
-        return None
-    mask = np.ones(len(entry.chunk_ids), dtype=bool)
-    if filters.document_ids:
-        mask &= np.isin(entry.document_ids, np.array(filters.document_ids, dtype=np.int64))
-    if filters.languages:
-        mask &= np.isin(entry.languages, np.array(filters.languages, dtype=object))
-    if filters.created_after is not None:
-        mask &= entry.created >= filters.created_after.timestamp()
-    if filters.created_before is not None:
-        mask &= entry.created <= filters.created_before.timestamp()
-    return mask
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    if k >= len(scores):
-        return np.argsort(-scores, kind="stable")
-    part = np.argpartition(-scores, k)[:k]
-    return part[np.argsort(-scores[part], kind="stable")]
+def vector_entries(items: Sequence[VectorItem]) -> list[VectorEntry]:
+    return [
+        VectorEntry(
+            chunk_id=item.chunk_id,
+            document_id=item.document_id,
+            version_id=item.version_id,
+            language=item.language or "",
+            created=float(item.created),
+            vector=np.asarray(item.vector, dtype=np.float32),
+            model=item.model,
+        )
+        for item in items
+    ]
 
 
 class EmbeddedVectorStore(VectorStore):
-    needs_items = False
+    engine = vector_engine
 
     def upsert(self, items: Sequence[VectorItem]) -> None:
-        """Nothing to write: the index step stores embeddings on the chunk rows and bumps the domain's index_version."""
+        """Idempotent: a chunk added again replaces its vector (the engine deletes by chunk id first)."""
+        for domain_id in sorted({item.domain_id for item in items}):
+            self.engine.write(domain_id=domain_id, add=vector_entries([i for i in items if i.domain_id == domain_id]))
+
+    def publish(self, *, domain_id: int, items: Sequence[VectorItem], delete_version_ids: Sequence[int] = ()) -> None:
+        """One commit: the listed versions (the published ones and their documents' older ones) out,
+        ``items`` in."""
+        self.engine.write(domain_id=domain_id, add=vector_entries(items), delete_versions=delete_version_ids)
 
     def delete_version(self, *, domain_id: int, version_id: int) -> None:
-        """Nothing to delete: removing the chunks (and bumping index_version) removes their vectors."""
+        self.engine.delete_version(domain_id=domain_id, version_id=version_id)
 
     def delete_domain(self, *, domain_id: int) -> None:
-        _matrices.pop(domain_id, None)
+        self.engine.delete_domain(domain_id=domain_id)
 
-    def search(self, *, domain_ids: Sequence[int], vector: np.ndarray, k: int, filters: VectorFilter | None = None) -> list[VectorHit]:
-        query = np.asarray(vector, dtype=np.float32)
+    def rebuild_domain(self, *, domain_id: int, batches) -> int:
+        """Start the domain's index over from ``batches`` of VectorItems (one base built once)."""
+        return self.engine.rebuild(domain_id=domain_id, batches=(vector_entries(b) for b in batches))
+
+    def model(self, *, domain_id: int) -> str:
+        return self.engine.model(domain_id=domain_id)
+
+    def search(
+        self, *, domain_ids: Sequence[int], vector: np.ndarray, k: int, filters: VectorFilter | None = None
+    ) -> list[VectorHit]:
         hits: list[VectorHit] = []
-        for domain_id, index_version in Domain.objects.filter(pk__in=list(domain_ids)).values_list("pk", "index_version"):
-            entry = domain_matrix(domain_id, index_version)
-            if not len(entry.chunk_ids) or entry.matrix.shape[1] != query.shape[0]:
-                continue
-            scores = entry.matrix @ query
-            mask = filter_mask(entry, filters)
-            if mask is not None:
-                scores = np.where(mask, scores, -np.inf)
-            for i in top_k(scores, k):
-                if np.isfinite(scores[i]):
-                    hits.append(VectorHit(chunk_id=int(entry.chunk_ids[i]), score=float(scores[i])))
+        for domain_id in dict.fromkeys(int(d) for d in domain_ids):
+            if self.alias == "fallback" and not self.engine.exists(domain_id=domain_id):
+                # Standing in for a failed scale-out store, whose domains this engine never indexed.
+                found = database_search(domain_id=domain_id, vector=vector, k=k, filters=filters)
+            else:
+                found = self.engine.search(domain_id=domain_id, vector=vector, k=k, filters=filters)
+            hits.extend(VectorHit(chunk_id=chunk_id, score=score) for chunk_id, score in found)
         hits.sort(key=lambda h: -h.score)
         return hits[:k]
 
     def counts(self, *, domain_id: int) -> dict[int, int]:
-        return {
-            row["version_id"]: row["n"]
-            for row in Chunk.objects.filter(domain_id=domain_id, embedding__isnull=False).values("version_id").annotate(n=Count("pk"))
-        }
+        return self.engine.counts(domain_id=domain_id)
+
+    def version_members(self, *, domain_id: int) -> dict[int, set[str]]:
+        return self.engine.version_members(domain_id=domain_id)
 
     def health(self) -> HealthStatus:
-        return HealthStatus(ok=True, detail=f"embedded ({len(_matrices)} domain matrices cached)")
+        """The store answers (an index missing or unreadable only degrades search: ``index_health``)."""
+        return HealthStatus(ok=True, detail="faiss vector engine")
+
+    def index_health(self) -> HealthStatus:
+        """Every domain with embedded chunks has a readable index."""
+        domain_ids = (
+            Chunk.objects.filter(embedding__isnull=False).order_by("domain_id").values_list("domain_id", flat=True).distinct()
+        )
+        return self.engine.health(domain_ids=domain_ids)
+
+
+def database_search(*, domain_id: int, vector: np.ndarray, k: int, filters: VectorFilter | None) -> list[tuple[int, float]]:
+    """Exact search over the searchable chunks' stored embeddings (majority model), read from the
+    database for this one query: the fallback's answer for a domain without an index."""
+    queryset = chunk_searchable_queryset(domain_ids=[domain_id]).filter(embedding__isnull=False)
+    if filters is not None:
+        if filters.document_ids:
+            queryset = queryset.filter(document_id__in=list(filters.document_ids))
+        if filters.languages:
+            queryset = queryset.filter(version__language__in=list(filters.languages))
+        if filters.created_after is not None:
+            queryset = queryset.filter(document__created_at__gte=filters.created_after)
+        if filters.created_before is not None:
+            queryset = queryset.filter(document__created_at__lte=filters.created_before)
+    rows = list(queryset.values_list("pk", "embedding", "embedding_model"))
+    models = Counter(model for _, _, model in rows)
+    query = np.asarray(vector, dtype=np.float32)
+    rows = [(pk, bytes(e)) for pk, e, model in rows if model == models.most_common(1)[0][0] and len(e) == 4 * len(query)]
+    if not rows:
+        return []
+    matrix = np.frombuffer(b"".join(e for _, e in rows), dtype="<f4").reshape(len(rows), -1)
+    scores = matrix @ query
+    best = np.argsort(-scores, kind="stable")[:k]
+    return [(int(rows[i][0]), float(scores[i])) for i in best]
+
+
+def vector_index_check() -> str:
+    """Readiness (degradable): the vector indexes of every domain with embedded chunks open and
+    read, when the default vector store is this engine (Weaviate reports as its own component)."""
+    store = vector_stores["default"]
+    if not isinstance(store, EmbeddedVectorStore):
+        return f"not used (VECTOR_STORES default is {type(store).__name__})"
+    status = store.index_health()
+    if not status.ok:
+        raise RuntimeError(status.detail)
+    return status.detail
