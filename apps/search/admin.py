@@ -8,11 +8,13 @@ the pipeline and shown read-only. Actions and extra views go on ``EntityAdmin``
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from apps.core.admin import AdvancedAdminMixin, ReadOnlyAdmin, ReadOnlyInline, StateAwareActionsMixin
+from apps.core.admin_widgets import StringListField, StringListWidget
 from apps.domains.scoped_admin import DomainScopedAdmin
 from apps.search.admin_actions import EntityCurationMixin
 from apps.search.models import Entity, ExtractionCache, Mention, Relation, RelationEvidence
@@ -70,8 +72,20 @@ class RelationEvidenceInline(ReadOnlyInline):
         return chunk_citation(obj.chunk)
 
 
+class EntityForm(forms.ModelForm):
+    """Aliases as one input per alias (stored as the same JSON list of strings as before)."""
+
+    aliases = StringListField(max_length=200, widget=StringListWidget(add_label="Add alias"),
+                              help_text="Other names of this entity; each once.")
+
+    class Meta:
+        model = Entity
+        fields = ["domain", "name", "type", "description", "aliases"]
+
+
 @admin.register(Entity)
 class EntityAdmin(EntityCurationMixin, StateAwareActionsMixin, DomainScopedAdmin):
+    form = EntityForm
     list_display = ["name", "type", "domain", "mention_count", "merged_into"]
     list_filter = ["type", "domain", ("merged_into", admin.EmptyFieldListFilter)]
     search_fields = ["name", "key", "description"]
