@@ -13,6 +13,7 @@ through a service, as the API does: ``class DocumentAdmin(ServiceDeleteAdmin, Do
 from __future__ import annotations
 
 import copy
+import functools
 
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
@@ -27,6 +28,22 @@ from unfold.utils import display_for_label
 
 from apps.core.exceptions import ServiceError
 from apps.core.models import ProjectionDelete
+
+
+def computed_once(method):
+    """A read-only field computed once per object: unfold evaluates a callable field several
+    times while rendering a change page (to learn its type, then for its contents), and a field
+    that queries (a run timeline, a chunk count) would query each time."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self, obj):
+        memo = obj.__dict__.setdefault("_admin_computed", {})
+        if name not in memo:
+            memo[name] = method(self, obj)
+        return memo[name]
+
+    return wrapper
 
 
 def status_label(value: str, text: str, colors: dict[str, str]) -> SafeString:

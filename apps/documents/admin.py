@@ -29,6 +29,7 @@ from apps.core.admin import (
     ReadOnlyInline,
     ServiceDeleteAdmin,
     StateAwareActionsMixin,
+    computed_once,
     status_label,
 )
 from apps.core.exceptions import ServiceError
@@ -111,7 +112,7 @@ class ChunkInline(ReadOnlyInline):
     verbose_name_plural = "chunks (preview)"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("version").order_by("-version__number", "ordinal")
+        return super().get_queryset(request).select_related("version").defer("embedding", "version__text").order_by("-version__number", "ordinal")
 
     @display(description="version")
     def version_number(self, obj):
@@ -178,7 +179,8 @@ class DocumentAdmin(ServiceDeleteAdmin, StateAwareActionsMixin, DomainScopedAdmi
     add_fieldsets = [(None, {"fields": ["domain", "title", "file", "text", "url"]})]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("domain", "current_version")
+        # A version's text (the whole document) is never shown here: leave it in the database.
+        return super().get_queryset(request).select_related("domain", "current_version").defer("current_version__text")
 
     def detail_action_applies(self, request, obj, action_name):
         if action_name == "retry_failed_detail":
@@ -233,6 +235,7 @@ class DocumentAdmin(ServiceDeleteAdmin, StateAwareActionsMixin, DomainScopedAdmi
         return obj.current_version.mime if obj.current_version else "—"
 
     @display(description="Version")
+    @computed_once
     def version_info(self, obj):
         version = obj.current_version or obj.versions.order_by("-number").first()
         if version is None:
@@ -246,6 +249,7 @@ class DocumentAdmin(ServiceDeleteAdmin, StateAwareActionsMixin, DomainScopedAdmi
         return format_html_join("", "<div><strong>{}:</strong> {}</div>", facts)
 
     @display(description="Run timeline")
+    @computed_once
     def run_timeline(self, obj):
         return run_timeline_html(selectors.document_latest_run(document=obj))
 
@@ -302,6 +306,10 @@ class DocumentVersionAdmin(ReadOnlyAdmin, DomainScopedAdmin):
     exclude = ["text"]
     readonly_fields = ["text_preview"]
 
+    def get_queryset(self, request):
+        # The list shows no text; the change page's preview loads it (one query for one row).
+        return super().get_queryset(request).defer("text")
+
     @display(description="Status", ordering="status")
     def status_badge(self, obj):
         return status_label(obj.status, obj.get_status_display(), STATUS_COLORS)
@@ -318,6 +326,10 @@ class ChunkAdmin(AdvancedAdminMixin, ReadOnlyAdmin, DomainScopedAdmin):
     search_fields = ["text", "document__title"]
     list_select_related = ["document", "version__document"]
     exclude = ["embedding"]
+
+    def get_queryset(self, request):
+        # Selecting related rows here replaces the changelist's list_select_related: name them all.
+        return super().get_queryset(request).select_related(*self.list_select_related).defer("embedding", "version__text")
 
     @display(description="Text")
     def preview(self, obj):
@@ -352,7 +364,8 @@ class ProcessingRunAdmin(ReadOnlyAdmin, DomainScopedAdmin):
 
     def get_queryset(self, request):
         # The progress column reads every run's steps: one prefetch instead of a query per row.
-        return super().get_queryset(request).prefetch_related("steps")
+        return (super().get_queryset(request).select_related(*self.list_select_related).defer("version__text")
+                .prefetch_related("steps"))
 
     @display(description="Progress")
     def progress(self, obj):
