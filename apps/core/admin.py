@@ -19,6 +19,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.safestring import SafeString
@@ -53,6 +54,24 @@ def status_label(value: str, text: str, colors: dict[str, str]) -> SafeString:
     read-only field would print the raw ``(value, text)`` tuple.
     """
     return display_for_label((value, text), "-", colors)
+
+
+class PrimaryKeyPagePaginator(Paginator):
+    """A changelist page in two queries: the page's primary keys (no joins, so the database can walk
+    an index and stop after one page), then those rows with their related rows.
+
+    In one query SQLite joined every row of the domain (chunks to versions to documents) and
+    sorted them all, text included, before keeping one page: 0.6 s at 20,000 chunks.
+    """
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        keys = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        return self._get_page(self.object_list.filter(pk__in=keys), number, self)
 
 
 class ReadOnlyAdmin(ModelAdmin):

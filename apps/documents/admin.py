@@ -11,6 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models.functions import Substr
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -160,10 +161,13 @@ def _writable(request, document: Document) -> bool:
 @admin.register(Document)
 class DocumentAdmin(ServiceDeleteAdmin, StateAwareActionsMixin, DomainScopedAdmin):
     list_display = ["title", "domain", "status_badge", "source", "current_mime", "created_at"]
-    list_filter = ["domain", "status", "source"]
+    # "created_at" as a filter (today, past 7 days, this month, this year: no query), not a date
+    # hierarchy, which scanned every document of the domain for its dates on every page.
+    list_filter = ["domain", "status", "source", "created_at"]
     search_fields = ["title", "source_url", "versions__filename"]
     list_select_related = ["domain", "current_version"]
-    date_hierarchy = "created_at"
+    # Newest first by primary key (the model's "-created_at" has no index: a sort of the whole domain).
+    ordering = ["-pk"]
     actions = ["reprocess", "retry_failed"]
     actions_detail = ["reprocess_detail", "retry_failed_detail"]
     readonly_fields = [
@@ -303,6 +307,8 @@ class DocumentVersionAdmin(ReadOnlyAdmin, DomainScopedAdmin):
     list_filter = ["domain", "status", "mime"]
     search_fields = ["document__title", "filename", "content_hash"]
     list_select_related = ["document"]
+    # The model orders by document, i.e. by the documents' creation date: a join and a sort of every row.
+    ordering = ["-pk"]
     exclude = ["text"]
     readonly_fields = ["text_preview"]
 
@@ -321,19 +327,27 @@ class DocumentVersionAdmin(ReadOnlyAdmin, DomainScopedAdmin):
 
 @admin.register(Chunk)
 class ChunkAdmin(AdvancedAdminMixin, ReadOnlyAdmin, DomainScopedAdmin):
-    list_display = ["document", "version", "ordinal", "page", "start", "end", "preview"]
+    list_display = ["document", "version_number", "ordinal", "page", "start", "end", "preview"]
     list_filter = ["domain"]
     search_fields = ["text", "document__title"]
-    list_select_related = ["document", "version__document"]
+    # The version column is its number (the document is the column before): no second join to documents.
+    list_select_related = ["document", "version"]
+    ordering = ["-pk"]  # the model's (version, ordinal) expands to the documents' dates: a sort of every chunk
     exclude = ["embedding"]
+
+    @display(description="version", ordering="version__number")
+    def version_number(self, obj):
+        return obj.version.number
 
     def get_queryset(self, request):
         # Selecting related rows here replaces the changelist's list_select_related: name them all.
-        return super().get_queryset(request).select_related(*self.list_select_related).defer("embedding", "version__text")
+        # The list reads 120 characters of each chunk, not its text (sorted along with the rows).
+        return (super().get_queryset(request).select_related(*self.list_select_related)
+                .defer("embedding", "version__text").annotate(text_start=Substr("text", 1, 120)))
 
     @display(description="Text")
     def preview(self, obj):
-        return obj.text[:120]
+        return obj.text_start
 
 
 class StepRunInline(ReadOnlyInline):
@@ -352,11 +366,16 @@ class StepRunInline(ReadOnlyInline):
 
 @admin.register(ProcessingRun)
 class ProcessingRunAdmin(ReadOnlyAdmin, DomainScopedAdmin):
-    list_display = ["id", "document", "version", "status_badge", "progress", "created_at", "finished_at"]
+    list_display = ["id", "document", "version_number", "status_badge", "progress", "created_at", "finished_at"]
     list_filter = ["domain", "status"]
     search_fields = ["document__title", "request_id"]
-    list_select_related = ["document", "version__document"]
+    list_select_related = ["document", "version"]
+    ordering = ["-pk"]  # newest first, on the primary key's index ("-created_at" has none)
     inlines = [StepRunInline]
+
+    @display(description="version", ordering="version__number")
+    def version_number(self, obj):
+        return obj.version.number
 
     @display(description="Status", ordering="status")
     def status_badge(self, obj):

@@ -130,7 +130,9 @@ class MentionAdmin(AdvancedAdminMixin, ReadOnlyAdmin, DomainScopedAdmin):
 
     def get_queryset(self, request):
         # Selecting related rows here replaces the changelist's list_select_related: name them all.
-        return super().get_queryset(request).select_related(*self.list_select_related).defer(*CITED_CHUNK_DEFER)
+        # A citation needs no chunk text.
+        return (super().get_queryset(request).select_related(*self.list_select_related)
+                .defer(*CITED_CHUNK_DEFER, "chunk__text"))
 
     @admin.display(description="where")
     def citation(self, obj):
@@ -146,7 +148,8 @@ class RelationEvidenceAdmin(AdvancedAdminMixin, ReadOnlyAdmin, DomainScopedAdmin
     list_select_related = ["relation__source", "relation__target", "chunk__document", "chunk__version"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related(*self.list_select_related).defer(*CITED_CHUNK_DEFER)
+        return (super().get_queryset(request).select_related(*self.list_select_related)
+                .defer(*CITED_CHUNK_DEFER, "chunk__text"))
 
     @admin.display(description="where")
     def citation(self, obj):

@@ -8,6 +8,8 @@ once with 10,000; the query counts must match. Server time per page is measured 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -45,8 +47,12 @@ def _queries(client, pages) -> dict[str, list[str]]:
 
 
 def _extra(small: list[str], large: list[str]) -> list[str]:
-    """The queries one page ran more often with more rows (what to fix)."""
-    return [sql for sql in dict.fromkeys(large) if large.count(sql) > small.count(sql)]
+    """The queries one page ran more often with more rows (what to fix), their literals blanked."""
+    def shape(sql):
+        return re.sub(r"\b\d+\b", "N", re.sub(r"\((?:\d+, )*\d+\)", "(…)", sql))
+
+    small, large = [shape(sql) for sql in small], [shape(sql) for sql in large]
+    return [sql[:300] for sql in dict.fromkeys(large) if large.count(sql) > small.count(sql)]
 
 
 def test_admin_query_counts_do_not_grow_with_the_number_of_documents(world, login):
@@ -59,7 +65,11 @@ def test_admin_query_counts_do_not_grow_with_the_number_of_documents(world, logi
     populate(domain, count=9_990, start=10, chunks=2)
     assert Document.objects.filter(domain=domain).count() == 10_000
     large = _queries(editor, pages)
-    grown = {name: _extra(small[name], large[name]) for name in pages if len(large[name]) != len(small[name])}
+    # A list of more than one page fetches the page's keys first (PrimaryKeyPagePaginator): one query
+    # more than a list that fits on one page, whatever the number of rows. More is a query per row
+    # (10 rows against 50 on a page); the extra queries are listed to say which.
+    grown = {name: (len(small[name]), len(large[name]), _extra(small[name], large[name])) for name in pages
+             if len(large[name]) > len(small[name]) + (1 if name in CHANGELISTS or "(" in name else 0)}
     assert not grown, grown
     counts = {name: len(sqls) for name, sqls in large.items()}
     assert max(counts.values()) <= 30, counts
