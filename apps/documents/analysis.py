@@ -31,7 +31,7 @@ from apps.documents.models import Chunk, Document, DocumentVersion
 from apps.documents.parsers import ParsedDocument, parse, sniff
 from apps.documents.parsers.sniff import EXTENSIONS, GENERIC_DECLARED
 from apps.documents.parsers.text import clean_text
-from apps.documents.parsers.types import MARKDOWN, PLAIN
+from apps.documents.parsers.types import DOCX, HTML, MARKDOWN, PDF, PLAIN
 from apps.domains.services import domains_index_invalidate
 
 logger = logging.getLogger(__name__)
@@ -216,6 +216,7 @@ def _analyze(version: DocumentVersion) -> Analysis:
 
 
 PLACEHOLDER_TITLES = {"untitled", "untitled document", "document"}
+TITLED_TYPES = {PDF, DOCX, HTML}  # formats that carry a title of their own (metadata, <title>)
 
 
 def _own_title(analysis: Analysis) -> str:
@@ -227,6 +228,8 @@ def _own_title(analysis: Analysis) -> str:
     (``intake_prepare``), so a title that differs from it was typed by someone, at upload or since.
     """
     version, document = analysis.version, analysis.version.document
+    if analysis.mime not in TITLED_TYPES and document.source != Document.Source.URL:
+        return ""  # a text file's "title" is its first line: its file name says more
     title = " ".join(analysis.title.split())[:300]
     filename = PurePosixPath(version.filename or "")
     stand_ins = {"", document.source_url, document.source_url[:300], filename.stem, filename.name}
