@@ -16,10 +16,15 @@ TEST_ENV := HEYSH_EMBEDDER=hashing HF_HUB_OFFLINE=1
 
 .PHONY: install run test test-embedded test-postgres static lint migrate superuser bench-ingest bench-search evaluate clean
 
+# pip shows each package and a progress bar on a terminal (the first install takes minutes);
+# piped or in CI it stays quiet. PIP_QUIET=-q or PIP_QUIET= forces either.
+PIP_QUIET ?= $(shell test -t 2 || echo -q)
+
 $(STAMP): $(REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements/dev.txt
+	@test -n "$(PIP_QUIET)" || echo "Installing requirements/dev.txt into $(VENV) (the first time takes a few minutes)..."
+	@$(PY) -m pip install $(PIP_QUIET) --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install $(PIP_QUIET) --disable-pip-version-check --progress-bar on -r requirements/dev.txt
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)

@@ -24,6 +24,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.urls import reverse, reverse_lazy
 from django.utils.html import format_html
@@ -34,6 +35,22 @@ from unfold.utils import display_for_label
 
 from apps.core.exceptions import ServiceError
 from apps.core.models import ProjectionDelete
+
+
+def computed_once(method):
+    """A read-only field computed once per object: unfold evaluates a callable field several
+    times while rendering a change page (to learn its type, then for its contents), and a field
+    that queries (a run timeline, a chunk count) would query each time."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def wrapper(self, obj):
+        memo = obj.__dict__.setdefault("_admin_computed", {})
+        if name not in memo:
+            memo[name] = method(self, obj)
+        return memo[name]
+
+    return wrapper
 
 
 def status_label(value: str, text: str, colors: dict[str, str]) -> SafeString:
@@ -61,6 +78,24 @@ def live(kind: str, pk: int, field: str, content, *, block: bool = False) -> Saf
     (document, bootstrap) as the progress endpoint reports it; ``block`` for content holding blocks (a table)."""
     tag = "div" if block else "span"
     return format_html('<{} data-live-{}="{}" data-live-field="{}">{}</{}>', tag, kind, pk, field, content, tag)
+
+
+class PrimaryKeyPagePaginator(Paginator):
+    """A changelist page in two queries: the page's primary keys (no joins, so the database can walk
+    an index and stop after one page), then those rows with their related rows.
+
+    In one query SQLite joined every row of the domain (chunks to versions to documents) and
+    sorted them all, text included, before keeping one page: 0.6 s at 20,000 chunks.
+    """
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        keys = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        return self._get_page(self.object_list.filter(pk__in=keys), number, self)
 
 
 class ReadOnlyAdmin(ModelAdmin):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models.functions import Substr
 from django.http import HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
@@ -32,6 +33,7 @@ from apps.core.admin import (
     ReadOnlyInline,
     ServiceDeleteAdmin,
     StateAwareActionsMixin,
+    computed_once,
     live,
     status_label,
 )
@@ -139,7 +141,7 @@ class ChunkInline(ReadOnlyInline):
     verbose_name_plural = "chunks (preview)"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("version").order_by("-version__number", "ordinal")
+        return super().get_queryset(request).select_related("version").defer("embedding", "version__text").order_by("-version__number", "ordinal")
 
     @display(description="version")
     def version_number(self, obj):
@@ -200,10 +202,13 @@ def _writable(request, document: Document) -> bool:
 @admin.register(Document)
 class DocumentAdmin(ServiceDeleteAdmin, StateAwareActionsMixin, DomainScopedAdmin):
     list_display = ["title", "domain", "status_badge", "progress", "source", "current_mime", "created_at"]
-    list_filter = ["domain", "status", "source"]
+    # "created_at" as a filter (today, past 7 days, this month, this year: no query), not a date
+    # hierarchy, which scanned every document of the domain for its dates on every page.
+    list_filter = ["domain", "status", "source", "created_at"]
     search_fields = ["title", "source_url", "versions__filename"]
     list_select_related = ["domain", "current_version"]
-    date_hierarchy = "created_at"
+    # Newest first by primary key (the model's "-created_at" has no index: a sort of the whole domain).
+    ordering = ["-pk"]
     actions = ["reprocess", "retry_failed"]
     actions_detail = ["reprocess_detail", "retry_failed_detail"]
     readonly_fields = [
@@ -260,7 +265,8 @@ class DocumentAdmin(ServiceDeleteAdmin, StateAwareActionsMixin, DomainScopedAdmi
         }, status=201 if created else 200)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("domain", "current_version")
+        # A version's text (the whole document) is never shown here: leave it in the database.
+        return super().get_queryset(request).select_related("domain", "current_version").defer("current_version__text")
 
     def detail_action_applies(self, request, obj, action_name):
         if action_name == "retry_failed_detail":
@@ -321,6 +327,7 @@ class DocumentAdmin(ServiceDeleteAdmin, StateAwareActionsMixin, DomainScopedAdmi
         return obj.current_version.mime if obj.current_version else "—"
 
     @display(description="Version")
+    @computed_once
     def version_info(self, obj):
         version = obj.current_version or obj.versions.order_by("-number").first()
         if version is None:
@@ -334,6 +341,7 @@ class DocumentAdmin(ServiceDeleteAdmin, StateAwareActionsMixin, DomainScopedAdmi
         return format_html_join("", "<div><strong>{}:</strong> {}</div>", facts)
 
     @display(description="Run timeline")
+    @computed_once
     def run_timeline(self, obj):
         return live("document", obj.pk, "timeline", run_timeline_html(selectors.document_latest_run(document=obj)),
                     block=True)
@@ -388,8 +396,14 @@ class DocumentVersionAdmin(ReadOnlyAdmin, DomainScopedAdmin):
     list_filter = ["domain", "status", "mime"]
     search_fields = ["document__title", "filename", "content_hash"]
     list_select_related = ["document"]
+    # The model orders by document, i.e. by the documents' creation date: a join and a sort of every row.
+    ordering = ["-pk"]
     exclude = ["text"]
     readonly_fields = ["text_preview"]
+
+    def get_queryset(self, request):
+        # The list shows no text; the change page's preview loads it (one query for one row).
+        return super().get_queryset(request).defer("text")
 
     @display(description="Status", ordering="status")
     def status_badge(self, obj):
@@ -402,15 +416,27 @@ class DocumentVersionAdmin(ReadOnlyAdmin, DomainScopedAdmin):
 
 @admin.register(Chunk)
 class ChunkAdmin(AdvancedAdminMixin, ReadOnlyAdmin, DomainScopedAdmin):
-    list_display = ["document", "version", "ordinal", "page", "start", "end", "preview"]
+    list_display = ["document", "version_number", "ordinal", "page", "start", "end", "preview"]
     list_filter = ["domain"]
     search_fields = ["text", "document__title"]
-    list_select_related = ["document", "version__document"]
+    # The version column is its number (the document is the column before): no second join to documents.
+    list_select_related = ["document", "version"]
+    ordering = ["-pk"]  # the model's (version, ordinal) expands to the documents' dates: a sort of every chunk
     exclude = ["embedding"]
+
+    @display(description="version", ordering="version__number")
+    def version_number(self, obj):
+        return obj.version.number
+
+    def get_queryset(self, request):
+        # Selecting related rows here replaces the changelist's list_select_related: name them all.
+        # The list reads 120 characters of each chunk, not its text (sorted along with the rows).
+        return (super().get_queryset(request).select_related(*self.list_select_related)
+                .defer("embedding", "version__text").annotate(text_start=Substr("text", 1, 120)))
 
     @display(description="Text")
     def preview(self, obj):
-        return obj.text[:120]
+        return obj.text_start
 
 
 class StepRunInline(ReadOnlyInline):
@@ -429,11 +455,16 @@ class StepRunInline(ReadOnlyInline):
 
 @admin.register(ProcessingRun)
 class ProcessingRunAdmin(ReadOnlyAdmin, DomainScopedAdmin):
-    list_display = ["id", "document", "version", "status_badge", "progress", "created_at", "finished_at"]
+    list_display = ["id", "document", "version_number", "status_badge", "progress", "created_at", "finished_at"]
     list_filter = ["domain", "status"]
     search_fields = ["document__title", "request_id"]
-    list_select_related = ["document", "version__document"]
+    list_select_related = ["document", "version"]
+    ordering = ["-pk"]  # newest first, on the primary key's index ("-created_at" has none)
     inlines = [StepRunInline]
+
+    @display(description="version", ordering="version__number")
+    def version_number(self, obj):
+        return obj.version.number
 
     @display(description="Status", ordering="status")
     def status_badge(self, obj):
@@ -441,7 +472,8 @@ class ProcessingRunAdmin(ReadOnlyAdmin, DomainScopedAdmin):
 
     def get_queryset(self, request):
         # The progress column reads every run's steps: one prefetch instead of a query per row.
-        return super().get_queryset(request).prefetch_related("steps")
+        return (super().get_queryset(request).select_related(*self.list_select_related).defer("version__text")
+                .prefetch_related("steps"))
 
     @display(description="Progress")
     def progress(self, obj):

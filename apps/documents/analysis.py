@@ -31,7 +31,7 @@ from apps.documents.models import Chunk, Document, DocumentVersion
 from apps.documents.parsers import ParsedDocument, parse, sniff
 from apps.documents.parsers.sniff import EXTENSIONS, GENERIC_DECLARED
 from apps.documents.parsers.text import clean_text
-from apps.documents.parsers.types import MARKDOWN, PLAIN
+from apps.documents.parsers.types import DOCX, HTML, MARKDOWN, PDF, PLAIN
 from apps.domains.services import domains_index_invalidate
 
 logger = logging.getLogger(__name__)
@@ -215,6 +215,31 @@ def _analyze(version: DocumentVersion) -> Analysis:
                     title=parsed.title, chunks=chunks)
 
 
+PLACEHOLDER_TITLES = {"untitled", "untitled document", "document"}
+TITLED_TYPES = {PDF, DOCX, HTML}  # formats that carry a title of their own (metadata, <title>)
+
+
+def _own_title(analysis: Analysis) -> str:
+    """The title the file gives itself (PDF ``/Title``, DOCX core properties, HTML ``<title>``), when
+    the document's title is still the stand-in intake chose (the file name, the URL) and the file's
+    is a real one; "" to keep the document's title.
+
+    The uploader's own title is kept: intake uses the file name's stem only when none was given
+    (``intake_prepare``), so a title that differs from it was typed by someone, at upload or since.
+    """
+    version, document = analysis.version, analysis.version.document
+    if analysis.mime not in TITLED_TYPES and document.source != Document.Source.URL:
+        return ""  # a text file's "title" is its first line: its file name says more
+    title = " ".join(analysis.title.split())[:300]
+    filename = PurePosixPath(version.filename or "")
+    stand_ins = {"", document.source_url, document.source_url[:300], filename.stem, filename.name}
+    if not title or document.title not in stand_ins or title == document.title:
+        return ""
+    if title.casefold() in PLACEHOLDER_TITLES or title in stand_ins:
+        return ""
+    return title
+
+
 def _store(analyses: list[Analysis]) -> None:
     """Replace the chunks of the analysed versions and record what was found, in one transaction."""
     version_ids = [a.version.pk for a in analyses]
@@ -231,9 +256,9 @@ def _store(analyses: list[Analysis]) -> None:
             ["text", "mime", "language", "page_count"],
         )
         for a in analyses:
-            document = a.version.document
-            if a.title and document.title in ("", document.source_url):
-                Document.objects.filter(pk=document.pk).update(title=a.title[:300])
+            title = _own_title(a)
+            if title:
+                Document.objects.filter(pk=a.version.document_id).update(title=title)
     metrics.heysh_pipeline_items_written_total.labels(kind="chunks").inc(sum(len(a.chunks) for a in analyses))
 
 

@@ -24,7 +24,7 @@ from apps.core.admin import ServiceDeleteAdmin
 from apps.domains import services
 from apps.domains.access import owned_domains
 from apps.domains.models import ApiKey, Domain, Membership
-from apps.domains.scoped_admin import DomainScopedAdmin
+from apps.domains.scoped_admin import DomainScopedAdmin, request_memo
 
 User = get_user_model()
 
@@ -40,7 +40,7 @@ class OwnerManagedAdmin(DomainScopedAdmin):
         if request.user.is_superuser:
             return True
         if obj is None:
-            return owned_domains(request.user).exists()
+            return request_memo(request, "owns_any_domain", lambda: owned_domains(request.user).exists())
         return _owns(request, obj.domain_id)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -102,7 +102,8 @@ class DomainAdmin(ServiceDeleteAdmin, DomainScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         if obj is None:
-            return request.user.is_superuser or owned_domains(request.user).exists()
+            return request.user.is_superuser or request_memo(request, "owns_any_domain",
+                                                              lambda: owned_domains(request.user).exists())
         return _owns(request, obj.pk)
 
     def get_readonly_fields(self, request, obj=None):

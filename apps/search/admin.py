@@ -8,14 +8,19 @@ the pipeline and shown read-only. Actions and extra views go on ``EntityAdmin``
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from apps.core.admin import AdvancedAdminMixin, ReadOnlyAdmin, ReadOnlyInline, StateAwareActionsMixin
+from apps.core.admin_widgets import StringListField, StringListWidget
 from apps.domains.scoped_admin import DomainScopedAdmin
 from apps.search.admin_actions import EntityCurationMixin
 from apps.search.models import Entity, ExtractionCache, Mention, Relation, RelationEvidence
+
+# A citation shows the chunk's text and its version's number, never the embedding or the whole document.
+CITED_CHUNK_DEFER = ("chunk__embedding", "chunk__version__text")
 
 
 def _admin_link(obj, label: str) -> str:
@@ -41,9 +46,11 @@ class MentionInline(ReadOnlyInline):
     fields = ["surface", "citation", "context"]
     readonly_fields = fields
     verbose_name_plural = "mentions (provenance)"
+    per_page = 20  # an entity of a large domain has thousands of mentions: a page at a time
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("chunk__document", "chunk__version").order_by("chunk__document_id", "chunk__ordinal", "start")
+        return (super().get_queryset(request).select_related("chunk__document", "chunk__version").defer(*CITED_CHUNK_DEFER)
+                .order_by("chunk__document_id", "chunk__ordinal", "start"))
 
     @admin.display(description="where")
     def citation(self, obj):
@@ -63,15 +70,27 @@ class RelationEvidenceInline(ReadOnlyInline):
     verbose_name_plural = "evidence"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("chunk__document", "chunk__version")
+        return super().get_queryset(request).select_related("chunk__document", "chunk__version").defer(*CITED_CHUNK_DEFER)
 
     @admin.display(description="where")
     def citation(self, obj):
         return chunk_citation(obj.chunk)
 
 
+class EntityForm(forms.ModelForm):
+    """Aliases as one input per alias (stored as the same JSON list of strings as before)."""
+
+    aliases = StringListField(max_length=200, widget=StringListWidget(add_label="Add alias"),
+                              help_text="Other names of this entity; each once.")
+
+    class Meta:
+        model = Entity
+        fields = ["domain", "name", "type", "description", "aliases"]
+
+
 @admin.register(Entity)
 class EntityAdmin(EntityCurationMixin, StateAwareActionsMixin, DomainScopedAdmin):
+    form = EntityForm
     list_display = ["name", "type", "domain", "mention_count", "merged_into"]
     list_filter = ["type", "domain", ("merged_into", admin.EmptyFieldListFilter)]
     search_fields = ["name", "key", "description"]
@@ -109,6 +128,12 @@ class MentionAdmin(AdvancedAdminMixin, ReadOnlyAdmin, DomainScopedAdmin):
     search_fields = ["surface", "entity__name"]
     list_select_related = ["entity", "domain", "chunk__document", "chunk__version"]
 
+    def get_queryset(self, request):
+        # Selecting related rows here replaces the changelist's list_select_related: name them all.
+        # A citation needs no chunk text.
+        return (super().get_queryset(request).select_related(*self.list_select_related)
+                .defer(*CITED_CHUNK_DEFER, "chunk__text"))
+
     @admin.display(description="where")
     def citation(self, obj):
         return chunk_citation(obj.chunk)
@@ -121,6 +146,10 @@ class RelationEvidenceAdmin(AdvancedAdminMixin, ReadOnlyAdmin, DomainScopedAdmin
     list_filter = ["relation__type", "relation__domain"]
     search_fields = ["snippet", "relation__source__name", "relation__target__name"]
     list_select_related = ["relation__source", "relation__target", "chunk__document", "chunk__version"]
+
+    def get_queryset(self, request):
+        return (super().get_queryset(request).select_related(*self.list_select_related)
+                .defer(*CITED_CHUNK_DEFER, "chunk__text"))
 
     @admin.display(description="where")
     def citation(self, obj):

@@ -2,6 +2,9 @@
 
 The embedded store always runs (it reads ``Chunk.embedding``). The Weaviate case is
 marked ``live`` and runs when WEAVIATE_URL is set (docker compose), skipped otherwise.
+What only Weaviate offers (its keyword channel, grouped aggregates, tenants) has tests of
+its own on the ``weaviate_store`` fixture, not cases of the contract that the embedded
+store would skip.
 Each scenario stores embeddings on the chunk rows first (the source of truth), then
 calls ``upsert`` / ``delete_version`` as the pipeline does.
 """
@@ -34,9 +37,7 @@ def _weaviate():
     )
 
 
-@pytest.fixture(params=["embedded", pytest.param("weaviate", marks=pytest.mark.live)])
-def store(request):
-    store = EmbeddedVectorStore() if request.param == "embedded" else _weaviate()
+def _cleaned_up(store):
     store.created_domains = []
     yield store
     for domain_id in store.created_domains:
@@ -44,8 +45,28 @@ def store(request):
     store.close()
 
 
+@pytest.fixture(params=["embedded", pytest.param("weaviate", marks=pytest.mark.live)])
+def store(request):
+    yield from _cleaned_up(EmbeddedVectorStore() if request.param == "embedded" else _weaviate())
+
+
+@pytest.fixture
+def weaviate_store():
+    """Weaviate alone, for what only it offers (its own keyword channel, grouped aggregates)."""
+    yield from _cleaned_up(_weaviate())
+
+
 @pytest.fixture
 def world(store):
+    return _world(store)
+
+
+@pytest.fixture
+def weaviate_world(weaviate_store):
+    return _world(weaviate_store)
+
+
+def _world(store) -> dict:
     a, b = DomainFactory(), DomainFactory()
     for d in (a, b):
         store.delete_domain(domain_id=d.pk)
@@ -106,22 +127,16 @@ def test_health(store):
     assert store.health().ok is True
 
 
-def _only_weaviate(store):
-    if not hasattr(store, "keyword_search"):
-        pytest.skip("a Weaviate-only capability")
+@pytest.mark.live
+def test_weaviate_keyword_channel(weaviate_store, weaviate_world):
+    keyword = weaviate_store.keyword_search(domain_ids=[weaviate_world["a"].pk], text="rockets", k=5)
+    assert [h.chunk_id for h in keyword] == chunk_ids(weaviate_world["va"])[:1]
 
 
 @pytest.mark.live
-def test_weaviate_keyword_channel(store, world):
-    _only_weaviate(store)
-    keyword = store.keyword_search(domain_ids=[world["a"].pk], text="rockets", k=5)
-    assert [h.chunk_id for h in keyword] == chunk_ids(world["va"])[:1]
-
-
-@pytest.mark.live
-def test_weaviate_counts_every_version_past_the_default_group_limit(store, world):
+def test_weaviate_counts_every_version_past_the_default_group_limit(weaviate_store, weaviate_world):
     """The grouped aggregate returns 100 groups unless given a limit: 130 versions are all counted."""
-    _only_weaviate(store)
+    store, world = weaviate_store, weaviate_world
     domain_id = world["b"].pk
     items = [
         VectorItem(
@@ -140,8 +155,8 @@ def test_weaviate_counts_every_version_past_the_default_group_limit(store, world
 
 
 @pytest.mark.live
-def test_weaviate_tenant_removed_by_another_process_is_recreated(store, world):
-    _only_weaviate(store)
+def test_weaviate_tenant_removed_by_another_process_is_recreated(weaviate_store, weaviate_world):
+    store, world = weaviate_store, weaviate_world
     from apps.search.backends.vectors.weaviate import WeaviateVectorStore
 
     other = WeaviateVectorStore(

@@ -44,10 +44,13 @@ def make_pdf(pages: list[str], *, password: str | None = None, title: str | None
     return buffer.getvalue()
 
 
-def make_docx(paragraphs: list[str], *, heading: str | None = None, table: list[list[str]] | None = None) -> bytes:
+def make_docx(paragraphs: list[str], *, heading: str | None = None, table: list[list[str]] | None = None,
+              title: str | None = None) -> bytes:
     import docx
 
     document = docx.Document()
+    if title is not None:
+        document.core_properties.title = title
     if heading:
         document.add_heading(heading, level=1)
     for paragraph in paragraphs:

@@ -9,7 +9,7 @@ from django.test import override_settings
 
 from apps.documents.analysis import analyze_version
 from apps.documents.chunking import chunk_text
-from apps.documents.models import Chunk
+from apps.documents.models import Chunk, Document
 from apps.documents.services import document_create
 from tests.documents import files
 
@@ -150,3 +150,48 @@ def test_html_in_a_declared_legacy_charset_is_read(domain, user, upload):
     page = '<html><head><meta charset="windows-1252"><title>Caf\u00e9</title></head><body><p>Le caf\u00e9 du phare, tr\u00e8s fr\u00e9quent\u00e9 par les marins.</p></body></html>'
     _, version = _analyse(domain, user, upload, "cafe.html", page.encode("cp1252"))
     assert "Le café du phare, très fréquenté par les marins." in version.text
+
+
+def test_pdf_title_comes_from_its_metadata_when_the_uploader_gave_none(domain, user, upload):
+    data = files.make_pdf(["The keeper's log of the Pharos lighthouse."], title="  The Pharos\nkeeper's log ")
+    _, version = _analyse(domain, user, upload, "scan_0042.pdf", data)
+    assert version.document.title == "scan_0042"  # intake's stand-in, until analysis reads the file
+    version.document.refresh_from_db()
+    assert version.document.title == "The Pharos keeper's log"
+
+
+def test_docx_title_comes_from_its_core_properties(domain, user, upload):
+    data = files.make_docx(["Lamps burned whale oil, then kerosene."], heading="A heading", title="Lighthouse lamps")
+    _, version = _analyse(domain, user, upload, "draft-v3.docx", data)
+    version.document.refresh_from_db()
+    assert version.document.title == "Lighthouse lamps"
+
+
+def test_docx_without_core_title_takes_its_first_heading(domain, user, upload):
+    data = files.make_docx(["Lamps burned whale oil, then kerosene."], heading="Lighthouse lamps", title="")
+    _, version = _analyse(domain, user, upload, "draft-v3.docx", data)
+    version.document.refresh_from_db()
+    assert version.document.title == "Lighthouse lamps"
+
+
+def test_the_uploaders_title_wins_over_the_files_metadata(domain, user, upload):
+    data = files.make_pdf(["The keeper's log of the Pharos lighthouse."], title="The Pharos keeper's log")
+    document, _ = document_create(domain=domain, user=user, upload=upload("scan.pdf", data), title="Pharos, 1820-1850")
+    analyze_version(version_id=document.current_version_id)
+    document.refresh_from_db()
+    assert document.title == "Pharos, 1820-1850"
+
+
+def test_a_placeholder_metadata_title_keeps_the_file_name(domain, user, upload):
+    data = files.make_pdf(["The keeper's log of the Pharos lighthouse."], title="Untitled")
+    _, version = _analyse(domain, user, upload, "pharos-log.pdf", data)
+    version.document.refresh_from_db()
+    assert version.document.title == "pharos-log"
+
+
+def test_a_title_edited_since_upload_survives_reanalysis(domain, user, upload):
+    data = files.make_pdf(["The keeper's log of the Pharos lighthouse."], title="The Pharos keeper's log")
+    _, version = _analyse(domain, user, upload, "scan.pdf", data)
+    Document.objects.filter(pk=version.document_id).update(title="Pharos log (edited)")
+    analyze_version(version_id=version.pk)
+    assert Document.objects.get(pk=version.document_id).title == "Pharos log (edited)"

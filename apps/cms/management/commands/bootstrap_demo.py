@@ -23,6 +23,28 @@ DEMO_SLUG = "demo"
 SAMPLE_MODULE = "apps.documents.sample"
 
 
+def password_file_path():
+    return settings.VAR_DIR / "demo-admin-password"
+
+
+def demo_password(admin, password_file) -> str:
+    """The demo admin's password from ``password_file``, or why it is not the one to use."""
+    stored = password_file.read_text().strip() if password_file.exists() else ""
+    if stored and admin.check_password(stored):
+        return stored
+    # The account's password was set elsewhere: never overwrite a person's choice.
+    return f"(not the one in {password_file}: it was changed; use `manage.py changepassword admin`)"
+
+
+def login_box(rows: list[tuple[str, str]], *, title: str) -> str:
+    """``rows`` of (label, value) in a box drawn with box-drawing characters, as one string."""
+    width = max(len(label) for label, _ in rows)
+    lines = [title, *(f"{label.ljust(width)}  {value}" for label, value in rows)]
+    inner = max(len(line) for line in lines)
+    return "\n".join(["┌" + "─" * (inner + 2) + "┐", *(f"│ {line.ljust(inner)} │" for line in lines),
+                      "└" + "─" * (inner + 2) + "┘"])
+
+
 class Command(BaseCommand):
     help = "Create (once) the demo superuser `admin` and the `demo` domain; print how to log in."
 
@@ -31,7 +53,7 @@ class Command(BaseCommand):
         parser.add_argument("--skip-sample", action="store_true", help="Do not ingest the sample corpus.")
 
     def handle(self, *args, base_url: str, skip_sample: bool, **options):
-        password_file = settings.VAR_DIR / "demo-admin-password"
+        password_file = password_file_path()
         with transaction.atomic():
             admin, password = self._admin(password_file)
             domain = self._demo_domain(admin)
@@ -42,16 +64,11 @@ class Command(BaseCommand):
             self._ingest_sample(domain, admin)
 
     def _admin(self, password_file):
-        User = get_user_model()
-        admin = User.objects.filter(username=ADMIN_USERNAME).first()
-        stored = password_file.read_text().strip() if password_file.exists() else ""
+        admin = get_user_model().objects.filter(username=ADMIN_USERNAME).first()
         if admin is not None:
-            if stored and admin.check_password(stored):
-                return admin, stored
-            # The account's password was set elsewhere: never overwrite a person's choice.
-            return admin, f"(not the one in {password_file}: it was changed; use `manage.py changepassword admin`)"
+            return admin, demo_password(admin, password_file)
         password = secrets.token_urlsafe(12)
-        admin = User.objects.create_superuser(ADMIN_USERNAME, "admin@example.com", password)
+        admin = get_user_model().objects.create_superuser(ADMIN_USERNAME, "admin@example.com", password)
         password_file.parent.mkdir(parents=True, exist_ok=True)
         password_file.write_text(password + "\n")
         password_file.chmod(0o600)
