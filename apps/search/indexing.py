@@ -9,14 +9,15 @@ leases are extended between batches: a retried step only embeds what is missing.
 
 Then, per document version: the domain's ``index_version`` is bumped, the vectors are
 upserted into the vector store (deterministic ids: the same chunk twice is one vector),
-the chunks are written to the keyword engine (one commit that also deletes the
-document's older versions), and the older versions leave the vector store, then the
+the chunks are written to the keyword engine (one commit per domain for the whole
+batch, which also deletes the documents' older versions), and the older versions leave the vector store, then the
 database.
 """
 
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -32,7 +33,7 @@ from apps.core.bulk import rows_update
 from apps.documents.models import Chunk, DocumentVersion, StepRun
 from apps.domains.services import domains_index_invalidate
 from apps.search.engines.keyword import keyword_engine
-from apps.search.projections import keyword_entries, vector_items
+from apps.search.projections import keyword_entries_many, vector_items
 
 EMBED_BATCH_SIZE = 256
 
@@ -100,9 +101,13 @@ def versions_publish(
             .annotate(n=Count("pk"))
             .values_list("version_id", "n")
         )
+    keywords_written = versions_keywords_publish(versions=versions, older=older)
     results: dict[int, dict | Exception] = {}
     for version in versions:
         try:
+            keywords = keywords_written[version.pk]
+            if isinstance(keywords, Exception):
+                raise keywords
             upserted = stored.get(version.pk, 0)
             if store.needs_items:
                 for items in vector_items(version):
@@ -110,7 +115,6 @@ def versions_publish(
                     upserted += len(items)
                     if heartbeat:
                         heartbeat()
-            keywords = version_keywords_publish(version=version, older_version_ids=older[version.pk])
             removed = 0
             for old_version_id in older[version.pk]:
                 store.delete_version(domain_id=version.domain_id, version_id=old_version_id)
@@ -130,9 +134,36 @@ def versions_publish(
 def version_keywords_publish(*, version: DocumentVersion, older_version_ids: Sequence[int] = ()) -> int:
     """The version's chunks into the keyword engine and its document's older versions out, in
     one commit (re-publishing a version replaces its entries); returns the chunks written."""
-    entries = keyword_entries(version)
-    keyword_engine.write(domain_id=version.domain_id, add=entries, delete_versions=[version.pk, *older_version_ids])
-    return len(entries)
+    result = versions_keywords_publish(versions=[version], older={version.pk: list(older_version_ids)})[version.pk]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def versions_keywords_publish(
+    *, versions: Sequence[DocumentVersion], older: dict[int, list[int]]
+) -> dict[int, int | Exception]:
+    """``version_keywords_publish`` for several versions: one chunk query, and one keyword-engine
+    write (one commit) per domain instead of one per version. A version that another one of the
+    batch replaces is only deleted (one call deletes before it adds: its entries would survive).
+    If a domain's write fails, each of its versions gets the exception."""
+    superseded = {pk for pks in older.values() for pk in pks}
+    entries = keyword_entries_many([v for v in versions if v.pk not in superseded])
+    by_domain: dict[int, list[DocumentVersion]] = defaultdict(list)
+    for version in versions:
+        by_domain[version.domain_id].append(version)
+    results: dict[int, int | Exception] = {}
+    for domain_id, group in by_domain.items():
+        add = [entry for version in group for entry in entries.get(version.pk, ())]
+        try:
+            keyword_engine.write(
+                domain_id=domain_id, add=add, delete_versions=[pk for v in group for pk in (v.pk, *older.get(v.pk, ()))]
+            )
+        except Exception as exc:  # one domain's index failing must not fail the other domains' versions
+            results.update({version.pk: exc for version in group})
+        else:
+            results.update({version.pk: len(entries.get(version.pk, ())) for version in group})
+    return results
 
 
 def version_index(*, version: DocumentVersion, heartbeat: Callable[[], None] | None = None) -> dict:
