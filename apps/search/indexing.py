@@ -33,7 +33,7 @@ from apps.core.bulk import rows_update
 from apps.documents.models import Chunk, DocumentVersion, StepRun
 from apps.domains.services import domains_index_invalidate
 from apps.search.engines.keyword import keyword_engine
-from apps.search.projections import keyword_entries, vector_items
+from apps.search.projections import keyword_entries, keyword_entries_many, vector_items
 
 EMBED_BATCH_SIZE = 256
 
@@ -134,7 +134,8 @@ def versions_keywords_publish(
         # A version that another version of this batch replaces is deleted, not added.
         superseded = {pk for v in group for pk in older.get(v.pk, ())}
         try:
-            entries = {v.pk: keyword_entries(v) if v.pk not in superseded else [] for v in group}
+            found = keyword_entries_many([v for v in group if v.pk not in superseded])  # one chunk query
+            entries = {v.pk: found.get(v.pk, []) for v in group}
             keyword_engine.write(
                 domain_id=domain_id,
                 add=[entry for v in group for entry in entries[v.pk]],

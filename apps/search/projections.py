@@ -6,7 +6,7 @@ builders, so a projection rebuilt from scratch equals one kept up to date.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -76,19 +76,30 @@ TITLE_WITH_EVERY_CHUNK = True
 
 def keyword_entries(version: DocumentVersion) -> list[KeywordEntry]:
     """Every chunk of the version as the keyword engine indexes it (embedded or not: keywords need no vector)."""
-    title = version.document.title if TITLE_WITH_EVERY_CHUNK else ""
-    created = version.document.created_at.timestamp()
-    return [
-        KeywordEntry(
-            chunk_id=pk,
-            document_id=version.document_id,
-            version_id=version.pk,
-            language=version.language or "",
-            created=created,
-            terms=tuple(analyze(f"{title}\n{text}" if title else text)),
-        )
-        for pk, text in Chunk.objects.filter(version=version)
-        .order_by("ordinal")
-        .values_list("pk", "text")
+    return keyword_entries_many([version]).get(version.pk, [])
+
+
+def keyword_entries_many(versions: Sequence[DocumentVersion]) -> dict[int, list[KeywordEntry]]:
+    """``keyword_entries`` of several versions with one chunk query, by version id."""
+    by_id = {version.pk: version for version in versions}
+    entries: dict[int, list[KeywordEntry]] = {pk: [] for pk in by_id}
+    rows = (
+        Chunk.objects.filter(version_id__in=list(by_id))
+        .order_by("version_id", "ordinal")
+        .values_list("pk", "version_id", "text")
         .iterator(chunk_size=2000)
-    ]
+    )
+    for pk, version_id, text in rows:
+        version = by_id[version_id]
+        title = version.document.title if TITLE_WITH_EVERY_CHUNK else ""
+        entries[version_id].append(
+            KeywordEntry(
+                chunk_id=pk,
+                document_id=version.document_id,
+                version_id=version_id,
+                language=version.language or "",
+                created=version.document.created_at.timestamp(),
+                terms=tuple(analyze(f"{title}\n{text}" if title else text)),
+            )
+        )
+    return entries

@@ -2,12 +2,15 @@ import bm25s
 import numpy as np
 import pytest
 
-from apps.documents.models import Chunk, Document
+from apps.documents.models import Chunk, Document, DocumentVersion
 from apps.search.backends.types import VectorFilter
 from apps.search.backends.vectors.embedded import EmbeddedVectorStore
+from apps.search.engines.keyword import keyword_engine
 from apps.search.engines.vectors import vector_engine
+from apps.search.indexing import versions_publish
 from apps.search.services.keyword import analyze, keyword_search
-from tests.search.factories import make_document
+from tests.factories import DomainFactory
+from tests.search.factories import bump, make_document
 
 pytestmark = pytest.mark.django_db
 
@@ -115,3 +118,29 @@ def test_rm3_feedback_adds_terms_of_the_best_chunks_and_respects_filters(domain)
         domains=domains, query="roll", k=5, filters=VectorFilter(languages=("en",)), feedback_docs=1, feedback_terms=5
     )
     assert [h.chunk_id for h in only_en] == ids(a)
+
+
+def test_a_publishing_batch_writes_each_domain_once_and_keeps_only_the_newest_version(domain, monkeypatch):
+    """versions_publish (the index step) commits the keyword entries of a whole batch with one
+    engine write per domain; a version the batch also replaces ends up out of the index."""
+    other = DomainFactory()
+    one = make_document(domain, "One", ["Ailerons control roll."])
+    old_version = one.current_version
+    one = make_document(domain, "One", ["Spoilers reduce lift."], document=one)
+    two = make_document(domain, "Two", ["Elevators control pitch."])
+    three = make_document(other, "Three", ["Flaps raise lift."])
+    writes = []
+    write = keyword_engine.write
+    monkeypatch.setattr(keyword_engine, "write", lambda **kw: writes.append(kw["domain_id"]) or write(**kw))
+    versions = [old_version, one.current_version, two.current_version, three.current_version]
+    results = versions_publish(versions=DocumentVersion.objects.select_related("document").filter(pk__in=[v.pk for v in versions]).order_by("pk"))
+    assert sorted(writes) == sorted([domain.pk, other.pk])
+    assert [results[v.pk]["keywords"] for v in versions] == [0, 1, 1, 1]
+    bump(domain)
+    domains = [(domain.pk, domain.index_version)]
+    assert keyword_search(domains=domains, query="ailerons", k=5) == []
+    assert [h.chunk_id for h in keyword_search(domains=domains, query="spoilers", k=5)] == list(
+        Chunk.objects.filter(version=one.current_version).values_list("pk", flat=True)
+    )
+    assert len(keyword_search(domains=domains, query="pitch", k=5)) == 1
+    assert len(keyword_search(domains=[(other.pk, other.index_version + 1)], query="flaps", k=5)) == 1
