@@ -1,27 +1,66 @@
 from __future__ import annotations
 
+import json
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.utils import html
+
+from apps.core.fields import HttpUrlField, NonBlankCharField, StrictCharField
+from apps.documents.serializers import DOCUMENT_FILE_TYPES
+
+
+class JsonPartListSerializer(serializers.ListSerializer):
+    """In a multipart form the list may come as one part holding a JSON array (OpenAPI's default
+    encoding of an array of objects) or as parts holding one JSON object each; else DRF's
+    ``name[0]key`` form fields."""
+
+    def get_value(self, dictionary):
+        if html.is_html_input(dictionary) and self.field_name in dictionary:
+            parts = dictionary.getlist(self.field_name)
+            try:
+                decoded = [json.loads(part) if isinstance(part, str) else part for part in parts]
+            except ValueError:
+                return parts  # not JSON: "Expected a dictionary" names the field
+            return decoded[0] if len(decoded) == 1 and isinstance(decoded[0], list) else decoded
+        return super().get_value(dictionary)
 
 
 class SeedTextSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=300, required=False, allow_blank=True)
-    text = serializers.CharField(max_length=2_000_000)
+    title = StrictCharField(max_length=300, required=False, allow_blank=True)
+    text = NonBlankCharField(max_length=2_000_000)
+
+    class Meta:
+        list_serializer_class = JsonPartListSerializer
+
+
+@extend_schema_field({"type": "string", "format": "binary", "minLength": 1})
+class SeedFileField(serializers.FileField):
+    """A seed document (PDF, DOCX, HTML, Markdown or plain text); not empty."""
+
+
+SEED_FILE_ENCODING = {"seed_files": {"contentType": ", ".join(DOCUMENT_FILE_TYPES)}}
 
 
 class BootstrapCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    slug = serializers.SlugField(max_length=80, required=False, allow_blank=True)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=5000)
-    topic_keywords = serializers.ListField(child=serializers.CharField(max_length=80), required=False, max_length=20)
-    seed_urls = serializers.ListField(child=serializers.URLField(max_length=2000), required=False, max_length=50)
-    seed_texts = SeedTextSerializer(many=True, required=False)
-    seed_text = serializers.CharField(required=False, allow_blank=True, max_length=2_000_000,
-                                      help_text="One pasted text (handy in multipart forms).")
-    seed_files = serializers.ListField(child=serializers.FileField(), required=False, max_length=20)
+    name = NonBlankCharField(max_length=200)
+    slug = serializers.SlugField(max_length=80, required=False, allow_blank=True,
+                                 help_text="Default: derived from the name (random when the name has no letters or digits).")
+    description = StrictCharField(required=False, allow_blank=True, max_length=5000, trim_whitespace=False)
+    topic_keywords = serializers.ListField(child=NonBlankCharField(max_length=80), required=False, max_length=20)
+    seed_urls = serializers.ListField(child=HttpUrlField(max_length=2000), required=False, max_length=50)
+    seed_texts = SeedTextSerializer(many=True, required=False, max_length=20)
+    seed_text = StrictCharField(required=False, allow_blank=True, max_length=2_000_000,
+                                help_text="One pasted text (handy in multipart forms).")
+    seed_files = serializers.ListField(child=SeedFileField(), required=False, max_length=20)
 
 
 class CommentSerializer(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    comment = StrictCharField(required=False, allow_blank=True, max_length=5000)
+
+
+class RequestChangesSerializer(serializers.Serializer):
+    comment = NonBlankCharField(max_length=5000, help_text="What should change; required.")
 
 
 class ContentUpdateSerializer(serializers.Serializer):

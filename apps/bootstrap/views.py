@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiRequest, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from apps.bootstrap import selectors, services
 from apps.bootstrap.models import BootstrapStep, GeneratedContent
 from apps.bootstrap.serializers import (
+    SEED_FILE_ENCODING,
     BootstrapCreateSerializer,
     BootstrapProgressSerializer,
     BootstrapRowSerializer,
@@ -18,6 +19,7 @@ from apps.bootstrap.serializers import (
     ContentSerializer,
     ContentUpdateSerializer,
     OverviewSerializer,
+    RequestChangesSerializer,
 )
 from apps.core import context
 from apps.core.pagination import BoundedLimitOffsetPagination
@@ -58,7 +60,10 @@ class BootstrapListCreateView(APIView):
         return paginator.get_paginated_response(rows)
 
     @extend_schema(
-        tags=["bootstrap"], request=BootstrapCreateSerializer, responses={201: BootstrapProgressSerializer},
+        tags=["bootstrap"],
+        request={"application/json": BootstrapCreateSerializer,
+                 "multipart/form-data": OpenApiRequest(BootstrapCreateSerializer, encoding=SEED_FILE_ENCODING)},
+        responses={201: BootstrapProgressSerializer, 409: OpenApiResponse(description="The slug is taken (`conflict`).")},
         description="Creates a domain (the caller owns it) and starts its bootstrap: research, ingest the sources, "
         "generate the overview, key entities and FAQ, then wait for review.",
         examples=[OpenApiExample("Start", value={"name": "Physics", "topic_keywords": ["boundary layer"],
@@ -105,13 +110,13 @@ class BootstrapApproveView(APIView):
 
 class BootstrapRequestChangesView(APIView):
     @extend_schema(
-        tags=["bootstrap"], request=CommentSerializer, responses={202: BootstrapProgressSerializer, 409: NOT_NOW},
+        tags=["bootstrap"], request=RequestChangesSerializer, responses={202: BootstrapProgressSerializer, 409: NOT_NOW},
         description="Sends the content back: it is generated again in a new round, taking the comment into account.",
         examples=[OpenApiExample("Changes", value={"comment": "Cover turbulence too."}, request_only=True),
                   _progress_example("202")],
     )
     def post(self, request, slug: str):
-        serializer = CommentSerializer(data=request.data)
+        serializer = RequestChangesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         bootstrap = selectors.bootstrap_get(user=request.user, slug=slug)
         services.bootstrap_request_changes(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.fields import StrictCharField
+from apps.core.fields import HttpUrlField, NonBlankCharField, StrictCharField
 from apps.documents.models import Chunk, Document, DocumentVersion, ProcessingRun, StepRun
 from apps.documents.selectors import run_progress
 
@@ -98,20 +98,32 @@ class ChunkSerializer(serializers.ModelSerializer):
         fields = ["id", "version", "ordinal", "text", "start", "end", "page", "content_hash"]
 
 
-@extend_schema_field({"type": "string", "pattern": r"\S"})
-class PastedTextField(StrictCharField):
-    """Text with something besides whitespace; intake answers an empty one with 400 ``empty``."""
+# The types intake reads (apps.documents.parsers.sniff): the multipart requests' `encoding`
+# names them, so a client generator sends files of these types.
+DOCUMENT_FILE_TYPES = (
+    "application/pdf", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "text/html",
+    "text/markdown", "text/plain",
+)
+DOCUMENT_FILE_ENCODING = {"file": {"contentType": ", ".join(DOCUMENT_FILE_TYPES)}}
+
+
+@extend_schema_field({"type": "string", "format": "binary", "minLength": 1})
+class DocumentFileField(serializers.FileField):
+    """A document file; its content, not its name, decides its type (one of DOCUMENT_FILE_TYPES,
+    else 415). Empty files pass the field so that intake answers "The document is empty." (400)."""
 
     def __init__(self, **kwargs):
-        super().__init__(trim_whitespace=False, **kwargs)
+        super().__init__(allow_empty_file=True, **kwargs)
 
 
-def _one_of(attrs: dict, names: tuple[str, ...], *, at_most: bool = False) -> dict:
+class PastedTextField(NonBlankCharField):
+    """Text with something besides whitespace; intake answers an empty one with 400 ``empty``."""
+
+
+def _one_of(attrs: dict, names: tuple[str, ...], *, message: str = "Send exactly one of: a file, text, or a URL.") -> dict:
     given = [name for name in names if attrs.get(name) not in (None, "")]
-    if len(given) > 1 or (not given and not at_most):
-        if at_most:
-            raise serializers.ValidationError("Send at most one of: a file or text.")
-        raise serializers.ValidationError("Send exactly one of: a file, text, or a URL.")
+    if len(given) != 1:
+        raise serializers.ValidationError(message)
     return attrs
 
 
@@ -121,9 +133,9 @@ class DocumentCreateSerializer(serializers.Serializer):
     exactly_one_of = ("text", "url")  # the schema says it too (apps.core.openapi)
 
     domain = serializers.SlugField(help_text="Slug of the domain the document goes into.")
-    title = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    title = StrictCharField(required=False, allow_blank=True, max_length=300)
     text = PastedTextField(required=False, help_text="Pasted text.")
-    url = serializers.CharField(required=False, max_length=2000, help_text="An http(s) URL to fetch.")
+    url = HttpUrlField(required=False, max_length=2000, help_text="An http(s) URL to fetch.")
 
     def validate(self, attrs):
         return _one_of(attrs, self.exactly_one_of)
@@ -135,25 +147,31 @@ class DocumentUploadSerializer(serializers.Serializer):
     exactly_one_of = ("file", "text", "url")
 
     domain = serializers.SlugField()
-    file = serializers.FileField(required=False, allow_empty_file=True)  # intake says "The document is empty."
-    title = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    file = DocumentFileField(required=False)
+    title = StrictCharField(required=False, allow_blank=True, max_length=300)
     text = PastedTextField(required=False)
-    url = serializers.CharField(required=False, max_length=2000)
+    url = HttpUrlField(required=False, max_length=2000)
 
     def validate(self, attrs):
         return _one_of(attrs, self.exactly_one_of)
 
 
-class NewVersionSerializer(serializers.Serializer):
-    """A file or a text, or neither for a URL document (fetched again)."""
+class NewVersionUploadSerializer(serializers.Serializer):
+    """Multipart: a file or a text, exactly one."""
 
-    at_most_one_of = ("file", "text")
+    exactly_one_of = ("file", "text")
 
-    file = serializers.FileField(required=False, allow_empty_file=True)  # intake says "The document is empty."
+    file = DocumentFileField(required=False)
     text = PastedTextField(required=False)
 
     def validate(self, attrs):
-        return _one_of(attrs, self.at_most_one_of, at_most=True)
+        return _one_of(attrs, self.exactly_one_of, message="Send exactly one of: a file or text.")
+
+
+class NewVersionSerializer(serializers.Serializer):
+    """JSON: a text, or an empty body for a URL document (fetched again)."""
+
+    text = PastedTextField(required=False)
 
 
 class DocumentAcceptedSerializer(serializers.Serializer):

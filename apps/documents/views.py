@@ -8,7 +8,7 @@ import time
 
 from django.http import FileResponse, Http404, HttpResponseRedirect, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRequest, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser
@@ -25,12 +25,14 @@ from apps.documents import downloads, selectors, services
 from apps.documents.event_tickets import TICKET_MAX_AGE_SECONDS, RunEventsTicketAuthentication, run_events_ticket_issue
 from apps.documents.models import Document, DocumentStatus, ProcessingRun, documents_storage
 from apps.documents.serializers import (
+    DOCUMENT_FILE_ENCODING,
     ChunkSerializer,
     DocumentAcceptedSerializer,
     DocumentCreateSerializer,
     DocumentSerializer,
     DocumentUploadSerializer,
     NewVersionSerializer,
+    NewVersionUploadSerializer,
     RunBriefSerializer,
     RunSerializer,
 )
@@ -144,7 +146,8 @@ class DocumentListCreateView(APIView):
 
     @extend_schema(
         operation_id="documents_create",
-        request={"multipart/form-data": DocumentUploadSerializer, "application/json": DocumentCreateSerializer},
+        request={"multipart/form-data": OpenApiRequest(DocumentUploadSerializer, encoding=DOCUMENT_FILE_ENCODING),
+                 "application/json": DocumentCreateSerializer},
         responses={202: DocumentAcceptedSerializer, 200: DocumentAcceptedSerializer, **ERROR_RESPONSES},
         description=(
             "Add a document by multipart upload (`file`), pasted text (`text`, `title`) or URL (`url`): exactly one "
@@ -222,10 +225,14 @@ class DocumentVersionCreateView(APIView):
 
     @extend_schema(
         operation_id="documents_versions_create",
-        request={"multipart/form-data": NewVersionSerializer, "application/json": NewVersionSerializer},
-        responses={202: RunSerializer, 200: RunSerializer, **ERROR_RESPONSES},
-        description="Upload a new version; it replaces the current one once its processing succeeds. "
-        "A URL document with an empty body is fetched again.",
+        request={"multipart/form-data": OpenApiRequest(NewVersionUploadSerializer, encoding=DOCUMENT_FILE_ENCODING),
+                 "application/json": NewVersionSerializer},
+        responses={202: RunSerializer, 200: RunSerializer, **ERROR_RESPONSES,
+                   409: OpenApiResponse(description="The same content is already another document of the domain "
+                                        "(`duplicate`), or an empty body for a document that has no URL to fetch "
+                                        "again (`nothing_to_fetch`).")},
+        description="Upload a new version (multipart: a file or a text; JSON: a text); it replaces the current one "
+        "once its processing succeeds. A URL document sent an empty JSON body is fetched again.",
         examples=[
             OpenApiExample("New text", value={"text": "Boundary layers form, revised…"}, request_only=True,
                            media_type="application/json"),
@@ -234,7 +241,8 @@ class DocumentVersionCreateView(APIView):
     )
     def post(self, request, pk: int):
         document = _writable_document(request, pk)
-        serializer = NewVersionSerializer(data=request.data)
+        is_json = request.content_type.startswith("application/json")
+        serializer = (NewVersionSerializer if is_json else NewVersionUploadSerializer)(data=request.data)
         serializer.is_valid(raise_exception=True)
         version, created = services.document_new_version(
             document=document, user=request.user, upload=serializer.validated_data.get("file"),

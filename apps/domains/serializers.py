@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.fields import StrictCharField
+from apps.core.fields import HttpUrlField, NonBlankCharField, StrictCharField
+from apps.core.netguard import HTTP_URL_PATTERN
 from apps.domains.models import ApiKey, Domain, Membership
+from apps.domains.services import MAX_DESCRIPTION_CHARS
+from apps.domains.validators import validate_webhook_url
+
+
+@extend_schema_field({
+    "oneOf": [{"type": "string", "maxLength": 200, "pattern": HTTP_URL_PATTERN}, {"type": "string", "maxLength": 0}],
+    "description": "POSTed a signed JSON event when a document finishes; empty for none. Public addresses only "
+    "(unless HEYSH_WEBHOOK_ALLOW_PRIVATE).",
+})
+class WebhookUrlField(HttpUrlField):
+    """The model's URLField with the shape the schema states instead of Django's URLValidator."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=200, allow_blank=True, validators=[validate_webhook_url], **kwargs)
 
 
 class DomainSerializer(serializers.ModelSerializer):
     role = serializers.CharField(source="caller_role", read_only=True, allow_null=True,
                                  help_text="The caller's role in this domain: owner, editor or viewer.")
-    webhook_secret = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=200)
+    name = NonBlankCharField(max_length=200)
+    description = StrictCharField(required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_DESCRIPTION_CHARS)
+    webhook_url = WebhookUrlField(required=False)
+    webhook_secret = StrictCharField(write_only=True, required=False, allow_blank=True, max_length=200)
 
     class Meta:
         model = Domain
         fields = ["slug", "name", "description", "status", "role", "webhook_url", "webhook_secret", "created_at", "updated_at"]
         read_only_fields = ["status", "created_at", "updated_at"]
+        # A taken slug is the service's 409 (domain_create), not DRF's unique-validator 400.
+        extra_kwargs = {"slug": {"validators": []}}
 
 
 class DomainUpdateSerializer(DomainSerializer):
@@ -35,12 +56,12 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class MembershipCreateSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+    username = StrictCharField(max_length=150, trim_whitespace=False, help_text="An existing, active user (404 if none).")
     role = serializers.ChoiceField(choices=Membership.Role.choices, default=Membership.Role.VIEWER)
 
 
 class MembershipRoleSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=Membership.Role.choices)
+    role = serializers.ChoiceField(choices=Membership.Role.choices, required=False, help_text="Left out: nothing changes.")
 
 
 class ApiKeySerializer(serializers.ModelSerializer):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,6 +26,11 @@ from apps.search.services import SearchFilters, entity_documents, entity_neighbo
 from apps.search.services.graph import MAX_HOPS, MAX_PATH_HOPS
 
 FILTER_PARAMS = ("document_ids", "entity_type", "language", "created_after", "created_before")
+
+
+SLUG_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 80, "pattern": "^[-a-zA-Z0-9_]+$"}
+DOMAIN_NOT_READABLE = OpenApiResponse(description="A domain named in the filter does not exist or the caller cannot "
+                                      "read it (`not_found`).")
 
 
 def _int_schema(low: int, high: int, default: int) -> dict:
@@ -80,14 +86,24 @@ class SearchView(APIView):
         parameters=[
             OpenApiParameter("q", {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"}, required=True,
                              description="Query text, 1..2000 characters, not only whitespace."),
-            OpenApiParameter("domains", str, description="Domain slugs, comma-separated (default: all readable)."),
+            OpenApiParameter("domains", {"type": "array", "maxItems": 100, "items": SLUG_SCHEMA},
+                             description="Domain slugs, repeated or comma-separated (default: all readable); "
+                             "one the caller cannot read is a 404."),
             OpenApiParameter("mode", str, enum=["hybrid", "vector", "keyword"]),
             OpenApiParameter("k", _int_schema(1, 100, 10), description="Chunks to return, 1..100."),
             OpenApiParameter("expand", bool, description="Expand the results through the graph."),
             OpenApiParameter("hops", _int_schema(1, MAX_HOPS, 1), description=f"Graph hops with expand, 1..{MAX_HOPS}."),
-            *[OpenApiParameter(name, str) for name in FILTER_PARAMS],
+            OpenApiParameter("document_ids", {"type": "array", "maxItems": 1000, "items": {"type": "integer", "minimum": 1}},
+                             description="Only these documents (repeated or comma-separated ids)."),
+            OpenApiParameter("entity_type", str, enum=[*EntityType.values, ""],
+                             description="Only chunks mentioning an entity of this type."),
+            OpenApiParameter("language", {"type": "array", "maxItems": 50, "items": {"type": "string", "maxLength": 12}},
+                             description="Only versions in these languages."),
+            OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="Documents created at or after."),
+            OpenApiParameter("created_before", OpenApiTypes.DATETIME,
+                             description="Documents created at or before (before `created_after`: nothing is found)."),
         ],
-        responses=SearchResponseSerializer,
+        responses={200: SearchResponseSerializer, 404: DOMAIN_NOT_READABLE},
         description="Hybrid search (vectors and keywords fused by rank) over the caller's readable domains, "
         "optionally expanded through the knowledge graph.",
         examples=[SEARCH_EXAMPLE],
@@ -96,7 +112,7 @@ class SearchView(APIView):
         return self._search(request, _query_params_payload(request.query_params))
 
     @extend_schema(
-        request=SearchRequestSerializer, responses=SearchResponseSerializer,
+        request=SearchRequestSerializer, responses={200: SearchResponseSerializer, 404: DOMAIN_NOT_READABLE},
         description="The same search with a JSON body (filters as an object).",
         examples=[OpenApiExample("Query", value={"query": "boundary layer", "domains": ["physics"], "k": 5}, request_only=True),
                   SEARCH_EXAMPLE],
@@ -141,6 +157,8 @@ class EntityMixin:
         OpenApiParameter("type", str, enum=EntityType.values),
     ],
     description="Entities of the caller's readable domains, by name prefix and type.",
+    responses={200: EntitySerializer(many=True),
+               404: OpenApiResponse(description="The `domain` filter names a domain the caller cannot read (`not_found`).")},
     examples=[OpenApiExample("Entities", response_only=True, status_codes=["200"], value={
         "count": 1, "next": None, "previous": None,
         "results": [{**NODE, "domain": "physics", "description": "", "aliases": ["BL"], "mention_count": 12}]})],
