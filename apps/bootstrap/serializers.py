@@ -6,8 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils import html
 
-from apps.core.fields import HttpUrlField, NonBlankCharField, StrictCharField
-from apps.documents.serializers import DOCUMENT_FILE_TYPES
+from apps.core.fields import HttpUrlField, NonBlankCharField, StrictCharField, StrictSlugField
 
 
 class JsonPartListSerializer(serializers.ListSerializer):
@@ -36,15 +35,14 @@ class SeedTextSerializer(serializers.Serializer):
 
 @extend_schema_field({"type": "string", "format": "binary", "minLength": 1})
 class SeedFileField(serializers.FileField):
-    """A seed document (PDF, DOCX, HTML, Markdown or plain text); not empty."""
-
-
-SEED_FILE_ENCODING = {"seed_files": {"contentType": ", ".join(DOCUMENT_FILE_TYPES)}}
+    """A seed document (PDF, DOCX, HTML, Markdown or plain text; its content decides, else 415);
+    not empty. No ``encoding`` names the types: schemathesis cannot generate a list of files
+    with one, so the types are in this description."""
 
 
 class BootstrapCreateSerializer(serializers.Serializer):
     name = NonBlankCharField(max_length=200)
-    slug = serializers.SlugField(max_length=80, required=False, allow_blank=True,
+    slug = StrictSlugField(max_length=80, required=False, allow_blank=True,
                                  help_text="Default: derived from the name (random when the name has no letters or digits).")
     description = StrictCharField(required=False, allow_blank=True, max_length=5000, trim_whitespace=False)
     topic_keywords = serializers.ListField(child=NonBlankCharField(max_length=80), required=False, max_length=20)
@@ -52,6 +50,22 @@ class BootstrapCreateSerializer(serializers.Serializer):
     seed_texts = SeedTextSerializer(many=True, required=False, max_length=20)
     seed_text = StrictCharField(required=False, allow_blank=True, max_length=2_000_000,
                                 help_text="One pasted text (handy in multipart forms).")
+
+
+class BootstrapFormSerializer(serializers.Serializer):
+    """A multipart start, as the schema states it: the form fields and the seed files. The view
+    reads a form with BootstrapUploadSerializer, which also takes the JSON body's lists (repeated
+    ``topic_keywords``/``seed_urls`` fields, ``seed_texts`` as one JSON part); the schema leaves
+    them out because a form cannot tell a list of strings from anything else written as text."""
+
+    name = NonBlankCharField(max_length=200)
+    slug = StrictSlugField(max_length=80, required=False, allow_blank=True)
+    description = StrictCharField(required=False, allow_blank=True, max_length=5000, trim_whitespace=False)
+    seed_text = StrictCharField(required=False, allow_blank=True, max_length=2_000_000, help_text="One pasted text.")
+    seed_files = serializers.ListField(child=SeedFileField(), required=False, max_length=20)
+
+
+class BootstrapUploadSerializer(BootstrapCreateSerializer):
     seed_files = serializers.ListField(child=SeedFileField(), required=False, max_length=20)
 
 
@@ -64,8 +78,8 @@ class RequestChangesSerializer(serializers.Serializer):
 
 
 class ContentUpdateSerializer(serializers.Serializer):
-    title = serializers.CharField(required=False, allow_blank=True, max_length=300)
-    body = serializers.CharField(required=False, max_length=20000)
+    title = StrictCharField(required=False, allow_blank=True, max_length=300)
+    body = StrictCharField(required=False, max_length=20000)
 
 
 # --- What the API answers (apps.bootstrap.selectors builds the dicts) ---------------------

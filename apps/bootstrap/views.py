@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiExample, OpenApiRequest, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,10 +11,11 @@ from rest_framework.views import APIView
 from apps.bootstrap import selectors, services
 from apps.bootstrap.models import BootstrapStep, GeneratedContent
 from apps.bootstrap.serializers import (
-    SEED_FILE_ENCODING,
     BootstrapCreateSerializer,
+    BootstrapFormSerializer,
     BootstrapProgressSerializer,
     BootstrapRowSerializer,
+    BootstrapUploadSerializer,
     CommentSerializer,
     ContentSerializer,
     ContentUpdateSerializer,
@@ -61,8 +62,7 @@ class BootstrapListCreateView(APIView):
 
     @extend_schema(
         tags=["bootstrap"],
-        request={"application/json": BootstrapCreateSerializer,
-                 "multipart/form-data": OpenApiRequest(BootstrapCreateSerializer, encoding=SEED_FILE_ENCODING)},
+        request={"application/json": BootstrapCreateSerializer, "multipart/form-data": BootstrapFormSerializer},
         responses={201: BootstrapProgressSerializer, 409: OpenApiResponse(description="The slug is taken (`conflict`).")},
         description="Creates a domain (the caller owns it) and starts its bootstrap: research, ingest the sources, "
         "generate the overview, key entities and FAQ, then wait for review.",
@@ -71,7 +71,8 @@ class BootstrapListCreateView(APIView):
                                  request_only=True), _progress_example("201")],
     )
     def post(self, request):
-        serializer = BootstrapCreateSerializer(data=request.data)
+        is_json = request.content_type.startswith("application/json")
+        serializer = (BootstrapCreateSerializer if is_json else BootstrapUploadSerializer)(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         texts = list(data.get("seed_texts", []))

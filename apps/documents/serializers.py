@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.fields import HttpUrlField, NonBlankCharField, StrictCharField
+from apps.core.fields import HttpUrlField, NonBlankCharField, StrictCharField, StrictSlugField
 from apps.documents.models import Chunk, Document, DocumentVersion, ProcessingRun, StepRun
 from apps.documents.selectors import run_progress
 
@@ -98,19 +98,23 @@ class ChunkSerializer(serializers.ModelSerializer):
         fields = ["id", "version", "ordinal", "text", "start", "end", "page", "content_hash"]
 
 
-# The types intake reads (apps.documents.parsers.sniff): the multipart requests' `encoding`
-# names them, so a client generator sends files of these types.
+# The types intake reads (apps.documents.parsers.sniff); the content decides, not the name.
 DOCUMENT_FILE_TYPES = (
     "application/pdf", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "text/html",
     "text/markdown", "text/plain",
 )
-DOCUMENT_FILE_ENCODING = {"file": {"contentType": ", ".join(DOCUMENT_FILE_TYPES)}}
 
 
-@extend_schema_field({"type": "string", "format": "binary", "minLength": 1})
+# The types are in the description, not in the multipart ``encoding``: a part's declared type
+# must then agree with its content, and schemathesis fills the other required fields of a body
+# with an encoding with empty strings, whatever their schema says.
+@extend_schema_field({
+    "type": "string", "format": "binary", "minLength": 1,
+    "description": "A document: " + ", ".join(DOCUMENT_FILE_TYPES) + ". Its content decides its type (another "
+    "type, or content that does not match its name, is a 415).",
+})
 class DocumentFileField(serializers.FileField):
-    """A document file; its content, not its name, decides its type (one of DOCUMENT_FILE_TYPES,
-    else 415). Empty files pass the field so that intake answers "The document is empty." (400)."""
+    """A document file. Empty files pass the field so that intake answers "The document is empty." (400)."""
 
     def __init__(self, **kwargs):
         super().__init__(allow_empty_file=True, **kwargs)
@@ -132,7 +136,7 @@ class DocumentCreateSerializer(serializers.Serializer):
 
     exactly_one_of = ("text", "url")  # the schema says it too (apps.core.openapi)
 
-    domain = serializers.SlugField(help_text="Slug of the domain the document goes into.")
+    domain = StrictSlugField(help_text="Slug of the domain the document goes into.")
     title = StrictCharField(required=False, allow_blank=True, max_length=300)
     text = PastedTextField(required=False, help_text="Pasted text.")
     url = HttpUrlField(required=False, max_length=2000, help_text="An http(s) URL to fetch.")
@@ -141,12 +145,29 @@ class DocumentCreateSerializer(serializers.Serializer):
         return _one_of(attrs, self.exactly_one_of)
 
 
+class DocumentFileFormSerializer(serializers.Serializer):
+    """A multipart upload, as the schema states it: the file, its domain and an optional title.
+    The view reads forms with DocumentUploadSerializer, which also takes ``text`` or ``url``
+    instead of the file (for HTML forms); the schema states those in the JSON body, where
+    "exactly one of" can be checked by a client: a form spells a missing field as an empty one."""
+
+    domain = StrictSlugField()
+    file = DocumentFileField()
+    title = StrictCharField(required=False, allow_blank=True, max_length=300)
+
+
+class NewVersionFileFormSerializer(serializers.Serializer):
+    """A multipart new version, as the schema states it: the file (forms may send ``text`` instead)."""
+
+    file = DocumentFileField()
+
+
 class DocumentUploadSerializer(serializers.Serializer):
     """Multipart intake: a file (``text`` and ``url`` are accepted too, for form posts); exactly one of them."""
 
     exactly_one_of = ("file", "text", "url")
 
-    domain = serializers.SlugField()
+    domain = StrictSlugField()
     file = DocumentFileField(required=False)
     title = StrictCharField(required=False, allow_blank=True, max_length=300)
     text = PastedTextField(required=False)

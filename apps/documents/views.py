@@ -8,7 +8,7 @@ import time
 
 from django.http import FileResponse, Http404, HttpResponseRedirect, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRequest, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser
@@ -25,12 +25,13 @@ from apps.documents import downloads, selectors, services
 from apps.documents.event_tickets import TICKET_MAX_AGE_SECONDS, RunEventsTicketAuthentication, run_events_ticket_issue
 from apps.documents.models import Document, DocumentStatus, ProcessingRun, documents_storage
 from apps.documents.serializers import (
-    DOCUMENT_FILE_ENCODING,
     ChunkSerializer,
     DocumentAcceptedSerializer,
     DocumentCreateSerializer,
+    DocumentFileFormSerializer,
     DocumentSerializer,
     DocumentUploadSerializer,
+    NewVersionFileFormSerializer,
     NewVersionSerializer,
     NewVersionUploadSerializer,
     RunBriefSerializer,
@@ -146,8 +147,7 @@ class DocumentListCreateView(APIView):
 
     @extend_schema(
         operation_id="documents_create",
-        request={"multipart/form-data": OpenApiRequest(DocumentUploadSerializer, encoding=DOCUMENT_FILE_ENCODING),
-                 "application/json": DocumentCreateSerializer},
+        request={"multipart/form-data": DocumentFileFormSerializer, "application/json": DocumentCreateSerializer},
         responses={202: DocumentAcceptedSerializer, 200: DocumentAcceptedSerializer, **ERROR_RESPONSES},
         description=(
             "Add a document by multipart upload (`file`), pasted text (`text`, `title`) or URL (`url`): exactly one "
@@ -225,8 +225,7 @@ class DocumentVersionCreateView(APIView):
 
     @extend_schema(
         operation_id="documents_versions_create",
-        request={"multipart/form-data": OpenApiRequest(NewVersionUploadSerializer, encoding=DOCUMENT_FILE_ENCODING),
-                 "application/json": NewVersionSerializer},
+        request={"multipart/form-data": NewVersionFileFormSerializer, "application/json": NewVersionSerializer},
         responses={202: RunSerializer, 200: RunSerializer, **ERROR_RESPONSES,
                    409: OpenApiResponse(description="The same content is already another document of the domain "
                                         "(`duplicate`), or an empty body for a document that has no URL to fetch "
@@ -241,7 +240,8 @@ class DocumentVersionCreateView(APIView):
     )
     def post(self, request, pk: int):
         document = _writable_document(request, pk)
-        is_json = request.content_type.startswith("application/json")
+        # No body at all reads like an empty JSON one: fetch a URL document again.
+        is_json = not request.content_type or request.content_type.startswith("application/json")
         serializer = (NewVersionSerializer if is_json else NewVersionUploadSerializer)(data=request.data)
         serializer.is_valid(raise_exception=True)
         version, created = services.document_new_version(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.fields import HttpUrlField, NonBlankCharField, StrictCharField
+from apps.core.fields import HttpUrlField, NonBlankCharField, StrictCharField, StrictSlugField
 from apps.core.netguard import HTTP_URL_PATTERN
 from apps.domains.models import ApiKey, Domain, Membership
 from apps.domains.services import MAX_DESCRIPTION_CHARS
@@ -27,6 +27,8 @@ class WebhookUrlField(HttpUrlField):
 class DomainSerializer(serializers.ModelSerializer):
     role = serializers.CharField(source="caller_role", read_only=True, allow_null=True,
                                  help_text="The caller's role in this domain: owner, editor or viewer.")
+    # Declared, so without ModelSerializer's unique validator: a taken slug is domain_create's 409.
+    slug = StrictSlugField(max_length=80)
     name = NonBlankCharField(max_length=200)
     description = StrictCharField(required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_DESCRIPTION_CHARS)
     webhook_url = WebhookUrlField(required=False)
@@ -36,11 +38,11 @@ class DomainSerializer(serializers.ModelSerializer):
         model = Domain
         fields = ["slug", "name", "description", "status", "role", "webhook_url", "webhook_secret", "created_at", "updated_at"]
         read_only_fields = ["status", "created_at", "updated_at"]
-        # A taken slug is the service's 409 (domain_create), not DRF's unique-validator 400.
-        extra_kwargs = {"slug": {"validators": []}}
 
 
 class DomainUpdateSerializer(DomainSerializer):
+    slug = serializers.SlugField(read_only=True)
+
     class Meta(DomainSerializer.Meta):
         read_only_fields = ["slug", "status", "created_at", "updated_at"]
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.fields import StrictBooleanField, StrictCharField, StrictIntegerField, StrictSlugField
 from apps.search.models import Entity, EntityType, Mention
 from apps.search.services.graph import MAX_HOPS
 from apps.search.services.search import MAX_K, MAX_QUERY_CHARS, MODES
@@ -12,10 +13,11 @@ class CommaListField(serializers.ListField):
     """A list given as JSON, as repeated query parameters, or as one comma-separated value."""
 
     def to_internal_value(self, data):
+        # Empty parts are kept, so that the child refuses them: the schema's items are not empty.
         if isinstance(data, str):
-            data = [part for part in (p.strip() for p in data.split(",")) if part]
+            data = [p.strip() for p in data.split(",")]
         elif isinstance(data, list | tuple) and all(isinstance(x, str) for x in data):
-            data = [part for x in data for part in (p.strip() for p in x.split(",")) if part]
+            data = [p.strip() for x in data for p in x.split(",")]
         return super().to_internal_value(data)
 
 
@@ -27,19 +29,19 @@ class QueryField(serializers.CharField):
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10})
-class KField(serializers.IntegerField):
+class KField(StrictIntegerField):
     """Chunks to return."""
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_HOPS, "default": 1})
-class HopsField(serializers.IntegerField):
+class HopsField(StrictIntegerField):
     """Graph hops with expand."""
 
 
 class SearchFiltersSerializer(serializers.Serializer):
-    document_ids = CommaListField(child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=1000)
+    document_ids = CommaListField(child=StrictIntegerField(min_value=1), required=False, default=list, max_length=1000)
     entity_type = serializers.ChoiceField(choices=EntityType.choices, required=False, allow_blank=True, default="")
-    language = CommaListField(child=serializers.CharField(max_length=12), required=False, default=list, max_length=50)
+    language = CommaListField(child=StrictCharField(max_length=12), required=False, default=list, max_length=50)
     created_after = serializers.DateTimeField(required=False, allow_null=True, default=None)
     created_before = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
@@ -48,11 +50,11 @@ class SearchRequestSerializer(serializers.Serializer):
     """Types only; the service checks ranges and says what is wrong (one place for the rules)."""
 
     query = QueryField(allow_blank=True, trim_whitespace=False, help_text="1..2000 characters after trimming.")
-    domains = CommaListField(child=serializers.SlugField(max_length=80), required=False, default=list, max_length=100)
+    domains = CommaListField(child=StrictSlugField(max_length=80), required=False, default=list, max_length=100)
     mode = serializers.ChoiceField(choices=MODES, required=False, default="hybrid")
     k = KField(required=False, default=10, help_text="1..100 chunks.")
     filters = SearchFiltersSerializer(required=False)
-    expand = serializers.BooleanField(required=False, default=False)
+    expand = StrictBooleanField(required=False, default=False)
     hops = HopsField(required=False, default=1, help_text=f"1..{MAX_HOPS}, with expand.")
 
 
