@@ -9,18 +9,6 @@ from apps.search.services.graph import MAX_HOPS
 from apps.search.services.search import MAX_K, MAX_QUERY_CHARS, MODES
 
 
-class CommaListField(serializers.ListField):
-    """A list given as JSON, as repeated query parameters, or as one comma-separated value."""
-
-    def to_internal_value(self, data):
-        # Empty parts are kept, so that the child refuses them: the schema's items are not empty.
-        if isinstance(data, str):
-            data = [p.strip() for p in data.split(",")]
-        elif isinstance(data, list | tuple) and all(isinstance(x, str) for x in data):
-            data = [p.strip() for x in data for p in x.split(",")]
-        return super().to_internal_value(data)
-
-
 # The ranges search_validate checks (codes query_empty, query_too_long, invalid_k, invalid_hops),
 # stated in the schema; the fields only check types so that the service's codes stay.
 @extend_schema_field({"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": r"\S"})
@@ -39,9 +27,9 @@ class HopsField(StrictIntegerField):
 
 
 class SearchFiltersSerializer(serializers.Serializer):
-    document_ids = CommaListField(child=StrictIntegerField(min_value=1), required=False, default=list, max_length=1000)
+    document_ids = serializers.ListField(child=StrictIntegerField(min_value=1), required=False, default=list, max_length=1000)
     entity_type = serializers.ChoiceField(choices=EntityType.choices, required=False, allow_blank=True, default="")
-    language = CommaListField(child=StrictCharField(max_length=12), required=False, default=list, max_length=50)
+    language = serializers.ListField(child=StrictCharField(max_length=12), required=False, default=list, max_length=50)
     created_after = serializers.DateTimeField(required=False, allow_null=True, default=None)
     created_before = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
@@ -50,7 +38,7 @@ class SearchRequestSerializer(serializers.Serializer):
     """Types only; the service checks ranges and says what is wrong (one place for the rules)."""
 
     query = QueryField(allow_blank=True, trim_whitespace=False, help_text="1..2000 characters after trimming.")
-    domains = CommaListField(child=StrictSlugField(max_length=80), required=False, default=list, max_length=100)
+    domains = serializers.ListField(child=StrictSlugField(max_length=80), required=False, default=list, max_length=100)
     mode = serializers.ChoiceField(choices=MODES, required=False, default="hybrid")
     k = KField(required=False, default=10, help_text="1..100 chunks.")
     filters = SearchFiltersSerializer(required=False)
