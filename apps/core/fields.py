@@ -63,6 +63,8 @@ class NonBlankCharField(StrictCharField):
     says what the field checks (with Python's ``\\S``, as a schema validator written in Python)."""
 
     default_error_messages = {"blank": "This field may not be blank or only whitespace."}
+    # False where the service refuses blank text itself with its own code (intake's "empty").
+    refuse_whitespace = True
 
     def __init__(self, **kwargs):
         kwargs.setdefault("trim_whitespace", False)
@@ -70,7 +72,7 @@ class NonBlankCharField(StrictCharField):
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        if value and not _NOT_BLANK.search(value):
+        if self.refuse_whitespace and value and not _NOT_BLANK.search(value):
             self.fail("blank")
         return value
 

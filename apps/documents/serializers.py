@@ -123,6 +123,8 @@ class DocumentFileField(serializers.FileField):
 class PastedTextField(NonBlankCharField):
     """Text with something besides whitespace; intake answers an empty one with 400 ``empty``."""
 
+    refuse_whitespace = False
+
 
 def _one_of(attrs: dict, names: tuple[str, ...], *, message: str = "Send exactly one of: a file, text, or a URL.") -> dict:
     given = [name for name in names if attrs.get(name) not in (None, "")]

@@ -12,8 +12,15 @@ from apps.search.services.search import MAX_K, MAX_QUERY_CHARS, MODES
 # The ranges search_validate checks (codes query_empty, query_too_long, invalid_k, invalid_hops),
 # stated in the schema; the fields only check types so that the service's codes stay.
 @extend_schema_field({"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": r"\S"})
-class QueryField(serializers.CharField):
-    """Query text; 1..2000 characters after trimming, not only whitespace."""
+class QueryField(StrictCharField):
+    """Query text; 1..2000 characters after trimming, not only whitespace. Not ``allow_blank``
+    (drf-spectacular would then allow "" in the schema), yet "" goes on to the service, whose
+    ``query_empty`` says what is wrong."""
+
+    def run_validation(self, data=serializers.empty):
+        if data == "":
+            return data
+        return super().run_validation(data)
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10})
@@ -37,7 +44,7 @@ class SearchFiltersSerializer(serializers.Serializer):
 class SearchRequestSerializer(serializers.Serializer):
     """Types only; the service checks ranges and says what is wrong (one place for the rules)."""
 
-    query = QueryField(allow_blank=True, trim_whitespace=False, help_text="1..2000 characters after trimming.")
+    query = QueryField(trim_whitespace=False, help_text="1..2000 characters after trimming.")
     domains = serializers.ListField(child=StrictSlugField(max_length=80), required=False, default=list, max_length=100)
     mode = serializers.ChoiceField(choices=MODES, required=False, default="hybrid")
     k = KField(required=False, default=10, help_text="1..100 chunks.")
