@@ -268,6 +268,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.openapi.refuse_nul_in_request_strings",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "MembershipRoleEnum": "apps.domains.models.Membership.Role",
         "ApiKeyRoleEnum": "apps.domains.models.ApiKey.Role",

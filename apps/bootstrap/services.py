@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 
 from django.db import transaction
 from django.utils import timezone
@@ -67,9 +68,9 @@ def bootstrap_start(
     name = (name or "").strip()
     if not name:
         raise ServiceError("A domain needs a name.", detail={"name": ["This field is required."]})
-    slug = slugify(slug or name)[:80]
-    if not slug:
-        raise ServiceError("Could not derive a slug from the name; give one.", detail={"slug": ["Invalid slug."]})
+    # A slug given is used as given (the API checked its shape); one derived from a name with no
+    # letters or digits in it ("!!!") falls back to a random one rather than refusing the name.
+    slug = slug or slugify(name)[:80] or f"domain-{secrets.token_hex(4)}"
     keywords = _clean_keywords(topic_keywords)
     seeds = _seed_sources(seed_urls, seed_texts)
     with transaction.atomic():

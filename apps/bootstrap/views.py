@@ -12,12 +12,15 @@ from apps.bootstrap import selectors, services
 from apps.bootstrap.models import BootstrapStep, GeneratedContent
 from apps.bootstrap.serializers import (
     BootstrapCreateSerializer,
+    BootstrapFormSerializer,
     BootstrapProgressSerializer,
     BootstrapRowSerializer,
+    BootstrapUploadSerializer,
     CommentSerializer,
     ContentSerializer,
     ContentUpdateSerializer,
     OverviewSerializer,
+    RequestChangesSerializer,
 )
 from apps.core import context
 from apps.core.pagination import BoundedLimitOffsetPagination
@@ -58,7 +61,9 @@ class BootstrapListCreateView(APIView):
         return paginator.get_paginated_response(rows)
 
     @extend_schema(
-        tags=["bootstrap"], request=BootstrapCreateSerializer, responses={201: BootstrapProgressSerializer},
+        tags=["bootstrap"],
+        request={"application/json": BootstrapCreateSerializer, "multipart/form-data": BootstrapFormSerializer},
+        responses={201: BootstrapProgressSerializer, 409: OpenApiResponse(description="The slug is taken (`conflict`).")},
         description="Creates a domain (the caller owns it) and starts its bootstrap: research, ingest the sources, "
         "generate the overview, key entities and FAQ, then wait for review.",
         examples=[OpenApiExample("Start", value={"name": "Physics", "topic_keywords": ["boundary layer"],
@@ -66,7 +71,8 @@ class BootstrapListCreateView(APIView):
                                  request_only=True), _progress_example("201")],
     )
     def post(self, request):
-        serializer = BootstrapCreateSerializer(data=request.data)
+        is_json = request.content_type.startswith("application/json")
+        serializer = (BootstrapCreateSerializer if is_json else BootstrapUploadSerializer)(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         texts = list(data.get("seed_texts", []))
@@ -105,13 +111,13 @@ class BootstrapApproveView(APIView):
 
 class BootstrapRequestChangesView(APIView):
     @extend_schema(
-        tags=["bootstrap"], request=CommentSerializer, responses={202: BootstrapProgressSerializer, 409: NOT_NOW},
+        tags=["bootstrap"], request=RequestChangesSerializer, responses={202: BootstrapProgressSerializer, 409: NOT_NOW},
         description="Sends the content back: it is generated again in a new round, taking the comment into account.",
         examples=[OpenApiExample("Changes", value={"comment": "Cover turbulence too."}, request_only=True),
                   _progress_example("202")],
     )
     def post(self, request, slug: str):
-        serializer = CommentSerializer(data=request.data)
+        serializer = RequestChangesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         bootstrap = selectors.bootstrap_get(user=request.user, slug=slug)
         services.bootstrap_request_changes(

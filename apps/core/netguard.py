@@ -8,6 +8,7 @@ URL intake checks every redirect with it; webhooks check at save and at every de
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
@@ -15,6 +16,25 @@ import httpx
 import idna
 
 from apps.core.workflows.errors import PermanentError
+
+# The URLs the API takes (URL documents, bootstrap sources, webhooks), stated once for validation
+# and for the OpenAPI schema (apps.core.fields.HttpUrlField): http(s), a host name whose last
+# label starts with a letter (international names punycoded), an optional port, then URI
+# characters. IP literals are taken too (vetted like any address) but the schema leaves them out,
+# so that a client generator never picks a private address.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PCHAR = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})"
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+_REST = rf"(?::{_PORT})?(?:[/?]{_PCHAR}*)?(?:#{_PCHAR}*)?$"
+HTTP_URL_PATTERN = rf"^https?://(?:{_LABEL}\.)*[A-Za-z](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.?{_REST}"
+_NAMED_URL = re.compile(HTTP_URL_PATTERN)
+_IP_LITERAL_URL = re.compile(rf"^https?://(?:[0-9.]+|\[[0-9A-Fa-f:.]+\]){_REST}")
+URL_SHAPE_MESSAGE = "Enter an http(s) URL with a host name (international names punycoded), e.g. https://example.com/page."
+
+
+def url_shape_ok(url: str) -> bool:
+    """Whether ``url`` matches HTTP_URL_PATTERN, or is the same with an IP literal for a host."""
+    return bool(_NAMED_URL.fullmatch(url) or _IP_LITERAL_URL.fullmatch(url))
 
 
 def address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, *, allow_private: bool) -> bool:

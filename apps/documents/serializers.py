@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.fields import StrictCharField
+from apps.core.fields import HttpUrlField, NonBlankCharField, StrictCharField, StrictSlugField
 from apps.documents.models import Chunk, Document, DocumentVersion, ProcessingRun, StepRun
 from apps.documents.selectors import run_progress
 
@@ -98,20 +98,38 @@ class ChunkSerializer(serializers.ModelSerializer):
         fields = ["id", "version", "ordinal", "text", "start", "end", "page", "content_hash"]
 
 
-@extend_schema_field({"type": "string", "pattern": r"\S"})
-class PastedTextField(StrictCharField):
-    """Text with something besides whitespace; intake answers an empty one with 400 ``empty``."""
+# The types intake reads (apps.documents.parsers.sniff); the content decides, not the name.
+DOCUMENT_FILE_TYPES = (
+    "application/pdf", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "text/html",
+    "text/markdown", "text/plain",
+)
+
+
+# The types are in the description, not in the multipart ``encoding``: a part's declared type
+# must then agree with its content, and schemathesis fills the other required fields of a body
+# with an encoding with empty strings, whatever their schema says.
+@extend_schema_field({
+    "type": "string", "format": "binary", "minLength": 1,
+    "description": "A document: " + ", ".join(DOCUMENT_FILE_TYPES) + ". Its content decides its type (another "
+    "type, or content that does not match its name, is a 415).",
+})
+class DocumentFileField(serializers.FileField):
+    """A document file. Empty files pass the field so that intake answers "The document is empty." (400)."""
 
     def __init__(self, **kwargs):
-        super().__init__(trim_whitespace=False, **kwargs)
+        super().__init__(allow_empty_file=True, **kwargs)
 
 
-def _one_of(attrs: dict, names: tuple[str, ...], *, at_most: bool = False) -> dict:
+class PastedTextField(NonBlankCharField):
+    """Text with something besides whitespace; intake answers an empty one with 400 ``empty``."""
+
+    refuse_whitespace = False
+
+
+def _one_of(attrs: dict, names: tuple[str, ...], *, message: str = "Send exactly one of: a file, text, or a URL.") -> dict:
     given = [name for name in names if attrs.get(name) not in (None, "")]
-    if len(given) > 1 or (not given and not at_most):
-        if at_most:
-            raise serializers.ValidationError("Send at most one of: a file or text.")
-        raise serializers.ValidationError("Send exactly one of: a file, text, or a URL.")
+    if len(given) != 1:
+        raise serializers.ValidationError(message)
     return attrs
 
 
@@ -120,13 +138,30 @@ class DocumentCreateSerializer(serializers.Serializer):
 
     exactly_one_of = ("text", "url")  # the schema says it too (apps.core.openapi)
 
-    domain = serializers.SlugField(help_text="Slug of the domain the document goes into.")
-    title = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    domain = StrictSlugField(help_text="Slug of the domain the document goes into.")
+    title = StrictCharField(required=False, allow_blank=True, max_length=300)
     text = PastedTextField(required=False, help_text="Pasted text.")
-    url = serializers.CharField(required=False, max_length=2000, help_text="An http(s) URL to fetch.")
+    url = HttpUrlField(required=False, max_length=2000, help_text="An http(s) URL to fetch.")
 
     def validate(self, attrs):
         return _one_of(attrs, self.exactly_one_of)
+
+
+class DocumentFileFormSerializer(serializers.Serializer):
+    """A multipart upload, as the schema states it: the file, its domain and an optional title.
+    The view reads forms with DocumentUploadSerializer, which also takes ``text`` or ``url``
+    instead of the file (for HTML forms); the schema states those in the JSON body, where
+    "exactly one of" can be checked by a client: a form spells a missing field as an empty one."""
+
+    domain = StrictSlugField()
+    file = DocumentFileField()
+    title = StrictCharField(required=False, allow_blank=True, max_length=300)
+
+
+class NewVersionFileFormSerializer(serializers.Serializer):
+    """A multipart new version, as the schema states it: the file (forms may send ``text`` instead)."""
+
+    file = DocumentFileField()
 
 
 class DocumentUploadSerializer(serializers.Serializer):
@@ -134,26 +169,32 @@ class DocumentUploadSerializer(serializers.Serializer):
 
     exactly_one_of = ("file", "text", "url")
 
-    domain = serializers.SlugField()
-    file = serializers.FileField(required=False, allow_empty_file=True)  # intake says "The document is empty."
-    title = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    domain = StrictSlugField()
+    file = DocumentFileField(required=False)
+    title = StrictCharField(required=False, allow_blank=True, max_length=300)
     text = PastedTextField(required=False)
-    url = serializers.CharField(required=False, max_length=2000)
+    url = HttpUrlField(required=False, max_length=2000)
 
     def validate(self, attrs):
         return _one_of(attrs, self.exactly_one_of)
 
 
-class NewVersionSerializer(serializers.Serializer):
-    """A file or a text, or neither for a URL document (fetched again)."""
+class NewVersionUploadSerializer(serializers.Serializer):
+    """Multipart: a file or a text, exactly one."""
 
-    at_most_one_of = ("file", "text")
+    exactly_one_of = ("file", "text")
 
-    file = serializers.FileField(required=False, allow_empty_file=True)  # intake says "The document is empty."
+    file = DocumentFileField(required=False)
     text = PastedTextField(required=False)
 
     def validate(self, attrs):
-        return _one_of(attrs, self.at_most_one_of, at_most=True)
+        return _one_of(attrs, self.exactly_one_of, message="Send exactly one of: a file or text.")
+
+
+class NewVersionSerializer(serializers.Serializer):
+    """JSON: a text, or an empty body for a URL document (fetched again)."""
+
+    text = PastedTextField(required=False)
 
 
 class DocumentAcceptedSerializer(serializers.Serializer):

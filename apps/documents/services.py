@@ -437,7 +437,11 @@ def document_new_version(
     A URL document without upload or text is fetched again. Content identical to one of this
     document's versions returns that version (``created`` False); identical to another document is a 409.
     """
-    if document.source == Document.Source.URL and upload is None and text is None:
+    if upload is None and text is None:
+        if document.source != Document.Source.URL:
+            raise Conflict(
+                "This document has no URL to fetch again; send a file or a text.", code="nothing_to_fetch"
+            )
         intake = Intake(source=Document.Source.URL, title=document.title, url=document.source_url)
     else:
         intake = intake_prepare(upload=upload, text=text)

@@ -28,9 +28,12 @@ from apps.documents.serializers import (
     ChunkSerializer,
     DocumentAcceptedSerializer,
     DocumentCreateSerializer,
+    DocumentFileFormSerializer,
     DocumentSerializer,
     DocumentUploadSerializer,
+    NewVersionFileFormSerializer,
     NewVersionSerializer,
+    NewVersionUploadSerializer,
     RunBriefSerializer,
     RunSerializer,
 )
@@ -144,7 +147,7 @@ class DocumentListCreateView(APIView):
 
     @extend_schema(
         operation_id="documents_create",
-        request={"multipart/form-data": DocumentUploadSerializer, "application/json": DocumentCreateSerializer},
+        request={"multipart/form-data": DocumentFileFormSerializer, "application/json": DocumentCreateSerializer},
         responses={202: DocumentAcceptedSerializer, 200: DocumentAcceptedSerializer, **ERROR_RESPONSES},
         description=(
             "Add a document by multipart upload (`file`), pasted text (`text`, `title`) or URL (`url`): exactly one "
@@ -222,10 +225,13 @@ class DocumentVersionCreateView(APIView):
 
     @extend_schema(
         operation_id="documents_versions_create",
-        request={"multipart/form-data": NewVersionSerializer, "application/json": NewVersionSerializer},
-        responses={202: RunSerializer, 200: RunSerializer, **ERROR_RESPONSES},
-        description="Upload a new version; it replaces the current one once its processing succeeds. "
-        "A URL document with an empty body is fetched again.",
+        request={"multipart/form-data": NewVersionFileFormSerializer, "application/json": NewVersionSerializer},
+        responses={202: RunSerializer, 200: RunSerializer, **ERROR_RESPONSES,
+                   409: OpenApiResponse(description="The same content is already another document of the domain "
+                                        "(`duplicate`), or an empty body for a document that has no URL to fetch "
+                                        "again (`nothing_to_fetch`).")},
+        description="Upload a new version (multipart: a file or a text; JSON: a text); it replaces the current one "
+        "once its processing succeeds. A URL document sent an empty JSON body is fetched again.",
         examples=[
             OpenApiExample("New text", value={"text": "Boundary layers form, revised…"}, request_only=True,
                            media_type="application/json"),
@@ -234,7 +240,9 @@ class DocumentVersionCreateView(APIView):
     )
     def post(self, request, pk: int):
         document = _writable_document(request, pk)
-        serializer = NewVersionSerializer(data=request.data)
+        # No body at all reads like an empty JSON one: fetch a URL document again.
+        is_json = not request.content_type or request.content_type.startswith("application/json")
+        serializer = (NewVersionSerializer if is_json else NewVersionUploadSerializer)(data=request.data)
         serializer.is_valid(raise_exception=True)
         version, created = services.document_new_version(
             document=document, user=request.user, upload=serializer.validated_data.get("file"),

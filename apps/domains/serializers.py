@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.fields import StrictCharField
+from apps.core.fields import HttpUrlField, NonBlankCharField, StrictCharField, StrictSlugField
+from apps.core.netguard import HTTP_URL_PATTERN
 from apps.domains.models import ApiKey, Domain, Membership
+from apps.domains.services import MAX_DESCRIPTION_CHARS
+from apps.domains.validators import validate_webhook_url
+
+
+@extend_schema_field({
+    "oneOf": [{"type": "string", "maxLength": 200, "pattern": HTTP_URL_PATTERN}, {"type": "string", "maxLength": 0}],
+    "description": "POSTed a signed JSON event when a document finishes; empty for none. Public addresses only "
+    "(unless HEYSH_WEBHOOK_ALLOW_PRIVATE).",
+})
+class WebhookUrlField(HttpUrlField):
+    """The model's URLField with the shape the schema states instead of Django's URLValidator."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=200, allow_blank=True, validators=[validate_webhook_url], **kwargs)
 
 
 class DomainSerializer(serializers.ModelSerializer):
     role = serializers.CharField(source="caller_role", read_only=True, allow_null=True,
                                  help_text="The caller's role in this domain: owner, editor or viewer.")
-    webhook_secret = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=200)
+    # Declared, so without ModelSerializer's unique validator: a taken slug is domain_create's 409.
+    slug = StrictSlugField(max_length=80)
+    name = NonBlankCharField(max_length=200)
+    description = StrictCharField(required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_DESCRIPTION_CHARS)
+    webhook_url = WebhookUrlField(required=False)
+    webhook_secret = StrictCharField(write_only=True, required=False, allow_blank=True, max_length=200)
 
     class Meta:
         model = Domain
@@ -20,6 +41,8 @@ class DomainSerializer(serializers.ModelSerializer):
 
 
 class DomainUpdateSerializer(DomainSerializer):
+    slug = serializers.SlugField(read_only=True)
+
     class Meta(DomainSerializer.Meta):
         read_only_fields = ["slug", "status", "created_at", "updated_at"]
 
@@ -35,12 +58,12 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class MembershipCreateSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+    username = StrictCharField(max_length=150, trim_whitespace=False, help_text="An existing, active user (404 if none).")
     role = serializers.ChoiceField(choices=Membership.Role.choices, default=Membership.Role.VIEWER)
 
 
 class MembershipRoleSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=Membership.Role.choices)
+    role = serializers.ChoiceField(choices=Membership.Role.choices, required=False, help_text="Left out: nothing changes.")
 
 
 class ApiKeySerializer(serializers.ModelSerializer):

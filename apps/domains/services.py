@@ -96,7 +96,8 @@ def membership_add(*, actor, domain: Domain, username: str, role: str) -> Member
     _require_owner(user=actor, domain=domain)
     member = get_user_model().objects.filter(username=username, is_active=True).first()
     if member is None:
-        raise ServiceError(f"No active user named {username!r}.", detail={"username": ["Unknown user."]})
+        # A 404 like any other object the request names that does not exist: the body is valid.
+        raise NotFound(f"No active user named {username!r}.", code="unknown_user", detail={"username": ["Unknown user."]})
     membership, created = Membership.objects.get_or_create(domain=domain, user=member, defaults={"role": role})
     if not created:
         raise Conflict(f"{username} is already a member of this domain.")

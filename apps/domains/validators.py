@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from apps.core.netguard import check_literal_host
+from apps.core.netguard import URL_SHAPE_MESSAGE, check_literal_host, url_shape_ok
 from apps.core.workflows.errors import PermanentError
 
 
@@ -20,3 +20,5 @@ def validate_webhook_url(url: str) -> None:
     except PermanentError as exc:
         message = exc.message.replace("The URL", "The webhook URL").replace("can be fetched", "can receive webhooks")
         raise ValidationError(message, code=exc.code) from None
+    if not url_shape_ok(url):
+        raise ValidationError(URL_SHAPE_MESSAGE, code="invalid_url")

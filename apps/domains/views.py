@@ -88,8 +88,9 @@ class DomainListCreateView(generics.GenericAPIView):
 
     @extend_schema(
         summary="Create a domain (the caller becomes its owner)",
-        description="People only (an API key gets 403). A slug already taken is a 400 on `slug`.",
-        responses={201: DomainSerializer, 403: OpenApiResponse(description="API keys cannot create domains.")},
+        description="People only (an API key gets 403). A slug already taken is a 409 naming `slug`.",
+        responses={201: DomainSerializer, 403: OpenApiResponse(description="API keys cannot create domains."),
+                   409: OpenApiResponse(description="The slug is taken (`conflict`).")},
         examples=[OpenApiExample("New domain", value={"slug": "physics", "name": "Physics"}, request_only=True), DOMAIN_EXAMPLE],
     )
     def post(self, request):
@@ -146,9 +147,13 @@ class MembershipListCreateView(generics.GenericAPIView):
 
     @extend_schema(
         summary="Add a member (owners)",
-        description="An existing user by name; the role defaults to `viewer`. An unknown user is a 400, a member already a 409.",
+        description="An existing user by name; the role defaults to `viewer`. An unknown user is a 404 `unknown_user`, "
+        "a member already a 409.",
         request=MembershipCreateSerializer,
-        responses={201: MembershipSerializer, 403: OWNERS_ONLY, 409: OpenApiResponse(description="Already a member.")},
+        responses={201: MembershipSerializer, 403: OWNERS_ONLY,
+                   404: OpenApiResponse(description="No such domain (`not_found`), or no active user of that name "
+                                        "(`unknown_user`)."),
+                   409: OpenApiResponse(description="Already a member.")},
         examples=[OpenApiExample("Add", value={"username": "ada", "role": "editor"}, request_only=True), MEMBER_EXAMPLE],
     )
     def post(self, request, slug):
@@ -170,7 +175,8 @@ class MembershipDetailView(APIView):
         return Response(MembershipSerializer(selectors.membership_get(domain=domain, membership_id=membership_id)).data)
 
     @extend_schema(
-        summary="Change a member's role (owners)", description="Demoting the last owner is a 409 `last_owner`.",
+        summary="Change a member's role (owners)",
+        description="Demoting the last owner is a 409 `last_owner`; a body without `role` changes nothing.",
         request=MembershipRoleSerializer, responses={200: MembershipSerializer, 409: LAST_OWNER},
         examples=[OpenApiExample("Promote", value={"role": "owner"}, request_only=True), MEMBER_EXAMPLE],
     )
@@ -179,7 +185,8 @@ class MembershipDetailView(APIView):
         membership = selectors.membership_get(domain=domain, membership_id=membership_id)
         serializer = MembershipRoleSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        membership = services.membership_change_role(actor=request.user, membership=membership, **serializer.validated_data)
+        if "role" in serializer.validated_data:
+            membership = services.membership_change_role(actor=request.user, membership=membership, **serializer.validated_data)
         return Response(MembershipSerializer(membership).data)
 
     @extend_schema(

@@ -1,26 +1,42 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.fields import StrictBooleanField, StrictCharField, StrictIntegerField, StrictSlugField
 from apps.search.models import Entity, EntityType, Mention
-from apps.search.services.search import MODES
+from apps.search.services.graph import MAX_HOPS
+from apps.search.services.search import MAX_K, MAX_QUERY_CHARS, MODES
 
 
-class CommaListField(serializers.ListField):
-    """A list given as JSON, as repeated query parameters, or as one comma-separated value."""
+# The ranges search_validate checks (codes query_empty, query_too_long, invalid_k, invalid_hops),
+# stated in the schema; the fields only check types so that the service's codes stay.
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": r"\S"})
+class QueryField(StrictCharField):
+    """Query text; 1..2000 characters after trimming, not only whitespace. Not ``allow_blank``
+    (drf-spectacular would then allow "" in the schema), yet "" goes on to the service, whose
+    ``query_empty`` says what is wrong."""
 
-    def to_internal_value(self, data):
-        if isinstance(data, str):
-            data = [part for part in (p.strip() for p in data.split(",")) if part]
-        elif isinstance(data, list | tuple) and all(isinstance(x, str) for x in data):
-            data = [part for x in data for part in (p.strip() for p in x.split(",")) if part]
-        return super().to_internal_value(data)
+    def run_validation(self, data=serializers.empty):
+        if data == "":
+            return data
+        return super().run_validation(data)
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10})
+class KField(StrictIntegerField):
+    """Chunks to return."""
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_HOPS, "default": 1})
+class HopsField(StrictIntegerField):
+    """Graph hops with expand."""
 
 
 class SearchFiltersSerializer(serializers.Serializer):
-    document_ids = CommaListField(child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=1000)
+    document_ids = serializers.ListField(child=StrictIntegerField(min_value=1), required=False, default=list, max_length=1000)
     entity_type = serializers.ChoiceField(choices=EntityType.choices, required=False, allow_blank=True, default="")
-    language = CommaListField(child=serializers.CharField(max_length=12), required=False, default=list, max_length=50)
+    language = serializers.ListField(child=StrictCharField(max_length=12), required=False, default=list, max_length=50)
     created_after = serializers.DateTimeField(required=False, allow_null=True, default=None)
     created_before = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
@@ -28,13 +44,13 @@ class SearchFiltersSerializer(serializers.Serializer):
 class SearchRequestSerializer(serializers.Serializer):
     """Types only; the service checks ranges and says what is wrong (one place for the rules)."""
 
-    query = serializers.CharField(allow_blank=True, trim_whitespace=False, help_text="1..2000 characters after trimming.")
-    domains = CommaListField(child=serializers.SlugField(max_length=80), required=False, default=list, max_length=100)
+    query = QueryField(trim_whitespace=False, help_text="1..2000 characters after trimming.")
+    domains = serializers.ListField(child=StrictSlugField(max_length=80), required=False, default=list, max_length=100)
     mode = serializers.ChoiceField(choices=MODES, required=False, default="hybrid")
-    k = serializers.IntegerField(required=False, default=10, help_text="1..100 chunks.")
+    k = KField(required=False, default=10, help_text="1..100 chunks.")
     filters = SearchFiltersSerializer(required=False)
-    expand = serializers.BooleanField(required=False, default=False)
-    hops = serializers.IntegerField(required=False, default=1, help_text="1..3, with expand.")
+    expand = StrictBooleanField(required=False, default=False)
+    hops = HopsField(required=False, default=1, help_text=f"1..{MAX_HOPS}, with expand.")
 
 
 class EntitySerializer(serializers.ModelSerializer):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 from django.http import Http404
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.exceptions import ServiceError
+from apps.core.parsers import BoundedJSONParser
 from apps.search import selectors
 from apps.search.models import Entity, EntityType, RelationType
 from apps.search.serializers import (
@@ -25,6 +29,13 @@ from apps.search.services import SearchFilters, entity_documents, entity_neighbo
 from apps.search.services.graph import MAX_HOPS, MAX_PATH_HOPS
 
 FILTER_PARAMS = ("document_ids", "entity_type", "language", "created_after", "created_before")
+
+
+SLUG_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 80, "pattern": "^[-a-zA-Z0-9_]+$"}
+# Trimmed, not empty, no comma (the list separator).
+LANGUAGE_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 12, "pattern": r"^[^,\u0000]*[^,\s\u0000][^,\u0000]*$"}
+DOMAIN_NOT_READABLE = OpenApiResponse(description="A domain named in the filter does not exist or the caller cannot "
+                                      "read it (`not_found`).")
 
 
 def _int_schema(low: int, high: int, default: int) -> dict:
@@ -44,17 +55,44 @@ SEARCH_EXAMPLE = OpenApiExample("Results", response_only=True, value={
 })
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+_BOOLEANS = {"true": True, "false": False}
+
+
+def _integer(raw: str):
+    """A query string's integer as the int the body would carry; anything else as sent (refused)."""
+    return int(raw) if _INTEGER.fullmatch(raw) else raw
+
+
+def _list(values: list[str]) -> list[str]:
+    """A query list, comma-separated (OpenAPI's ``explode: false``) or repeated: ``x=`` alone is
+    the empty list; an empty item anywhere else is kept, for the field to refuse."""
+    if values == [""]:
+        return []
+    return [part.strip() for value in values for part in value.split(",")]
+
+
 def _query_params_payload(params) -> dict:
+    """The query string as the JSON body it stands for: integers and booleans typed as the
+    schema spells them (``true``/``false``), lists repeated or comma-separated."""
     payload: dict = {"query": params.get("q", params.get("query", ""))}
-    for name in ("mode", "k", "expand", "hops"):
+    if "mode" in params:
+        payload["mode"] = params["mode"]
+    for name in ("k", "hops"):
         if name in params:
-            payload[name] = params[name]
+            payload[name] = _integer(params[name])
+    if "expand" in params:
+        payload["expand"] = _BOOLEANS.get(params["expand"], params["expand"])
     if "domains" in params or "domain" in params:
-        payload["domains"] = params.getlist("domains") + params.getlist("domain")
+        payload["domains"] = _list(params.getlist("domains") + params.getlist("domain"))
     filters = {}
     for name in FILTER_PARAMS:
-        if name in params:
-            filters[name] = params.getlist(name) if name in ("document_ids", "language") else params[name]
+        if name == "document_ids" and name in params:
+            filters[name] = [_integer(part) for part in _list(params.getlist(name))]
+        elif name == "language" and name in params:
+            filters[name] = _list(params.getlist(name))
+        elif name in params:
+            filters[name] = params[name]
     if filters:
         payload["filters"] = filters
     return payload
@@ -76,18 +114,31 @@ def _int_param(request, name: str, default: int, low: int, high: int) -> int:
 class SearchView(APIView):
     """Hybrid search over the caller's readable domains."""
 
+    # A POST body is JSON: filters are an object, and a form would spell booleans and numbers as text.
+    parser_classes = [BoundedJSONParser]
+
     @extend_schema(
         parameters=[
             OpenApiParameter("q", {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"}, required=True,
                              description="Query text, 1..2000 characters, not only whitespace."),
-            OpenApiParameter("domains", str, description="Domain slugs, comma-separated (default: all readable)."),
+            OpenApiParameter("domains", {"type": "array", "maxItems": 100, "items": SLUG_SCHEMA}, explode=False,
+                             description="Domain slugs, comma-separated (or repeated; default: all readable); "
+                             "one the caller cannot read is a 404."),
             OpenApiParameter("mode", str, enum=["hybrid", "vector", "keyword"]),
             OpenApiParameter("k", _int_schema(1, 100, 10), description="Chunks to return, 1..100."),
             OpenApiParameter("expand", bool, description="Expand the results through the graph."),
             OpenApiParameter("hops", _int_schema(1, MAX_HOPS, 1), description=f"Graph hops with expand, 1..{MAX_HOPS}."),
-            *[OpenApiParameter(name, str) for name in FILTER_PARAMS],
+            OpenApiParameter("document_ids", {"type": "array", "maxItems": 1000, "items": {"type": "integer", "minimum": 1}},
+                             explode=False, description="Only these documents (ids comma-separated, or repeated)."),
+            OpenApiParameter("entity_type", str, enum=[*EntityType.values, ""],
+                             description="Only chunks mentioning an entity of this type."),
+            OpenApiParameter("language", {"type": "array", "maxItems": 50, "items": LANGUAGE_SCHEMA}, explode=False,
+                             description="Only versions in these languages (comma-separated, or repeated)."),
+            OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="Documents created at or after."),
+            OpenApiParameter("created_before", OpenApiTypes.DATETIME,
+                             description="Documents created at or before (before `created_after`: nothing is found)."),
         ],
-        responses=SearchResponseSerializer,
+        responses={200: SearchResponseSerializer, 404: DOMAIN_NOT_READABLE},
         description="Hybrid search (vectors and keywords fused by rank) over the caller's readable domains, "
         "optionally expanded through the knowledge graph.",
         examples=[SEARCH_EXAMPLE],
@@ -96,7 +147,7 @@ class SearchView(APIView):
         return self._search(request, _query_params_payload(request.query_params))
 
     @extend_schema(
-        request=SearchRequestSerializer, responses=SearchResponseSerializer,
+        request=SearchRequestSerializer, responses={200: SearchResponseSerializer, 404: DOMAIN_NOT_READABLE},
         description="The same search with a JSON body (filters as an object).",
         examples=[OpenApiExample("Query", value={"query": "boundary layer", "domains": ["physics"], "k": 5}, request_only=True),
                   SEARCH_EXAMPLE],
@@ -141,6 +192,8 @@ class EntityMixin:
         OpenApiParameter("type", str, enum=EntityType.values),
     ],
     description="Entities of the caller's readable domains, by name prefix and type.",
+    responses={200: EntitySerializer(many=True),
+               404: OpenApiResponse(description="The `domain` filter names a domain the caller cannot read (`not_found`).")},
     examples=[OpenApiExample("Entities", response_only=True, status_codes=["200"], value={
         "count": 1, "next": None, "previous": None,
         "results": [{**NODE, "domain": "physics", "description": "", "aliases": ["BL"], "mention_count": 12}]})],

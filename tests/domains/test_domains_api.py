@@ -42,7 +42,8 @@ def test_create_rejects_bad_input_and_duplicate_slug_with_the_error_body(owner_c
     assert set(bad.json()["error"]["detail"]) >= {"slug", "name"}
 
     duplicate = owner_client.post(LIST, {"slug": other_domain.slug, "name": "Mine"}, format="json")
-    assert duplicate.status_code == 400
+    assert duplicate.status_code == 409, "a valid body that the current state refuses"
+    assert duplicate.json()["error"]["code"] == "conflict"
     assert "slug" in duplicate.json()["error"]["detail"]
     assert Domain.objects.get(slug=other_domain.slug).name == "B domain"
 

@@ -45,7 +45,8 @@ def test_add_change_and_remove_a_member(owner_client, domain):
 
 def test_adding_unknown_user_or_existing_member_is_a_clear_4xx(owner_client, domain, user):
     unknown = owner_client.post(members(domain.slug), {"username": "nobody", "role": "viewer"}, format="json")
-    assert unknown.status_code == 400
+    assert unknown.status_code == 404, "the body is valid; the user it names does not exist"
+    assert unknown.json()["error"]["code"] == "unknown_user"
     assert "nobody" in unknown.json()["error"]["message"]
 
     again = owner_client.post(members(domain.slug), {"username": user.username, "role": "viewer"}, format="json")
@@ -102,3 +103,14 @@ def test_a_removed_member_loses_access_at_once(owner_client, client_for, domain)
 def test_api_keys_cannot_manage_members(key_client, domain):
     response = key_client(domain, role="editor").get(members(domain.slug))
     assert response.status_code == 403
+
+
+def test_a_role_patch_without_a_role_changes_nothing(owner_client, domain, user):
+    own = Membership.objects.get(domain=domain, user=user)
+
+    response = owner_client.patch(member(domain.slug, own.pk), {}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["role"] == "owner"
+    own.refresh_from_db()
+    assert own.role == "owner"
