@@ -104,12 +104,20 @@ def membership_add(*, actor, domain: Domain, username: str, role: str) -> Member
     return membership
 
 
+def _membership_refresh(membership: Membership) -> None:
+    """Re-read the row under the owner locks; a membership removed meanwhile is a 404, not a 500."""
+    try:
+        membership.refresh_from_db()
+    except Membership.DoesNotExist:
+        raise NotFound("No such member of this domain.") from None
+
+
 @transaction.atomic
 def membership_change_role(*, actor, membership: Membership, role: str) -> Membership:
     _require_owner(user=actor, domain=membership.domain)
     # Lock the domain's owner rows so two concurrent demotions cannot both pass the check.
     list(Membership.objects.select_for_update().filter(domain=membership.domain, role=Membership.Role.OWNER))
-    membership.refresh_from_db()
+    _membership_refresh(membership)
     if (
         membership.role == Membership.Role.OWNER
         and role != Membership.Role.OWNER
@@ -125,7 +133,7 @@ def membership_change_role(*, actor, membership: Membership, role: str) -> Membe
 def membership_remove(*, actor, membership: Membership) -> None:
     _require_owner(user=actor, domain=membership.domain)
     list(Membership.objects.select_for_update().filter(domain=membership.domain, role=Membership.Role.OWNER))
-    membership.refresh_from_db()
+    _membership_refresh(membership)
     if membership.role == Membership.Role.OWNER and _owner_count(membership.domain) == 1:
         raise Conflict("The last owner cannot be removed; make someone else owner first.", code="last_owner")
     membership.delete()

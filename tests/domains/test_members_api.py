@@ -2,6 +2,8 @@
 
 import pytest
 
+from apps.core.exceptions import NotFound
+from apps.domains import services
 from apps.domains.models import Membership
 from tests.factories import MembershipFactory, UserFactory
 
@@ -114,3 +116,19 @@ def test_a_role_patch_without_a_role_changes_nothing(owner_client, domain, user)
     assert response.json()["role"] == "owner"
     own.refresh_from_db()
     assert own.role == "owner"
+
+
+@pytest.mark.parametrize("change", ["role", "remove"])
+def test_a_member_removed_meanwhile_is_a_404_not_a_500(domain, change):
+    """A role change or removal that loses the race with another removal (schemathesis found it
+    with two workers on PostgreSQL) answers 404."""
+    owner = Membership.objects.filter(domain=domain, role=Membership.Role.OWNER).first() or MembershipFactory(
+        domain=domain, role=Membership.Role.OWNER
+    )
+    membership = MembershipFactory(domain=domain, user=UserFactory(), role=Membership.Role.VIEWER)
+    Membership.objects.filter(pk=membership.pk).delete()  # the other request won
+    with pytest.raises(NotFound):
+        if change == "role":
+            services.membership_change_role(actor=owner.user, membership=membership, role=Membership.Role.EDITOR)
+        else:
+            services.membership_remove(actor=owner.user, membership=membership)
