@@ -24,6 +24,19 @@ def engine_dir(engine: str, domain_id: int) -> Path:
     return Path(settings.SEARCH_INDEX_DIR) / engine / f"domain-{int(domain_id)}"
 
 
+class DomainIndexFiles:
+    """Where an engine keeps a domain's index and its writer lock (``<engine>/domain-<id>`` and
+    ``<engine>/domain-<id>.lock``); the keyword and vector engines share the layout."""
+
+    engine: str
+
+    def path(self, domain_id: int) -> Path:
+        return engine_dir(self.engine, domain_id)
+
+    def lock_path(self, domain_id: int) -> Path:
+        return self.path(domain_id).with_suffix(".lock")
+
+
 @contextlib.contextmanager
 def writer_lock(path: Path, timeout: float | None = None) -> Iterator[None]:
     """An exclusive ``flock`` on ``path`` (created if missing), waited for up to ``timeout`` seconds.

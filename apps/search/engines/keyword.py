@@ -27,7 +27,7 @@ import tantivy
 
 from apps.documents.models import Chunk
 from apps.search.backends.types import HealthStatus, VectorFilter
-from apps.search.engines.files import IndexCorrupt, engine_dir, mtime_ns, writer_lock
+from apps.search.engines.files import DomainIndexFiles, IndexCorrupt, mtime_ns, writer_lock
 
 logger = logging.getLogger(__name__)
 
@@ -155,14 +155,10 @@ def weighted_query(term_weights: dict[str, float], filters: VectorFilter | None)
     return query
 
 
-class KeywordEngine:
+class KeywordEngine(DomainIndexFiles):
     """The keyword indexes of every domain (cheap to build: state lives in the files and ``_readers``)."""
 
-    def path(self, domain_id: int) -> Path:
-        return engine_dir(ENGINE, domain_id)
-
-    def lock_path(self, domain_id: int) -> Path:
-        return self.path(domain_id).with_suffix(".lock")
+    engine = ENGINE
 
     # --- writes -----------------------------------------------------------------
     def write(

@@ -48,7 +48,7 @@ import numpy as np
 from django.conf import settings
 
 from apps.search.backends.types import HealthStatus, VectorFilter
-from apps.search.engines.files import IndexCorrupt, engine_dir, mtime_ns, writer_lock
+from apps.search.engines.files import DomainIndexFiles, IndexCorrupt, mtime_ns, writer_lock
 
 logger = logging.getLogger(__name__)
 
@@ -258,14 +258,10 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(-scores[part], kind="stable")]
 
 
-class VectorEngine:
+class VectorEngine(DomainIndexFiles):
     """The vector indexes of every domain (cheap to build: state lives in the files and ``_readers``)."""
 
-    def path(self, domain_id: int) -> Path:
-        return engine_dir(ENGINE, domain_id)
-
-    def lock_path(self, domain_id: int) -> Path:
-        return self.path(domain_id).with_suffix(".lock")
+    engine = ENGINE
 
     # --- writes -----------------------------------------------------------------
     def write(
