@@ -7,6 +7,7 @@ HEYSH_REQUIRE_SERVICES=1 (CI), where a missing browser fails them.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,15 @@ import pytest
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def admin_login(page, base: str, username: str, password: str = "correct horse battery staple") -> None:
+    """Log in at the admin's login page (the factory's password by default) and wait for the index."""
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/admin/$"), wait_until="domcontentloaded")
 
 
 def chromium_path() -> str | None:

@@ -14,7 +14,7 @@ import pytest
 from apps.documents.models import Document, DocumentStatus
 from apps.domains.models import Domain
 from tests.bootstrap.conftest import start_worker  # noqa: F401
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, admin_login
 from tests.factories import UserFactory
 from tests.workers import celery_workers, wait_until  # noqa: F401
 
@@ -53,11 +53,7 @@ def test_editor_bootstraps_reviews_uploads_and_searches(live_server, browser_pag
     start_worker()
     page, base = browser_page, live_server.url
 
-    page.goto(f"{base}/admin/login/")
-    page.fill("#id_username", "editor")
-    page.fill("#id_password", "correct horse battery staple")
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/admin/$"), wait_until="domcontentloaded")
+    admin_login(page, base, "editor")
 
     # Bootstrap a domain with a seed text.
     page.goto(f"{base}/admin/bootstrap/domainbootstrap/add/")

@@ -11,6 +11,7 @@ import re
 import pytest
 
 from apps.search.models import Entity
+from tests.browser.conftest import admin_login
 from tests.factories import DomainFactory, MembershipFactory, UserFactory
 from tests.search.factories import make_entity
 
@@ -25,11 +26,7 @@ def test_aliases_are_added_and_removed_and_the_merge_target_is_searched(live_ser
     Entity.objects.filter(pk=hubble.pk).update(aliases=["Hubble telescope", "HT"])
     page, base = browser_page, live_server.url
 
-    page.goto(f"{base}/admin/login/")
-    page.fill("#id_username", "editor")
-    page.fill("#id_password", "correct horse battery staple")
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/admin/$"), wait_until="domcontentloaded")
+    admin_login(page, base, "editor")
 
     page.goto(f"{base}/admin/search/entity/{hubble.pk}/change/")
     page.click("li:has(input[value='HT']) button[title=Remove]")

@@ -17,7 +17,7 @@ import pytest
 from apps.documents.models import Document, DocumentStatus
 from apps.domains.models import Domain, Membership
 from tests.bootstrap.conftest import start_worker  # noqa: F401
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, admin_login
 from tests.factories import UserFactory
 from tests.workers import celery_workers, wait_until  # noqa: F401
 
@@ -46,11 +46,7 @@ def test_drop_many_files_and_watch_them_become_ready(live_server, browser_page, 
     start_worker()
     page, base = browser_page, live_server.url
 
-    page.goto(f"{base}/admin/login/")
-    page.fill("#id_username", "uploader")
-    page.fill("#id_password", "correct horse battery staple")
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/admin/$"), wait_until="domcontentloaded")
+    admin_login(page, base, "uploader")
 
     # Create a domain; its creator becomes its owner.
     page.goto(f"{base}/admin/domains/domain/add/")
