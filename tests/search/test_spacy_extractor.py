@@ -3,6 +3,9 @@ the dependency parse, technical terms from the rules, and typed entity keys in t
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from apps.core.backends import extractors
@@ -123,3 +126,42 @@ def test_a_person_and_a_place_of_the_same_name_stay_apart(domain, user):
     assert located.type == "located_in" and located.predicate == "capital of"
     evidence = RelationEvidence.objects.get(relation=located)
     assert evidence.chunk.text[evidence.start : evidence.end] == evidence.snippet == "Amman is the capital of Jordan."
+
+
+CASELESS_SAMPLE = Path(__file__).parent / "data" / "cranfield_caseless_entities.jsonl"
+
+
+def test_a_text_without_capitals_skips_the_model(monkeypatch):
+    extractor = SpacyExtractor()
+    nlp = extractor.nlp
+    seen = []
+    real_pipe = type(nlp).pipe
+    monkeypatch.setattr(type(nlp), "pipe", lambda self, texts, **kw: real_pipe(self, [seen.append(t) or t for t in texts], **kw))
+    caseless, cased = extractor.extract([
+        "the mach number of the flow past the cone was measured by taylor in england.",
+        "The Mach number of the flow past the cone was measured by Taylor in England.",
+    ])
+    assert seen == ["The Mach number of the flow past the cone was measured by Taylor in England."]
+    assert caseless.entities == caseless.relations == ()
+    assert {"Taylor", "England"} <= {e.name for e in cased.entities}
+
+
+def test_a_caseless_text_keeps_the_technical_terms():
+    (result,) = SpacyExtractor().extract(["the method of naca rm a51j04 was used"])
+    assert {(e.name, e.type) for e in result.entities} == {("a51j04", "technology")}
+
+
+def test_the_caseless_sample_shows_why_the_model_is_skipped():
+    """tests/search/data/cranfield_caseless_entities.jsonl: 110 entities the model found in the
+    case-folded Cranfield abstracts (a seeded random sample of all 809), each labelled by reading
+    its sentence: ``correct`` when the span is a named person, organisation or place of that type
+    (an eponym such as "taylor" in "the theory of taylor and maccoll" counts as the person)."""
+    rows = [json.loads(line) for line in CASELESS_SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(rows) >= 100 and all(isinstance(row["correct"], bool) for row in rows)
+    nlp = SpacyExtractor().nlp
+    disabled = [name for name in nlp.pipe_names if name not in ("senter", "ner")]
+    with nlp.select_pipes(disable=disabled):
+        found = [{(e.text, e.label_) for e in doc.ents} for doc in nlp.pipe([row["sentence"] for row in rows])]
+    # The labels describe what the model does on that text: most sampled entities come back.
+    assert sum((row["name"], row["label"]) in names for row, names in zip(rows, found, strict=True)) >= 0.8 * len(rows)
+    assert sum(row["correct"] for row in rows) / len(rows) < 0.35

