@@ -277,3 +277,33 @@ def test_standing_in_for_a_failed_scale_out_store_scans_the_database_where_the_e
     assert [r["document"]["title"] for r in body["results"]] == ["Shock waves"]
     assert body["degraded"] == ["vector"] and "embedded" in body["degraded_detail"]["vector"]
     assert not vector_engine.exists(domain_id=domain.pk)  # the stand-in wrote nothing
+
+
+def _resident_kb(path) -> tuple[int, int]:
+    """(size, resident) in kB of this process's mappings of ``path``, from /proc/self/smaps."""
+    size = rss = 0
+    inside = False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
+                inside = len(fields) >= 6 and fields[5] == str(path)
+            elif inside and fields[0] == "Size:":
+                size += int(fields[1])
+            elif inside and fields[0] == "Rss:":
+                rss += int(fields[1])
+    return size, rss
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps and madvise are Linux's")
+def test_a_reader_maps_the_whole_base_when_it_opens_it(small_delta):
+    """Opening a base faults every page of the mmapped file in, so searches do not page-fault over it."""
+    vector_engine.write(domain_id=9, add=[entry(i, document=i // 10, vector=np.tile(unit(i), 64)) for i in range(1, 2001)])
+    assert vector_engine.size(domain_id=9)["kind"] == "hnsw"
+    vectors._readers.pop(9, None)  # a fresh reader, as a new web process would open it
+    state = vector_engine._reader(9)  # opened, not searched yet
+    base_file = (vector_engine.path(9) / f"g{state.generation}" / "base.faiss").resolve()
+    size, resident = _resident_kb(base_file)
+    assert size > 1024  # 2,000 × 1,024-d float32: the vectors are mapped from the file, not copied
+    assert resident >= 0.95 * size
+    assert vector_engine.search(domain_id=9, vector=np.tile(unit(1), 64), k=1)[0][0] == 1
