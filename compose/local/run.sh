@@ -96,7 +96,11 @@ main() {
     "$@" >>"$log" 2>&1 &
     pids+=($!) names+=("$name") logs+=("$log")
   }
-  start worker "$PY" -m celery -A heysh worker -Q ai,storage,general \
+  # The worker at a lower CPU priority than web: on a small machine ingestion would otherwise
+  # take the cores searches need (bench/search --during-ingest, two runs: search p95 1.44x and
+  # 1.57x idle at the same priority, 1.01x and 0.87x at nice 10; ingestion 7-15% slower). web
+  # and worker share this session, so the nice ranks them against each other.
+  start worker nice -n "${HEYSH_WORKER_NICE:-10}" "$PY" -m celery -A heysh worker -Q ai,storage,general \
     --concurrency "${HEYSH_WORKER_CONCURRENCY:-2}" --loglevel INFO
   start beat "$PY" -m celery -A heysh beat --loglevel INFO
   start web "$PY" manage.py runserver "$WEB_ADDR"

@@ -5,6 +5,7 @@ import pytest
 from apps.documents.models import Chunk, Document, DocumentVersion
 from apps.search.backends.types import VectorFilter
 from apps.search.backends.vectors.embedded import EmbeddedVectorStore
+from apps.search.engines import keyword, vectors
 from apps.search.engines.keyword import keyword_engine
 from apps.search.engines.vectors import vector_engine
 from apps.search.indexing import versions_publish
@@ -144,3 +145,26 @@ def test_a_publishing_batch_writes_each_domain_once_and_keeps_only_the_newest_ve
     )
     assert len(keyword_search(domains=domains, query="pitch", k=5)) == 1
     assert len(keyword_search(domains=[(other.pk, other.index_version + 1)], query="flaps", k=5)) == 1
+
+
+@pytest.mark.django_db
+def test_ready_opens_every_domains_indexes_so_the_first_search_opens_none(domain, owner_client, monkeypatch):
+    """/ready's index checks open each domain's tantivy index and faiss generation in the process
+    that answers it; the first search after a 200 finds them open (figure 5: no lazy open in it)."""
+    make_document(domain, "Wing", ["Swept wings delay the drag rise."])
+    monkeypatch.setattr(keyword, "_readers", {})  # a fresh process: nothing open yet
+    monkeypatch.setattr(vectors, "_readers", {})
+
+    body = owner_client.get("/ready").json()
+    assert body["components"]["search_index.keyword"]["ok"] is True
+    assert body["components"]["search_index.vectors"]["ok"] is True
+    assert domain.pk in keyword._readers and domain.pk in vectors._readers
+
+    opened = []
+    real_open, real_load = keyword._open, vectors._load
+    monkeypatch.setattr(keyword, "_open", lambda path: opened.append(("keyword", path)) or real_open(path))
+    monkeypatch.setattr(vectors, "_load", lambda path, previous: opened.append(("vectors", path)) or real_load(path, previous))
+    response = owner_client.post("/api/v1/search", {"query": "swept wings", "mode": "hybrid", "k": 5}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["results"] and not response.json()["degraded"]
+    assert opened == []
