@@ -1,8 +1,10 @@
 """Retrieval evaluation on a BEIR-layout dataset, through the same search code the API runs.
 
 Documents are ranked as users see them: the ``documents`` list of ``search_run``'s
-response (each document scored by its best chunk, graph-expanded documents merged
-in when expansion is on). Metrics, per query then averaged over the queries that
+response with ``group="documents"`` and k = 100 (the 100 best documents, each scored by
+its best chunk; graph-expanded documents merged in when expansion is on). Asking for
+100 *chunks* instead would rank fewer than 100 documents whenever a document has several
+chunks among them, and Recall@100 would be computed on a shorter list. Metrics, per query then averaged over the queries that
 have at least one relevant document (as BEIR does):
 
 - nDCG@10 = DCG@10 / IDCG@10, DCG@10 = Σ_{i=1..10} (2^rel_i − 1) / log2(i + 1)
@@ -96,12 +98,12 @@ def rank_documents(
     *, user, domain_slug: str, queries: dict[str, str], doc_ids: dict[int, list[str]], mode: str, expand: bool,
     search: Callable | None = None,
 ) -> tuple[dict[str, list[str]], list[float]]:
-    """Each query through ``search_run`` (k=100) → corpus ids in the response's document order; latencies in ms."""
+    """Each query through ``search_run`` (the 100 best documents) → corpus ids in the response's document order; latencies in ms."""
     search = search or search_run
     rankings, latencies = {}, []
     for query_id, text in queries.items():
         started = time.perf_counter()
-        body = search(user=user, query=text[:2000], domains=[domain_slug], mode=mode, k=100, expand=expand)
+        body = search(user=user, query=text[:2000], domains=[domain_slug], mode=mode, k=100, group="documents", expand=expand)
         latencies.append((time.perf_counter() - started) * 1000)
         ranked: list[str] = []
         for document in body.documents:
