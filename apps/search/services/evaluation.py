@@ -96,14 +96,14 @@ def evaluate_rankings(rankings: dict[str, list[str]], qrels: dict[str, dict[str,
 
 def rank_documents(
     *, user, domain_slug: str, queries: dict[str, str], doc_ids: dict[int, list[str]], mode: str, expand: bool,
-    search: Callable | None = None,
+    search: Callable | None = None, group: str = "documents",
 ) -> tuple[dict[str, list[str]], list[float]]:
     """Each query through ``search_run`` (the 100 best documents) → corpus ids in the response's document order; latencies in ms."""
     search = search or search_run
     rankings, latencies = {}, []
     for query_id, text in queries.items():
         started = time.perf_counter()
-        body = search(user=user, query=text[:2000], domains=[domain_slug], mode=mode, k=100, group="documents", expand=expand)
+        body = search(user=user, query=text[:2000], domains=[domain_slug], mode=mode, k=100, group=group, expand=expand)
         latencies.append((time.perf_counter() - started) * 1000)
         ranked: list[str] = []
         for document in body.documents:
@@ -114,7 +114,7 @@ def rank_documents(
 
 def evaluate_domain(
     *, user, domain_slug: str, dataset: Dataset, doc_ids: dict[int, list[str]], modes: Iterable[str] = MODES,
-    limit_queries: int | None = None, search: Callable | None = None,
+    limit_queries: int | None = None, search: Callable | None = None, group: str = "documents",
 ) -> dict[str, dict[str, float]]:
     queries = {q: t for q, t in dataset.queries.items() if q in dataset.qrels}
     if limit_queries:
@@ -122,7 +122,7 @@ def evaluate_domain(
     report = {}
     for name in modes:
         rankings, latencies = rank_documents(
-            user=user, domain_slug=domain_slug, queries=queries, doc_ids=doc_ids, search=search, **MODES[name]
+            user=user, domain_slug=domain_slug, queries=queries, doc_ids=doc_ids, search=search, group=group, **MODES[name]
         )
         scores = evaluate_rankings(rankings, dataset.qrels)
         latencies.sort()
