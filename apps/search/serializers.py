@@ -6,7 +6,7 @@ from rest_framework import serializers
 from apps.core.fields import StrictBooleanField, StrictCharField, StrictIntegerField, StrictSlugField
 from apps.search.models import Entity, EntityType, Mention
 from apps.search.services.graph import MAX_HOPS
-from apps.search.services.search import MAX_K, MAX_QUERY_CHARS, MODES
+from apps.search.services.search import GROUPS, MAX_K, MAX_QUERY_CHARS, MODES
 
 
 # The ranges search_validate checks (codes query_empty, query_too_long, invalid_k, invalid_hops),
@@ -25,7 +25,7 @@ class QueryField(StrictCharField):
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10})
 class KField(StrictIntegerField):
-    """Chunks to return."""
+    """Chunks (or with group=documents, documents) to return."""
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_HOPS, "default": 1})
@@ -47,7 +47,12 @@ class SearchRequestSerializer(serializers.Serializer):
     query = QueryField(trim_whitespace=False, help_text="1..2000 characters after trimming.")
     domains = serializers.ListField(child=StrictSlugField(max_length=80), required=False, default=list, max_length=100)
     mode = serializers.ChoiceField(choices=MODES, required=False, default="hybrid")
-    k = KField(required=False, default=10, help_text="1..100 chunks.")
+    k = KField(required=False, default=10, help_text="1..100 chunks, or documents with group=documents.")
+    group = serializers.ChoiceField(
+        choices=GROUPS, required=False, default="chunks",
+        help_text="chunks: the k best chunks (several may share a document); documents: the k best documents, "
+        "each by its best chunk (one result per document).",
+    )
     filters = SearchFiltersSerializer(required=False)
     expand = StrictBooleanField(required=False, default=False)
     hops = HopsField(required=False, default=1, help_text=f"1..{MAX_HOPS}, with expand.")
@@ -156,6 +161,7 @@ class SearchResponseSerializer(serializers.Serializer):
     query = serializers.CharField()
     mode = serializers.CharField()
     k = serializers.IntegerField()
+    group = serializers.ChoiceField(choices=GROUPS)
     expand = serializers.BooleanField()
     hops = serializers.IntegerField()
     domains = serializers.ListField(child=serializers.CharField())

@@ -25,7 +25,14 @@ from apps.search.serializers import (
     SearchRequestSerializer,
     SearchResponseSerializer,
 )
-from apps.search.services import SearchFilters, entity_documents, entity_neighbours, entity_shortest_path, search_run
+from apps.search.services import (
+    GROUPS,
+    SearchFilters,
+    entity_documents,
+    entity_neighbours,
+    entity_shortest_path,
+    search_run,
+)
 from apps.search.services.graph import MAX_HOPS, MAX_PATH_HOPS
 
 FILTER_PARAMS = ("document_ids", "entity_type", "language", "created_after", "created_before")
@@ -45,7 +52,7 @@ def _int_schema(low: int, high: int, default: int) -> dict:
 NODE = {"id": 7, "key": "boundary layer", "name": "Boundary layer", "type": "concept"}
 EDGE = {"source": 7, "target": 9, "type": "related_to", "weight": 2.0}
 SEARCH_EXAMPLE = OpenApiExample("Results", response_only=True, value={
-    "query": "boundary layer", "mode": "hybrid", "k": 10, "expand": False, "hops": 1, "domains": ["physics"],
+    "query": "boundary layer", "mode": "hybrid", "k": 10, "group": "chunks", "expand": False, "hops": 1, "domains": ["physics"],
     "results": [{"chunk_id": 880, "text": "Boundary layers form…", "highlighted": "<mark>Boundary</mark> layers form…",
                  "highlights": [[0, 8]], "document": {"id": 17, "title": "Boundary layers"},
                  "version": {"id": 40, "number": 1, "language": "en"}, "domain": "physics", "ordinal": 0, "start": 0,
@@ -76,8 +83,9 @@ def _query_params_payload(params) -> dict:
     """The query string as the JSON body it stands for: integers and booleans typed as the
     schema spells them (``true``/``false``), lists repeated or comma-separated."""
     payload: dict = {"query": params.get("q", params.get("query", ""))}
-    if "mode" in params:
-        payload["mode"] = params["mode"]
+    for name in ("mode", "group"):
+        if name in params:
+            payload[name] = params[name]
     for name in ("k", "hops"):
         if name in params:
             payload[name] = _integer(params[name])
@@ -125,7 +133,9 @@ class SearchView(APIView):
                              description="Domain slugs, comma-separated (or repeated; default: all readable); "
                              "one the caller cannot read is a 404."),
             OpenApiParameter("mode", str, enum=["hybrid", "vector", "keyword"]),
-            OpenApiParameter("k", _int_schema(1, 100, 10), description="Chunks to return, 1..100."),
+            OpenApiParameter("k", _int_schema(1, 100, 10), description="Chunks to return, 1..100 (documents with group=documents)."),
+            OpenApiParameter("group", str, enum=list(GROUPS), default="chunks",
+                             description="chunks: the k best chunks; documents: the k best documents, each by its best chunk."),
             OpenApiParameter("expand", bool, description="Expand the results through the graph."),
             OpenApiParameter("hops", _int_schema(1, MAX_HOPS, 1), description=f"Graph hops with expand, 1..{MAX_HOPS}."),
             OpenApiParameter("document_ids", {"type": "array", "maxItems": 1000, "items": {"type": "integer", "minimum": 1}},
@@ -172,7 +182,7 @@ class SearchView(APIView):
         )
         body = search_run(
             user=request.user, query=data["query"], domains=data["domains"] or None, mode=data["mode"], k=data["k"],
-            filters=filters, expand=data["expand"], hops=data["hops"],
+            group=data["group"], filters=filters, expand=data["expand"], hops=data["hops"],
         )
         return Response(SearchResponseSerializer(body).data)
 

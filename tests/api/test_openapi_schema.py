@@ -107,6 +107,10 @@ def test_constraints_the_views_enforce_are_in_the_schema(schema):
     assert _parameter(search, "q")["required"] and _parameter(search, "q")["schema"]["minLength"] == 1
     hops = _parameter(search, "hops")["schema"]
     assert (hops["minimum"], hops["maximum"]) == (1, 3)
+    assert _parameter(search, "group")["schema"]["enum"] == ["chunks", "documents"]
+    body = _resolve(schema, paths["/api/v1/search"]["post"]["requestBody"]["content"]["application/json"]["schema"])
+    group = body["properties"]["group"]
+    assert group["default"] == "chunks" and _resolve(schema, group["allOf"][0])["enum"] == ["chunks", "documents"]
     assert _parameter(paths["/api/v1/runs/{id}"]["get"], "wait")["schema"]["minimum"] == 0
     assert _parameter(paths["/api/v1/documents/{id}/chunks"]["get"], "version")["schema"]["minimum"] == 1
     assert _parameter(paths["/api/v1/documents"]["get"], "source")["schema"]["enum"]

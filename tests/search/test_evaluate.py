@@ -7,7 +7,8 @@ from django.core.management import CommandError, call_command
 
 from apps.documents.models import Document, StepRun
 from apps.domains.models import Domain
-from apps.search.services.evaluation import dataset_load, evaluate_rankings, ndcg_at_k, recall_at_k
+from apps.search.services.evaluation import dataset_load, evaluate_rankings, ndcg_at_k, rank_documents, recall_at_k
+from tests.search.factories import make_document
 
 CORPUS = [
     {"_id": "d1", "title": "Wing flutter", "text": "Flutter of a swept wing at transonic speed."},
@@ -99,3 +100,24 @@ def test_evaluate_ingests_in_batches_with_progress_and_prints_metrics(dataset_di
     table = {line.split()[0]: line.split()[1:] for line in out.getvalue().splitlines() if line.startswith(("keyword", "vector", "hybrid"))}
     assert set(table) == {"keyword", "vector", "hybrid", "hybrid+expand"}
     assert float(table["keyword"][0]) == pytest.approx((3 / (3 + 1 / math.log2(3)) + 1) / 2, abs=1e-4)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mode", ["keyword", "hybrid"])
+def test_recall_at_100_counts_100_documents_not_the_documents_of_100_chunks(user, domain, settings, mode):
+    """A document with more than 100 matching chunks filled the 100 results on its own, so the
+    other relevant document was never ranked; the evaluation now asks for the 100 best documents."""
+    settings.SEARCH_KEYWORD_FEEDBACK_DOCS = 0
+    long = make_document(domain, "Long", [f"Turbine turbine blade cooling, section {n}." for n in range(110)])
+    short = make_document(domain, "Short", ["A turbine stage of a small jet engine with a long compressor ahead of it."])
+    doc_ids = {long.pk: ["long"], short.pk: ["short"]}
+    queries = {"q": "turbine blade cooling"}
+    grades = {"q": {"long": 1, "short": 1}}
+
+    rankings, _ = rank_documents(user=user, domain_slug=domain.slug, queries=queries, doc_ids=doc_ids, mode=mode, expand=False)
+    assert rankings["q"] == ["long", "short"]
+    assert evaluate_rankings(rankings, grades)["recall@100"] == 1.0
+    before, _ = rank_documents(
+        user=user, domain_slug=domain.slug, queries=queries, doc_ids=doc_ids, mode=mode, expand=False, group="chunks"
+    )
+    assert before["q"] == ["long"] and evaluate_rankings(before, grades)["recall@100"] == 0.5

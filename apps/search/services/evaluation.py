@@ -1,8 +1,10 @@
 """Retrieval evaluation on a BEIR-layout dataset, through the same search code the API runs.
 
 Documents are ranked as users see them: the ``documents`` list of ``search_run``'s
-response (each document scored by its best chunk, graph-expanded documents merged
-in when expansion is on). Metrics, per query then averaged over the queries that
+response with ``group="documents"`` and k = 100 (the 100 best documents, each scored by
+its best chunk; graph-expanded documents merged in when expansion is on). Asking for
+100 *chunks* instead would rank fewer than 100 documents whenever a document has several
+chunks among them, and Recall@100 would be computed on a shorter list. Metrics, per query then averaged over the queries that
 have at least one relevant document (as BEIR does):
 
 - nDCG@10 = DCG@10 / IDCG@10, DCG@10 = Σ_{i=1..10} (2^rel_i − 1) / log2(i + 1)
@@ -94,14 +96,14 @@ def evaluate_rankings(rankings: dict[str, list[str]], qrels: dict[str, dict[str,
 
 def rank_documents(
     *, user, domain_slug: str, queries: dict[str, str], doc_ids: dict[int, list[str]], mode: str, expand: bool,
-    search: Callable | None = None,
+    search: Callable | None = None, group: str = "documents",
 ) -> tuple[dict[str, list[str]], list[float]]:
-    """Each query through ``search_run`` (k=100) → corpus ids in the response's document order; latencies in ms."""
+    """Each query through ``search_run`` (the 100 best documents) → corpus ids in the response's document order; latencies in ms."""
     search = search or search_run
     rankings, latencies = {}, []
     for query_id, text in queries.items():
         started = time.perf_counter()
-        body = search(user=user, query=text[:2000], domains=[domain_slug], mode=mode, k=100, expand=expand)
+        body = search(user=user, query=text[:2000], domains=[domain_slug], mode=mode, k=100, group=group, expand=expand)
         latencies.append((time.perf_counter() - started) * 1000)
         ranked: list[str] = []
         for document in body.documents:
@@ -112,7 +114,7 @@ def rank_documents(
 
 def evaluate_domain(
     *, user, domain_slug: str, dataset: Dataset, doc_ids: dict[int, list[str]], modes: Iterable[str] = MODES,
-    limit_queries: int | None = None, search: Callable | None = None,
+    limit_queries: int | None = None, search: Callable | None = None, group: str = "documents",
 ) -> dict[str, dict[str, float]]:
     queries = {q: t for q, t in dataset.queries.items() if q in dataset.qrels}
     if limit_queries:
@@ -120,7 +122,7 @@ def evaluate_domain(
     report = {}
     for name in modes:
         rankings, latencies = rank_documents(
-            user=user, domain_slug=domain_slug, queries=queries, doc_ids=doc_ids, search=search, **MODES[name]
+            user=user, domain_slug=domain_slug, queries=queries, doc_ids=doc_ids, search=search, group=group, **MODES[name]
         )
         scores = evaluate_rankings(rankings, dataset.qrels)
         latencies.sort()

@@ -82,6 +82,7 @@ class SearchResponse:
     query: str
     mode: str
     k: int
+    group: str
     expand: bool
     hops: int
     domains: list[str]

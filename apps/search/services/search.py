@@ -2,6 +2,8 @@
 
     query → embed → vector top-N (VECTOR_STORES) ∥ keyword top-N (BM25)
           → fusion (convex or RRF) → top-k chunks → documents (max chunk score)
+            (group="documents": the best chunk of each of the top-k documents, the
+             channels asked deeper until k distinct documents are found)
           → optional graph expansion (GRAPH_STORES) → response
 
 Every channel is scoped to the caller's readable domains. A failing projection
@@ -49,11 +51,17 @@ from apps.search.services.results import (
 logger = logging.getLogger(__name__)
 
 MODES = ("hybrid", "vector", "keyword")
+# What k counts: the k best chunks, or the k best documents (each by its best chunk).
+GROUPS = ("chunks", "documents")
 MAX_QUERY_CHARS = 2000
 MAX_K = 100
 MAX_HOPS = 3
 # Candidates each channel contributes to the fusion (at least k).
 CANDIDATE_DEPTH = 100
+# group="documents": a channel's candidate list doubles until k distinct documents are found
+# or the channels run dry, up to this many chunks (a domain whose documents average more than
+# DOCUMENT_DEPTH_LIMIT / MAX_K = 20 chunks among the best matches may return fewer than k).
+DOCUMENT_DEPTH_LIMIT = 2000
 # Share of an expansion document's graph rank in the document ranking (same RRF form).
 GRAPH_WEIGHT = 0.5
 ENTITY_LIMIT = 30
@@ -79,7 +87,7 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-def search_validate(*, query: str, mode: str, k: int, hops: int, filters: SearchFilters) -> str:
+def search_validate(*, query: str, mode: str, k: int, hops: int, filters: SearchFilters, group: str = "chunks") -> str:
     """The stripped query, or a ServiceError (400) saying what is wrong. A ``created_after`` later
     than ``created_before`` is no error: no document lies in that range, so nothing is found."""
     query = (query or "").strip()
@@ -89,6 +97,8 @@ def search_validate(*, query: str, mode: str, k: int, hops: int, filters: Search
         raise ServiceError(f"The query is {len(query)} characters long; at most {MAX_QUERY_CHARS} are allowed.", code="query_too_long")
     if mode not in MODES:
         raise ServiceError(f"Unknown mode {mode!r}; use one of {', '.join(MODES)}.", code="invalid_mode")
+    if group not in GROUPS:
+        raise ServiceError(f"Unknown group {group!r}; use one of {', '.join(GROUPS)}.", code="invalid_group")
     if not 1 <= k <= MAX_K:
         raise ServiceError(f"k must be between 1 and {MAX_K} (got {k}).", code="invalid_k")
     if not 1 <= hops <= MAX_HOPS:
@@ -109,16 +119,25 @@ def _type_chunks(domain_ids: Sequence[int], entity_type: str) -> tuple[set[int],
     return chunks, documents
 
 
-def _vector_channel(out: _Channels, *, query: str, domain_ids: list[int], depth: int, vfilter: VectorFilter | None) -> None:
+def _embed(out: _Channels, *, query: str):
+    """The query's vector, or None (the vector channel is then skipped and listed as degraded)."""
     started = time.perf_counter()
     try:
-        vector = embedders["default"].embed_query(query)
+        return embedders["default"].embed_query(query)
     except Exception as exc:  # the embedder is a projection too: degrade, never fail
         logger.warning("search: embedder failed, vector channel skipped", exc_info=True)
         out.degraded["vector"] = f"embedder failed ({type(exc).__name__}); vector channel skipped"
+        return None
+    finally:
         out.timings["embed"] = _ms(started)
-        return
-    out.timings["embed"] = _ms(started)
+
+
+def _timed(out: _Channels, name: str, started: float) -> None:
+    """Adds to the channel's time: with group="documents" a channel may be asked more than once."""
+    out.timings[name] = round(out.timings.get(name, 0.0) + _ms(started), 3)
+
+
+def _vector_channel(out: _Channels, *, vector, domain_ids: list[int], depth: int, vfilter: VectorFilter | None) -> None:
     started = time.perf_counter()
     store = vector_stores["default"]
     try:
@@ -128,17 +147,17 @@ def _vector_channel(out: _Channels, *, query: str, domain_ids: list[int], depth:
         fallback = vector_stores.fallback()
         if fallback is None:
             out.degraded["vector"] = f"vector store failed ({type(exc).__name__}); vector channel skipped"
-            out.timings["vector"] = _ms(started)
+            _timed(out, "vector", started)
             return
         try:
             hits = fallback.search(domain_ids=domain_ids, vector=vector, k=depth, filters=vfilter)
             out.degraded["vector"] = f"{type(store).__name__} failed ({type(exc).__name__}); answered by the embedded store"
         except Exception as exc2:
             out.degraded["vector"] = f"vector stores failed ({type(exc2).__name__}); vector channel skipped"
-            out.timings["vector"] = _ms(started)
+            _timed(out, "vector", started)
             return
     out.rankings["vector"] = [(h.chunk_id, h.score) for h in hits]
-    out.timings["vector"] = _ms(started)
+    _timed(out, "vector", started)
 
 
 # "bm25" (the index in keyword.py) or "postgres" (ts_rank_cd, no filters): the evaluation compares them.
@@ -160,7 +179,7 @@ def _keyword_channel(out: _Channels, *, query: str, domains: list[Domain], depth
     except Exception as exc:
         logger.warning("search: keyword channel failed", exc_info=True)
         out.degraded["keyword"] = f"keyword index failed ({type(exc).__name__}); keyword channel skipped"
-    out.timings["keyword"] = _ms(started)
+    _timed(out, "keyword", started)
 
 
 def _expand(out: _Channels, *, domain_ids: list[int], chunk_ids: list[int], hops: int):
@@ -194,11 +213,16 @@ def search_run(
     filters: SearchFilters | None = None,
     expand: bool = False,
     hops: int = 1,
+    group: str = "chunks",
 ) -> SearchResponse:
-    """Search the caller's readable domains (or exactly ``domains``, slugs)."""
+    """Search the caller's readable domains (or exactly ``domains``, slugs).
+
+    ``group="chunks"``: the k best chunks (several may come from one document).
+    ``group="documents"``: the k best documents, each represented by its best chunk.
+    """
     total_started = time.perf_counter()
     filters = filters or SearchFilters()
-    query = search_validate(query=query, mode=mode, k=k, hops=hops, filters=filters)
+    query = search_validate(query=query, mode=mode, k=k, hops=hops, filters=filters, group=group)
 
     try:
         scope = domain_list_readable(user=user, slugs=domains)
@@ -224,24 +248,33 @@ def search_run(
     depth = max(k, CANDIDATE_DEPTH) if mode == "hybrid" else k
     if type_chunks is not None:
         depth = max(depth, CANDIDATE_DEPTH)
-    if scope:
-        if mode in ("hybrid", "vector"):
-            _vector_channel(out, query=query, domain_ids=domain_ids, depth=depth, vfilter=vfilter)
-        if mode in ("hybrid", "keyword"):
-            _keyword_channel(out, query=query, domains=scope, depth=depth, vfilter=vfilter)
+    vector = None
+    if scope and mode in ("hybrid", "vector"):
+        vector = _embed(out, query=query)
+
+    document_of: dict[int, int] = {}  # chunk id -> document id, searchable chunks only
+    best_chunks: list[int] | None = None
+    while True:
+        out.rankings.clear()
+        if scope:
+            if vector is not None:
+                _vector_channel(out, vector=vector, domain_ids=domain_ids, depth=depth, vfilter=vfilter)
+            if mode in ("hybrid", "keyword"):
+                _keyword_channel(out, query=query, domains=scope, depth=depth, vfilter=vfilter)
+        fused = _fuse(out, type_chunks=type_chunks)
+        if group == "chunks":
+            break
+        best_chunks = _best_chunk_per_document(fused, k=k, domain_ids=domain_ids, document_of=document_of)
+        # A channel that returned fewer than ``depth`` hits has nothing more to give.
+        more = any(len(ranking) >= depth for ranking in out.rankings.values())
+        if len(best_chunks) >= k or not more or depth >= DOCUMENT_DEPTH_LIMIT:
+            break
+        depth = min(depth * 2, DOCUMENT_DEPTH_LIMIT)
 
     started = time.perf_counter()
-    rrf_k = settings.SEARCH_RRF_K
-    weights = {"vector": settings.SEARCH_VECTOR_WEIGHT, "keyword": settings.SEARCH_KEYWORD_WEIGHT}
-    if settings.SEARCH_FUSION == "rrf":
-        fused = rrf_fuse(out.rankings, weights=weights, k=rrf_k)
-    else:
-        fused = convex_fuse(out.rankings, weights=weights)
-    if type_chunks is not None:
-        fused = [h for h in fused if h.chunk_id in type_chunks]
-    out.timings["fusion"] = _ms(started)
-
-    started = time.perf_counter()
+    if best_chunks is not None:
+        chosen = set(best_chunks)
+        fused = [h for h in fused if h.chunk_id in chosen]
     results, chunk_rows = _hydrate(fused, k=k, domain_ids=domain_ids, by_id=by_id, terms=analyze(query))
     out.timings["hydrate"] = _ms(started)
 
@@ -250,7 +283,7 @@ def search_run(
         expansion = _expand(out, domain_ids=domain_ids, chunk_ids=[r.chunk_id for r in results], hops=hops)
 
     started = time.perf_counter()
-    documents = _documents(results, expansion, by_id=by_id, filters=filters, document_filter=document_ids, rrf_k=rrf_k)
+    documents = _documents(results, expansion, by_id=by_id, filters=filters, document_filter=document_ids, rrf_k=settings.SEARCH_RRF_K)
     entities, relations = _entities(results, expansion, domain_ids=domain_ids, by_id=by_id)
     out.timings["graph_context"] = _ms(started)
     out.timings["total"] = _ms(total_started)
@@ -258,10 +291,47 @@ def search_run(
     metrics.heysh_search_latency_seconds.labels(mode=mode).observe(out.timings["total"] / 1000)
     metrics.heysh_search_results.labels(mode=mode).observe(len(results))
     return SearchResponse(
-        query=query, mode=mode, k=k, expand=expand, hops=hops, domains=[d.slug for d in scope], results=results,
+        query=query, mode=mode, k=k, group=group, expand=expand, hops=hops, domains=[d.slug for d in scope], results=results,
         documents=documents, entities=entities, relations=relations, timings_ms=out.timings,
         degraded=sorted(out.degraded), degraded_detail=out.degraded,
     )
+
+
+def _fuse(out: _Channels, *, type_chunks: set[int] | None) -> list[FusedHit]:
+    started = time.perf_counter()
+    weights = {"vector": settings.SEARCH_VECTOR_WEIGHT, "keyword": settings.SEARCH_KEYWORD_WEIGHT}
+    if settings.SEARCH_FUSION == "rrf":
+        fused = rrf_fuse(out.rankings, weights=weights, k=settings.SEARCH_RRF_K)
+    else:
+        fused = convex_fuse(out.rankings, weights=weights)
+    if type_chunks is not None:
+        fused = [h for h in fused if h.chunk_id in type_chunks]
+    _timed(out, "fusion", started)
+    return fused
+
+
+def _best_chunk_per_document(fused: list[FusedHit], *, k: int, domain_ids, document_of: dict[int, int]) -> list[int]:
+    """The first (best) searchable chunk of each document in ``fused`` order, for at most k documents.
+
+    ``document_of`` caches chunk → document across deeper attempts; a chunk not searchable
+    (deleted, replaced, out of scope since the index was built) is never in it, and is skipped.
+    """
+    unknown = [h.chunk_id for h in fused if h.chunk_id not in document_of]
+    if unknown:
+        found = dict(chunk_searchable_queryset(domain_ids=domain_ids).filter(pk__in=unknown).values_list("pk", "document_id"))
+        # 0 (no document's id) marks a chunk that is not searchable, so it is not asked for again.
+        document_of.update({chunk_id: found.get(chunk_id, 0) for chunk_id in unknown})
+    seen: set[int] = set()
+    best: list[int] = []
+    for hit in fused:
+        document_id = document_of[hit.chunk_id]
+        if not document_id or document_id in seen:
+            continue
+        seen.add(document_id)
+        best.append(hit.chunk_id)
+        if len(best) >= k:
+            break
+    return best
 
 
 def _hydrate(fused: list[FusedHit], *, k: int, domain_ids, by_id, terms) -> tuple[list[ChunkHit], dict]:

@@ -1,10 +1,10 @@
-"""python manage.py evaluate DATASET_DIR [--json] [--limit-queries N] [--keep]
+"""python manage.py evaluate DATASET_DIR [--json] [--limit-queries N] [--keep] [--group documents|chunks]
 
 Ingests a BEIR-layout dataset into a fresh domain through the real document pipeline
 (``documents_create_bulk``, the intake of ``manage.py ingest``, and the workflow's batched
 step tasks, run in-process), then scores keyword,
 vector, hybrid and hybrid+expand retrieval with nDCG@10 and Recall@100 through
-``search_run`` — the function the search API calls.
+``search_run`` — the function the search API calls — asking for the 100 best documents.
 """
 
 from __future__ import annotations
@@ -37,6 +37,11 @@ class Command(BaseCommand):
         parser.add_argument("--domain", default=None, help="Reuse a domain kept by an earlier --keep run instead of ingesting.")
         parser.add_argument("--modes", default=",".join(MODES), help="Comma-separated subset of: " + ", ".join(MODES))
         parser.add_argument(
+            "--group", choices=["documents", "chunks"], default="documents",
+            help="Rank the 100 best documents (default), or the documents of the 100 best chunks (fewer when a "
+            "document has several chunks among them; the ranking before group=documents existed, for comparison).",
+        )
+        parser.add_argument(
             "--keyword-ranker", choices=["bm25", "postgres"], default="bm25",
             help="Keyword channel: the BM25 index (default) or PostgreSQL ts_rank_cd (for comparison).",
         )
@@ -47,7 +52,7 @@ class Command(BaseCommand):
         else:
             self.stderr.write(message)
 
-    def handle(self, *args, dataset_dir, json: bool = False, limit_queries=None, keep=False, domain=None, modes="", keyword_ranker="bm25", **options):
+    def handle(self, *args, dataset_dir, json: bool = False, limit_queries=None, keep=False, domain=None, modes="", keyword_ranker="bm25", group="documents", **options):
         import logging
 
         from apps.search.services import search as search_module
@@ -61,13 +66,13 @@ class Command(BaseCommand):
                 logging.getLogger(name).setLevel(logging.WARNING)
         previous_ranker, search_module.KEYWORD_RANKER = search_module.KEYWORD_RANKER, keyword_ranker
         try:
-            self._run(dataset_dir, limit_queries=limit_queries, keep=keep, domain=domain, modes=modes)
+            self._run(dataset_dir, limit_queries=limit_queries, keep=keep, domain=domain, modes=modes, group=group)
         finally:
             search_module.KEYWORD_RANKER = previous_ranker
             for name, level in quiet.items():
                 logging.getLogger(name).setLevel(level)
 
-    def _run(self, dataset_dir, *, limit_queries, keep, domain, modes):
+    def _run(self, dataset_dir, *, limit_queries, keep, domain, modes, group):
         try:
             dataset = dataset_load(dataset_dir)
         except (FileNotFoundError, ValueError, KeyError) as exc:
@@ -83,7 +88,8 @@ class Command(BaseCommand):
             doc_ids = self._ingest(target, user, dataset)
         try:
             report = evaluate_domain(
-                user=user, domain_slug=target.slug, dataset=dataset, doc_ids=doc_ids, modes=wanted, limit_queries=limit_queries
+                user=user, domain_slug=target.slug, dataset=dataset, doc_ids=doc_ids, modes=wanted, limit_queries=limit_queries,
+                group=group,
             )
         finally:
             if not keep and not domain:
