@@ -113,3 +113,13 @@ def relate(source: Entity, target: Entity, document: Document, type: str = "rela
     relation.weight = relation.evidence.count()
     relation.save(update_fields=["weight"])
     return relation
+
+
+SEARCH_URL = "/api/v1/search"
+
+
+def api_search(client, **body) -> dict:
+    """POST a search through the API and return its JSON, asserting a 200."""
+    response = client.post(SEARCH_URL, body, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()

@@ -6,17 +6,12 @@ from apps.search.backends.graph.embedded import EmbeddedGraphStore
 from apps.search.backends.vectors.embedded import EmbeddedVectorStore
 from apps.search.services.fusion import convex_fuse, rrf_fuse
 from tests.factories import DomainFactory, MembershipFactory, UserFactory
-from tests.search.factories import bump, make_document, make_entity, mention, relate
+from tests.search.factories import SEARCH_URL, api_search, bump, make_document, make_entity, mention, relate
 
 pytestmark = pytest.mark.django_db
 
-URL = "/api/v1/search"
-
-
-def search(client, **body):
-    response = client.post(URL, body, format="json")
-    assert response.status_code == 200, response.content
-    return response.json()
+URL = SEARCH_URL
+search = api_search
 
 
 def titles(body):

@@ -6,17 +6,12 @@ from apps.core.exceptions import ServiceError
 from apps.documents.models import Document
 from apps.search.services import search as search_module
 from apps.search.services import search_run
-from tests.search.factories import bump, make_document
+from tests.search.factories import SEARCH_URL, api_search, bump, make_document
 
 pytestmark = pytest.mark.django_db
 
-URL = "/api/v1/search"
-
-
-def search(client, **body):
-    response = client.post(URL, body, format="json")
-    assert response.status_code == 200, response.content
-    return response.json()
+URL = SEARCH_URL
+search = api_search
 
 
 def result_documents(body) -> list[str]:
