@@ -430,6 +430,7 @@ SEARCH_FUSION = env.choice("HEYSH_SEARCH_FUSION", ["convex", "rrf"], "convex", h
 SEARCH_KEYWORD_FEEDBACK_DOCS = env.int("HEYSH_SEARCH_KEYWORD_FEEDBACK_DOCS", 10, min_value=0, max_value=100, help="BM25 pseudo-relevance feedback (RM3): top chunks read for expansion terms; 0 turns it off.")
 SEARCH_KEYWORD_FEEDBACK_TERMS = env.int("HEYSH_SEARCH_KEYWORD_FEEDBACK_TERMS", 10, min_value=1, max_value=100, help="RM3: expansion terms added to the keyword query.")
 SEARCH_KEYWORD_FEEDBACK_WEIGHT = env.float("HEYSH_SEARCH_KEYWORD_FEEDBACK_WEIGHT", 0.3, min_value=0.0, help="RM3: share of the expansion terms in the keyword query (the original terms keep the rest).")
+SEARCH_KEYWORD_FEEDBACK_MAX_CHUNKS = env.int("HEYSH_SEARCH_KEYWORD_FEEDBACK_MAX_CHUNKS", 250000, min_value=0, help="RM3 is skipped on a domain of more chunks than this (its second query costs twice the first at a million chunks); 0: no limit.")
 
 # --- Notifications ---------------------------------------------------------------
 EMAIL_BACKEND = env.str("HEYSH_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend", help="Django email backend for notification mail.")

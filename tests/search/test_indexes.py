@@ -119,6 +119,11 @@ def test_rm3_feedback_adds_terms_of_the_best_chunks_and_respects_filters(domain)
         domains=domains, query="roll", k=5, filters=VectorFilter(languages=("en",)), feedback_docs=1, feedback_terms=5
     )
     assert [h.chunk_id for h in only_en] == ids(a)
+    # Above feedback_max_chunks (3 chunks here) feedback is skipped: the plain ranking, B absent.
+    capped = keyword_search(domains=domains, query="roll", k=5, feedback_docs=1, feedback_terms=5, feedback_max_chunks=2)
+    assert [(h.chunk_id, h.score) for h in capped] == [(h.chunk_id, h.score) for h in plain]
+    at_limit = keyword_search(domains=domains, query="roll", k=5, feedback_docs=1, feedback_terms=5, feedback_max_chunks=3)
+    assert [h.chunk_id for h in at_limit] == ids(a) + ids(b)
 
 
 def test_a_publishing_batch_writes_each_domain_once_and_keeps_only_the_newest_version(domain, monkeypatch):

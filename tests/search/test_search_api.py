@@ -1,9 +1,12 @@
+import threading
+
 import pytest
 from django.test import override_settings
 
 from apps.documents.models import Document
 from apps.search.backends.graph.embedded import EmbeddedGraphStore
 from apps.search.backends.vectors.embedded import EmbeddedVectorStore
+from apps.search.engines.keyword import keyword_engine
 from apps.search.services.fusion import convex_fuse, rrf_fuse
 from tests.factories import DomainFactory, MembershipFactory, UserFactory
 from tests.search.factories import SEARCH_URL, api_search, bump, make_document, make_entity, mention, relate
@@ -344,3 +347,28 @@ def test_failing_graph_projection_falls_back_to_the_embedded_graph(owner_client,
         body = search(owner_client, query="wind tunnel", mode="keyword", k=1, expand=True)
     assert {d["title"] for d in body["documents"]} == {"Alpha", "Beta"}
     assert body["degraded"] == ["graph"]
+
+
+def test_hybrid_runs_the_keyword_channel_on_a_pool_thread_and_a_failure_there_degrades(owner_client, corpus, monkeypatch):
+    seen = []
+    real = keyword_engine.search
+
+    def recording(**kwargs):
+        seen.append(threading.current_thread().name)
+        return real(**kwargs)
+
+    monkeypatch.setattr(keyword_engine, "search", recording)
+    body = search(owner_client, query="supersonic wedge", mode="hybrid", k=1)
+    assert titles(body) == ["Shock waves"] and body["degraded"] == []
+    assert "keyword" in body["results"][0]["scores"] and "vector" in body["results"][0]["scores"]
+    assert seen and all(name.startswith("heysh-keyword") for name in seen)
+
+    def broken(**kwargs):
+        seen.append(threading.current_thread().name)
+        raise OSError("index file vanished")
+
+    monkeypatch.setattr(keyword_engine, "search", broken)
+    body = search(owner_client, query="supersonic wedge", mode="hybrid", k=1)
+    # The vector channel, on the request's thread, still answers; the pool thread's failure is reported.
+    assert titles(body) == ["Shock waves"] and body["degraded"] == ["keyword"]
+    assert "OSError" in body["degraded_detail"]["keyword"] and "keyword" not in body["results"][0]["scores"]

@@ -65,11 +65,13 @@ def keyword_search(
     feedback_docs: int = 0,
     feedback_terms: int = 10,
     feedback_weight: float = 0.3,
+    feedback_max_chunks: int = 0,
 ) -> list[KeywordHit]:
     """BM25 top-k over ``domains`` ((domain id, index version) pairs). Chunks without any query term never match.
 
     ``feedback_docs`` > 0 turns on RM3 pseudo-relevance feedback (``KeywordEngine.search``);
-    expansion terms may then also match chunks without any original query term.
+    expansion terms may then also match chunks without any original query term; not on a domain
+    of more than ``feedback_max_chunks`` chunks (when > 0).
     """
     terms = analyze(query)
     hits: list[KeywordHit] = []
@@ -84,6 +86,7 @@ def keyword_search(
             feedback_docs=feedback_docs,
             feedback_terms=feedback_terms,
             feedback_weight=feedback_weight,
+            feedback_max_chunks=feedback_max_chunks,
         )
         hits.extend(KeywordHit(chunk_id=chunk_id, score=score) for chunk_id, score in found)
     hits.sort(key=lambda h: -h.score)
