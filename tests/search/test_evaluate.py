@@ -96,6 +96,8 @@ def test_evaluate_ingests_in_batches_with_progress_and_prints_metrics(dataset_di
     assert [s.metrics["batch"] for s in index_steps] == [3, 3, 3]
     assert len({s.started_at for s in StepRun.objects.filter(run__domain=domain, step=StepRun.Step.ANALYZE)}) == 1
     assert "ingesting" in err.getvalue() and "3/3" in err.getvalue()
+    # The search phase has its own bar: 2 judged queries × 4 modes.
+    assert "searching" in err.getvalue() and "8/8" in err.getvalue()
     assert "ingested 3 documents" in out.getvalue() and "{'ready': 3}" in out.getvalue()
     table = {line.split()[0]: line.split()[1:] for line in out.getvalue().splitlines() if line.startswith(("keyword", "vector", "hybrid"))}
     assert set(table) == {"keyword", "vector", "hybrid", "hybrid+expand"}

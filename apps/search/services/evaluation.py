@@ -96,15 +96,19 @@ def evaluate_rankings(rankings: dict[str, list[str]], qrels: dict[str, dict[str,
 
 def rank_documents(
     *, user, domain_slug: str, queries: dict[str, str], doc_ids: dict[int, list[str]], mode: str, expand: bool,
-    search: Callable | None = None, group: str = "documents",
+    search: Callable | None = None, group: str = "documents", progress: Callable[[int], object] | None = None,
 ) -> tuple[dict[str, list[str]], list[float]]:
-    """Each query through ``search_run`` (the 100 best documents) → corpus ids in the response's document order; latencies in ms."""
+    """Each query through ``search_run`` (the 100 best documents) → corpus ids in the response's document order; latencies in ms.
+
+    ``progress(1)`` is called after each query."""
     search = search or search_run
     rankings, latencies = {}, []
     for query_id, text in queries.items():
         started = time.perf_counter()
         body = search(user=user, query=text[:2000], domains=[domain_slug], mode=mode, k=100, group=group, expand=expand)
         latencies.append((time.perf_counter() - started) * 1000)
+        if progress is not None:
+            progress(1)
         ranked: list[str] = []
         for document in body.documents:
             ranked.extend(doc_ids.get(document.id, []))
@@ -112,17 +116,26 @@ def rank_documents(
     return rankings, latencies
 
 
-def evaluate_domain(
-    *, user, domain_slug: str, dataset: Dataset, doc_ids: dict[int, list[str]], modes: Iterable[str] = MODES,
-    limit_queries: int | None = None, search: Callable | None = None, group: str = "documents",
-) -> dict[str, dict[str, float]]:
+def evaluation_queries(dataset: Dataset, *, limit_queries: int | None = None) -> dict[str, str]:
+    """The judged queries (id → text), the first ``limit_queries`` of them when given."""
     queries = {q: t for q, t in dataset.queries.items() if q in dataset.qrels}
     if limit_queries:
         queries = dict(list(queries.items())[:limit_queries])
+    return queries
+
+
+def evaluate_domain(
+    *, user, domain_slug: str, dataset: Dataset, doc_ids: dict[int, list[str]], modes: Iterable[str] = MODES,
+    limit_queries: int | None = None, search: Callable | None = None, group: str = "documents",
+    progress: Callable[[int], object] | None = None,
+) -> dict[str, dict[str, float]]:
+    """nDCG@10 and recall@100 of each mode; ``progress(1)`` after each query of each mode."""
+    queries = evaluation_queries(dataset, limit_queries=limit_queries)
     report = {}
     for name in modes:
         rankings, latencies = rank_documents(
-            user=user, domain_slug=domain_slug, queries=queries, doc_ids=doc_ids, search=search, group=group, **MODES[name]
+            user=user, domain_slug=domain_slug, queries=queries, doc_ids=doc_ids, search=search, group=group,
+            progress=progress, **MODES[name],
         )
         scores = evaluate_rankings(rankings, dataset.qrels)
         latencies.sort()

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Count
 from tqdm import tqdm
 
-from apps.search.services.evaluation import MODES, dataset_load, evaluate_domain
+from apps.search.services.evaluation import MODES, dataset_load, evaluate_domain, evaluation_queries
 
 # Documents removed per transaction when the evaluation domain is cleaned up.
 CLEANUP_BATCH = 500
@@ -86,12 +86,15 @@ class Command(BaseCommand):
         else:
             target, user = self._fresh_domain()
             doc_ids = self._ingest(target, user, dataset)
+        total = len(evaluation_queries(dataset, limit_queries=limit_queries)) * len(wanted)
+        progress = tqdm(total=total, unit="query", desc="searching", file=self.stderr, mininterval=1.0)
         try:
             report = evaluate_domain(
                 user=user, domain_slug=target.slug, dataset=dataset, doc_ids=doc_ids, modes=wanted, limit_queries=limit_queries,
-                group=group,
+                group=group, progress=progress.update,
             )
         finally:
+            progress.close()
             if not keep and not domain:
                 self._cleanup(target, user)
             elif keep:
