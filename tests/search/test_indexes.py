@@ -10,6 +10,7 @@ from apps.search.engines.keyword import keyword_engine
 from apps.search.engines.vectors import vector_engine
 from apps.search.indexing import versions_publish
 from apps.search.services.keyword import analyze, keyword_search
+from apps.search.warm import search_indexes_open, search_indexes_open_in_background
 from tests.factories import DomainFactory
 from tests.search.factories import bump, make_document
 
@@ -173,3 +174,21 @@ def test_ready_opens_every_domains_indexes_so_the_first_search_opens_none(domain
     assert response.status_code == 200, response.content
     assert response.json()["results"] and not response.json()["degraded"]
     assert opened == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_web_process_opens_every_domains_indexes_at_start_in_the_background(domain, monkeypatch):
+    """heysh/wsgi.py starts this in every worker: the first search of a worker /ready never
+    reached finds the indexes open. A domain whose index cannot open is reported, not raised."""
+    make_document(domain, "Wing", ["Swept wings delay the drag rise."])
+    monkeypatch.setattr(keyword, "_readers", {})  # a fresh worker: nothing open yet
+    monkeypatch.setattr(vectors, "_readers", {})
+
+    search_indexes_open_in_background().join(timeout=60)
+    assert domain.pk in keyword._readers and domain.pk in vectors._readers
+
+    monkeypatch.setattr(keyword, "_readers", {})
+    (keyword_engine.path(domain.pk) / "meta.json").write_text("{not json")
+    outcome = search_indexes_open()
+    assert outcome["keyword"].startswith("failed:") and str(domain.pk) in outcome["keyword"]
+    assert not outcome["vectors"].startswith("failed") and domain.pk in vectors._readers
