@@ -25,6 +25,25 @@ def _reachable(url: str | None, default_port: int) -> bool:
         return False
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--live", action="store_true",
+        help="Run the live suite (tests marked live) against the servers the environment configures; "
+        "a server not configured fails its tests. Without --live they are deselected, not skipped.",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without --live the live suite is left out of the run (reported as deselected): its servers
+    (compose's Neo4j, Weaviate, MinIO, Vault) do not run here, and a skip is not a pass."""
+    if config.getoption("--live"):
+        return
+    live = [item for item in items if item.get_closest_marker("live")]
+    if live:
+        config.hook.pytest_deselected(items=live)
+        items[:] = [item for item in items if not item.get_closest_marker("live")]
+
+
 def pytest_sessionstart(session):
     """With HEYSH_REQUIRE_SERVICES=1 (CI), a configured but unreachable PostgreSQL or Redis fails
     the run at once. The embedded pass sets neither URL: it needs no server.

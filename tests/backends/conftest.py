@@ -1,7 +1,8 @@
 """Fixtures for the backend contract suites.
 
-Live adapters (Neo4j, Weaviate, MinIO, Vault) run when their URL is configured in the
-environment, as under ``docker compose``; otherwise their cases are skipped with the reason.
+Live adapters (Neo4j, Weaviate, MinIO, Vault) run with ``pytest --live`` against the servers the
+environment configures, as compose's live-tests service does; a server not configured fails its
+cases with the reason. Without ``--live`` the live cases are deselected (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ def live_env(*names: str) -> str | None:
     return None
 
 
-def skip_unless_live(*names: str):
+def require_live(*names: str) -> None:
+    """Fail a live case (only collected under --live) whose servers are not configured."""
     reason = live_env(*names)
     if reason:
-        pytest.skip(reason)
+        pytest.fail(reason)
 
 
 def _free_port() -> int:

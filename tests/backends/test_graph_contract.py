@@ -1,7 +1,7 @@
 """The GraphStore contract, for every adapter.
 
 The embedded store always runs (the database is its graph). The Neo4j case is marked
-``live`` and runs when NEO4J_URI is set (docker compose), skipped with the reason otherwise.
+``live``: it runs under ``pytest --live`` (compose's live-tests service), deselected otherwise.
 Each scenario writes the source-of-truth rows first, then calls the store's port
 exactly as the pipeline does (``replace_version`` / ``delete_version``).
 """
@@ -13,7 +13,7 @@ import os
 import pytest
 
 from apps.search.backends.graph.embedded import EmbeddedGraphStore
-from tests.backends.conftest import skip_unless_live
+from tests.backends.conftest import require_live
 from tests.backends.world import add_mention, add_relation, delete_version_rows, make_version, project_graph
 from tests.factories import DomainFactory
 
@@ -23,7 +23,7 @@ HOSTILE = "') DETACH DELETE n //"
 
 
 def _neo4j():
-    skip_unless_live("NEO4J_URI")
+    require_live("NEO4J_URI")
     from apps.search.backends.graph.neo4j import Neo4jGraphStore
 
     return Neo4jGraphStore(

@@ -33,7 +33,7 @@ from apps.search.reconcile import (
     reconcile_all,
     reconcile_domain,
 )
-from tests.backends.conftest import skip_unless_live
+from tests.backends.conftest import require_live
 from tests.backends.world import (
     add_mention,
     add_relation,
@@ -350,7 +350,7 @@ def test_rebuild_projections_rejects_unknown_domain_and_backend():
 # --- live ------------------------------------------------------------------------------
 @pytest.mark.live
 def test_live_neo4j_drift_is_repaired():
-    skip_unless_live("NEO4J_URI")
+    require_live("NEO4J_URI")
     from apps.search.backends.graph.neo4j import Neo4jGraphStore
 
     store = Neo4jGraphStore(
@@ -375,7 +375,7 @@ def test_live_neo4j_drift_is_repaired():
 
 @pytest.mark.live
 def test_live_weaviate_drift_is_repaired():
-    skip_unless_live("WEAVIATE_URL")
+    require_live("WEAVIATE_URL")
     from apps.search.backends.vectors.weaviate import WeaviateVectorStore
 
     store = WeaviateVectorStore(

@@ -19,7 +19,7 @@ import pytest
 from django.test import override_settings
 
 from apps.core.secrets import EnvironmentSecrets, SecretsUnavailable, VaultSecrets, secrets_backend
-from tests.backends.conftest import skip_unless_live
+from tests.backends.conftest import require_live
 from tests.backends.vault_standin import VaultStandIn
 
 NAME = "WEBHOOK_SECRET_DOMAIN_1"
@@ -43,14 +43,14 @@ def backend(request):
         with VaultStandIn(secrets={"heysh/runtime": {NAME: VALUE}}) as standin:
             yield VaultSecrets({"VAULT_ADDR": standin.url, "VAULT_TOKEN": "root-token", "ONLY_IN_ENV": "env-value"})
     else:
-        skip_unless_live("VAULT_ADDR", "VAULT_TOKEN")
+        require_live("VAULT_ADDR", "VAULT_TOKEN")
         # Its own path, written here: the contract never depends on what a deployment stored.
         live = hvac.Client(url=os.environ["VAULT_ADDR"], token=os.environ["VAULT_TOKEN"])
         mount = os.environ.get("VAULT_KV_MOUNT", "secret")
         try:
             live.secrets.kv.v2.create_or_update_secret(path=LIVE_PATH, mount_point=mount, secret={NAME: VALUE})
         except hvac.exceptions.Forbidden:
-            pytest.skip(f"the live VAULT_TOKEN may not write {mount}/{LIVE_PATH} (the live-tests service's may)")
+            pytest.fail(f"the live VAULT_TOKEN may not write {mount}/{LIVE_PATH} (the live-tests service's may)")
         yield VaultSecrets({**os.environ, "VAULT_RUNTIME_PATH": LIVE_PATH, "ONLY_IN_ENV": "env-value"})
         live.secrets.kv.v2.delete_metadata_and_all_versions(path=LIVE_PATH, mount_point=mount)
 

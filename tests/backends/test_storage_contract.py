@@ -35,7 +35,7 @@ from django.test import override_settings
 
 from apps.documents.downloads import documents_bucket_ensure
 from apps.documents.models import DocumentVersion, original_upload_to
-from tests.backends.conftest import skip_unless_live
+from tests.backends.conftest import require_live
 from tests.backends.world import make_version
 from tests.factories import DomainFactory
 
@@ -82,7 +82,7 @@ def storage_of_kind(kind: str, request, monkeypatch, tmp_path):
         endpoint = request.getfixturevalue("moto_s3")
         config = documents_config_from_settings(monkeypatch, s3_env(endpoint, f"heysh-test-{os.getpid()}"))
     else:
-        skip_unless_live(
+        require_live(
             "HEYSH_S3_ENDPOINT_URL", "HEYSH_S3_BUCKET", "HEYSH_S3_ACCESS_KEY", "HEYSH_S3_SECRET_KEY", "HEYSH_S3_LIVE"
         )
         config = documents_config_from_settings(monkeypatch, {})

@@ -18,7 +18,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from heysh.vault import environ_with_vault_secrets, read_vault_secrets
-from tests.backends.conftest import skip_unless_live
+from tests.backends.conftest import require_live
 from tests.backends.vault_standin import VaultStandIn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,6 +136,6 @@ def test_settings_load_fails_fast_when_vault_is_down():
 
 @pytest.mark.live
 def test_live_vault_reads_the_configured_paths():
-    skip_unless_live("VAULT_ADDR")
+    require_live("VAULT_ADDR")
     values = read_vault_secrets(os.environ)
     assert isinstance(values, dict) and values, "the configured KV paths hold no secrets"

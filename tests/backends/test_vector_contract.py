@@ -1,7 +1,7 @@
 """The VectorStore contract, for every adapter.
 
 The embedded store always runs (it reads ``Chunk.embedding``). The Weaviate case is
-marked ``live`` and runs when WEAVIATE_URL is set (docker compose), skipped otherwise.
+marked ``live``: it runs under ``pytest --live`` (compose's live-tests service), deselected otherwise.
 What only Weaviate offers (its keyword channel, grouped aggregates, tenants) has tests of
 its own on the ``weaviate_store`` fixture, not cases of the contract that the embedded
 store would skip.
@@ -18,7 +18,7 @@ import pytest
 
 from apps.search.backends.types import VectorFilter, VectorItem
 from apps.search.backends.vectors.embedded import EmbeddedVectorStore
-from tests.backends.conftest import skip_unless_live
+from tests.backends.conftest import require_live
 from tests.backends.world import chunk_ids, delete_version_rows, make_version, project_vectors, unit
 from tests.factories import DomainFactory
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _weaviate():
-    skip_unless_live("WEAVIATE_URL")
+    require_live("WEAVIATE_URL")
     from apps.search.backends.vectors.weaviate import WeaviateVectorStore
 
     return WeaviateVectorStore(

@@ -464,7 +464,7 @@ def test_vault_server_profile_persists_unseals_and_logs_the_app_in_with_approle(
 def test_the_live_suite_is_one_command_against_servers_of_its_own():
     services = OVERRIDE["services"]
     runner = services["live-tests"]
-    assert runner["profiles"] == ["live"] and runner["command"][:3] == ["pytest", "-m", "live"]
+    assert runner["profiles"] == ["live"] and runner["command"][:4] == ["pytest", "--live", "-m", "live"]
     env = runner["environment"]
     assert env["HEYSH_LIVE_ISOLATED"] == "1"
     assert env["NEO4J_URI"] == "bolt://neo4j-live:7687" and env["WEAVIATE_URL"] == "http://weaviate-live:8080"
